@@ -1,0 +1,2 @@
+//! legate-agent: the composition root and the `legate` binary.
+pub mod server;

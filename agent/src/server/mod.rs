@@ -1,0 +1,2 @@
+//! Server mode: the Raft group that replicates the catalog.
+pub mod raft;

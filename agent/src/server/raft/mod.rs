@@ -1,0 +1,1 @@
+//! Raft on sled (in progress).

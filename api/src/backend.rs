@@ -1,0 +1,179 @@
+//! `Backend`: what the HTTP frontend needs from an agent, and nothing more.
+//!
+//! The router never sees the agent. A server agent implements `Backend` over its Raft group
+//! and store; a client agent (later) over RPC to a server; unit tests over a fake. The trait
+//! speaks the catalog's types (`Query`, `Command`), never JSON.
+//!
+//! Rules every implementation keeps:
+//! 1. `write` returns only after the command is committed (fsynced on a quorum) and applied;
+//!    an error means the command may or may not have been applied only where the variant says
+//!    so.
+//! 2. `read` honours `options.consistency`: `Stale` may answer from any server's store,
+//!    `Default` answers on the leader, `Consistent` first confirms leadership with a quorum.
+//! 3. `read` blocks while `options.min_index > 0` and the query's scoped index is not above
+//!    it, for at most `options.wait` (already capped and jittered by the frontend).
+//! 4. `ReadMeta.index` is the query's scoped index; the frontend clamps it to at least 1.
+//! 5. `options.datacenter` names another datacenter only when it differs from the agent's;
+//!    an unknown one fails with `BackendError::NoPathToDatacenter`.
+
+use legate_catalog::command::ApplyError;
+use legate_catalog::{Command, Datacenter, Index, Outcome, Query, QueryResult};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+use thiserror::Error;
+
+/// How fresh a read must be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consistency {
+    /// Read on the leader (Consul's default; `?leader` asks for it explicitly).
+    #[default]
+    Default,
+    /// `?stale`: any server, no leader needed.
+    Stale,
+    /// `?consistent`: the leader confirms its leadership with a quorum first.
+    Consistent,
+}
+
+impl Consistency {
+    /// The value of `X-Consul-Effective-Consistency`.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Consistency::Default => "leader",
+            Consistency::Stale => "stale",
+            Consistency::Consistent => "consistent",
+        }
+    }
+}
+
+/// Options of one read, parsed from the query string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// `?dc=`, only when it names another datacenter.
+    pub datacenter: Option<Datacenter>,
+    pub consistency: Consistency,
+    /// `?max_stale=`: a stale answer older than this is re-asked of the leader.
+    pub max_stale: Option<Duration>,
+    /// `?index=`; zero answers at once.
+    pub min_index: Index,
+    /// How long to block, capped and jittered already.
+    pub wait: Duration,
+}
+
+/// What accompanies every read answer, as response headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadMeta {
+    pub index: Index,
+    pub known_leader: bool,
+    /// Time since the answering server last heard from the leader (zero on the leader).
+    pub last_contact: Duration,
+    /// The consistency actually served.
+    pub consistency: Consistency,
+}
+
+/// A read answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read<T> {
+    pub meta: ReadMeta,
+    pub value: T,
+}
+
+/// The Raft view that `/v1/status/*` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// The leader's server RPC address (`"127.0.0.1:8300"`), if there is a leader.
+    pub leader: Option<String>,
+    /// Server RPC addresses of the voters.
+    pub peers: Vec<String>,
+}
+
+/// A gossip pool member, as `/v1/agent/members` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub addr: String,
+    pub port: u16,
+    pub tags: BTreeMap<String, String>,
+    /// Serf's status numbers: 1 alive, 2 leaving, 3 left, 4 failed.
+    pub status: u8,
+}
+
+/// The agent's identity and configuration, for `/v1/agent/self` and response details.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub datacenter: Datacenter,
+    pub primary_datacenter: Datacenter,
+    pub node_name: String,
+    pub node_id: String,
+    pub server: bool,
+    pub version: String,
+    pub revision: String,
+    pub build_date: String,
+    /// The address other agents and servers use for this one.
+    pub advertise_addr: String,
+    pub bind_addr: String,
+    pub client_addr: String,
+    pub http_port: u16,
+    pub dns_port: i32,
+    pub server_port: u16,
+    pub serf_lan_port: u16,
+    pub dev_mode: bool,
+}
+
+/// Why a backend call failed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum BackendError {
+    /// No leader is known, so the request could not be served. Nothing was applied; a retry
+    /// may succeed once a leader is elected. (HTTP 500, "No cluster leader".)
+    #[error("No cluster leader")]
+    NoLeader,
+    /// `?dc=` named a datacenter that is unknown or unreachable. Nothing was applied.
+    #[error("No path to datacenter")]
+    NoPathToDatacenter,
+    /// The store refused the command deterministically; nothing changed and a retry fails.
+    #[error("{0}")]
+    Rejected(ApplyError),
+    /// A write was handed to Raft but its fate is unknown (for example the leader stepped
+    /// down before it committed): it may or may not be applied.
+    #[error("rpc error: {0}")]
+    Indeterminate(String),
+    /// Any other failure; nothing was applied unless the message says otherwise.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What the HTTP frontend needs from an agent.
+pub trait Backend: Send + Sync + 'static {
+    /// Runs a read, blocking as `options` ask.
+    fn read(
+        &self,
+        options: ReadOptions,
+        query: Query,
+    ) -> impl Future<Output = Result<Read<QueryResult>, BackendError>> + Send;
+
+    /// Applies a command through the leader of `datacenter` (the local one when `None`).
+    fn write(
+        &self,
+        datacenter: Option<Datacenter>,
+        command: Command,
+    ) -> impl Future<Output = Result<Outcome, BackendError>> + Send;
+
+    /// The Raft leader and voters of the local datacenter (or of `datacenter`).
+    fn raft_status(
+        &self,
+        datacenter: Option<Datacenter>,
+    ) -> impl Future<Output = Result<RaftStatus, BackendError>> + Send;
+
+    /// Known datacenters, nearest first.
+    fn datacenters(&self) -> impl Future<Output = Result<Vec<Datacenter>, BackendError>> + Send;
+
+    /// This agent's identity and configuration.
+    fn agent_info(&self) -> AgentInfo;
+
+    /// This agent's runtime statistics as `/v1/agent/self` `Stats` reports them: section →
+    /// key → value, all strings (`consul info` prints them).
+    fn agent_stats(&self) -> impl Future<Output = BTreeMap<String, BTreeMap<String, String>>> + Send;
+
+    /// Members of the LAN pool, or the WAN pool with `wan`.
+    fn members(&self, wan: bool) -> Vec<Member>;
+}

@@ -1,0 +1,124 @@
+//! The Raft log payload: typed, versioned commands and their results.
+//!
+//! A `Command` is durable: it sits in the Raft log and in every follower's log, possibly for a
+//! long time, and is decoded by later versions of Legate. So the log carries `LogPayload`, a
+//! versioned envelope, and variants are only ever appended (bincode encodes the variant
+//! number). Everything `apply` needs is inside the command, including time once sessions
+//! arrive, so applying the same log gives the same state on every server.
+
+use crate::types::{Check, CheckId, Index, KvEntry, Node, NodeName, Service, ServiceId};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The versioned envelope written to the Raft log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogPayload {
+    V1(Command),
+}
+
+impl LogPayload {
+    pub fn command(&self) -> &Command {
+        match self {
+            LogPayload::V1(command) => command,
+        }
+    }
+}
+
+impl From<Command> for LogPayload {
+    fn from(command: Command) -> Self {
+        LogPayload::V1(command)
+    }
+}
+
+/// One state change, as parsed and validated at the API boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// `PUT /v1/catalog/register`: a node, optionally one service and some checks.
+    Register(Registration),
+    /// `PUT /v1/catalog/deregister`: a node with everything on it, one service with its
+    /// checks, or one check.
+    Deregister(Deregistration),
+    /// `PUT /v1/kv/<key>`, plain or with `?cas=`.
+    KvSet(KvSet),
+    /// `DELETE /v1/kv/<key>`, plain, `?cas=` or `?recurse`.
+    KvDelete(KvDelete),
+}
+
+/// A catalog registration. Records carry their content only; the store sets their indexes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub node: Node,
+    /// Keep the stored node as it is if it already exists (Consul's `SkipNodeUpdate`).
+    pub skip_node_update: bool,
+    pub service: Option<Service>,
+    pub checks: Vec<Check>,
+}
+
+/// What a deregistration removes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Deregistration {
+    Node(NodeName),
+    Service(NodeName, ServiceId),
+    Check(NodeName, CheckId),
+}
+
+/// A KV write. Only `key`, `value` and `flags` of `entry` are taken from the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvSet {
+    pub entry: KvEntry,
+    pub condition: KvCondition,
+}
+
+/// When a KV write takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvCondition {
+    /// Always (answers `true`).
+    Always,
+    /// Check-and-set: 0 means "only if the key does not exist", any other index must equal
+    /// the key's `ModifyIndex`.
+    ModifyIndex(Index),
+}
+
+/// A KV delete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvDelete {
+    pub key: String,
+    pub mode: KvDeleteMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvDeleteMode {
+    /// The one key; succeeds whether or not it exists.
+    Key,
+    /// The one key, only if its `ModifyIndex` equals this one. As in Consul, a key that does
+    /// not exist counts as deleted (`true`).
+    ModifyIndex(Index),
+    /// Every key starting with `key`.
+    Tree,
+}
+
+/// What an applied command answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The command took effect, or changed nothing because there was nothing to change.
+    Done,
+    /// A conditional command's verdict, sent to clients as the JSON literal `true`/`false`.
+    Condition(bool),
+}
+
+/// A command the store refused. The store is unchanged; retrying the same command fails the
+/// same way, because `apply` is deterministic.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum ApplyError {
+    #[error("Missing node registration")]
+    MissingNode,
+    #[error("Missing service registration")]
+    MissingService,
+    #[error("Must provide node")]
+    MissingNodeName,
+    #[error("Must provide service name")]
+    MissingServiceName,
+}
+
+/// The result stored per log entry and returned to the writer.
+pub type CommandResult = Result<Outcome, ApplyError>;

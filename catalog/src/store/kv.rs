@@ -1,0 +1,145 @@
+//! The KV table and its tombstones.
+//!
+//! A tombstone at key `T` with index `i` means "something at or under `T` was deleted at
+//! `i`": a single-key delete leaves one at the key, a tree delete one at the prefix. A prefix
+//! query takes the highest tombstone among its descendants and its ancestors, so its index
+//! never falls when keys under it go away (Consul PR #577), and a tree delete costs one
+//! tombstone rather than one per key.
+
+use super::Store;
+use crate::command::{KvCondition, KvDelete, KvDeleteMode, KvSet, Outcome};
+use crate::types::{Index, KvEntry, RaftIndexes};
+use crate::watch::Touched;
+
+impl Store {
+    pub(super) fn kv_set(&mut self, index: Index, set: &KvSet) -> Outcome {
+        let key = &set.entry.key;
+        let existing = self.kv.get(key);
+        if let KvCondition::ModifyIndex(expected) = set.condition {
+            let current = existing.map(|entry| entry.indexes.modify_index);
+            let holds = match current {
+                None => expected == Index::ZERO,
+                Some(current) => expected != Index::ZERO && current == expected,
+            };
+            if !holds {
+                return Outcome::Condition(false);
+            }
+        }
+        let done = match set.condition {
+            KvCondition::Always => Outcome::Done,
+            KvCondition::ModifyIndex(_) => Outcome::Condition(true),
+        };
+        // A plain write keeps the lock holder and generation, as Consul's store does.
+        let (create_index, lock_index, session) = match existing {
+            Some(entry) => {
+                if entry.value == set.entry.value && entry.flags == set.entry.flags {
+                    return done;
+                }
+                (
+                    entry.indexes.create_index,
+                    entry.lock_index,
+                    entry.session.clone(),
+                )
+            }
+            None => (index, 0, None),
+        };
+        let entry = KvEntry {
+            key: key.clone(),
+            value: set.entry.value.clone(),
+            flags: set.entry.flags,
+            lock_index,
+            session,
+            indexes: RaftIndexes {
+                create_index,
+                modify_index: index,
+            },
+        };
+        self.kv.insert(key.clone(), entry);
+        // A live key needs no tombstone: its own index is higher than the deletion's.
+        self.tombstones.remove(key);
+        self.tables.kvs = index;
+        self.touched.push(Touched::Kv(key.clone()));
+        done
+    }
+
+    pub(super) fn kv_delete(&mut self, index: Index, delete: &KvDelete) -> Outcome {
+        let key = &delete.key;
+        match delete.mode {
+            KvDeleteMode::Key => {
+                self.remove_key(index, key);
+                Outcome::Done
+            }
+            KvDeleteMode::ModifyIndex(expected) => match self.kv.get(key) {
+                None => Outcome::Condition(true),
+                Some(entry) if entry.indexes.modify_index != expected => {
+                    Outcome::Condition(false)
+                }
+                Some(_) => {
+                    self.remove_key(index, key);
+                    Outcome::Condition(true)
+                }
+            },
+            KvDeleteMode::Tree => {
+                let doomed: Vec<String> = self
+                    .kv
+                    .range(key.clone()..)
+                    .take_while(|(candidate, _)| candidate.starts_with(key.as_str()))
+                    .map(|(candidate, _)| candidate.clone())
+                    .collect();
+                if doomed.is_empty() {
+                    return Outcome::Done;
+                }
+                for gone in doomed {
+                    self.kv.remove(&gone);
+                    self.touched.push(Touched::Kv(gone));
+                }
+                self.bury(index, key);
+                self.tables.kvs = index;
+                Outcome::Done
+            }
+        }
+    }
+
+    fn remove_key(&mut self, index: Index, key: &str) {
+        if self.kv.remove(key).is_none() {
+            return;
+        }
+        self.bury(index, key);
+        self.tables.kvs = index;
+        self.touched.push(Touched::Kv(key.to_owned()));
+    }
+
+    /// Leaves a tombstone at `prefix`. Older tombstones below it are covered by this one
+    /// (its index is higher and every query that would count them counts it), so they go.
+    fn bury(&mut self, index: Index, prefix: &str) {
+        let covered: Vec<String> = self
+            .tombstones
+            .range(prefix.to_owned()..)
+            .take_while(|(candidate, _)| candidate.starts_with(prefix))
+            .map(|(candidate, _)| candidate.clone())
+            .collect();
+        for key in covered {
+            self.tombstones.remove(&key);
+        }
+        self.tombstones.insert(prefix.to_owned(), index);
+        self.tables.tombstones = index;
+    }
+
+    /// The highest deletion index that concerns keys under `prefix`, or zero.
+    pub(crate) fn tombstone_index(&self, prefix: &str) -> Index {
+        let below = self
+            .tombstones
+            .range(prefix.to_owned()..)
+            .take_while(|(candidate, _)| candidate.starts_with(prefix))
+            .map(|(_, index)| *index)
+            .max()
+            .unwrap_or_default();
+        let above = prefix
+            .char_indices()
+            .map(|(at, _)| &prefix[..at])
+            .filter_map(|ancestor| self.tombstones.get(ancestor).copied())
+            .max()
+            .unwrap_or_default();
+        below.max(above)
+    }
+}

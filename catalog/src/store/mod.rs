@@ -1,0 +1,130 @@
+//! The in-memory state store: tables, their indexes, and `apply`.
+//!
+//! Every table is an ordered map keyed the way Consul's memdb keys it (node and service names
+//! folded to lower case), so listings come out in Consul's order (node name, then service id)
+//! and lookups ignore case. `apply` validates a whole command before touching any table, so a
+//! refused command leaves no trace, and it records which parts of the store it touched so the
+//! watch registry can wake exactly the blocked queries that care.
+
+mod catalog;
+mod kv;
+mod snapshot;
+
+pub use snapshot::SnapshotError;
+
+use crate::command::{Command, CommandResult};
+use crate::types::{Check, Index, KvEntry, Node, Service, ServiceName};
+use crate::watch::Touched;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Case-folded node name, the key of the node table.
+pub(crate) type NodeKey = String;
+/// (node, service id), both case-folded.
+pub(crate) type ServiceKey = (String, String);
+/// (node, check id), both case-folded.
+pub(crate) type CheckKey = (String, String);
+
+pub(crate) fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// The highest index at which each table changed. These answer `X-Consul-Index` for
+/// table-wide queries, and never go down while the store lives (a restore replaces them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableIndexes {
+    pub nodes: Index,
+    pub services: Index,
+    pub checks: Index,
+    pub kvs: Index,
+    pub tombstones: Index,
+}
+
+/// The replicated state. Only `apply` and `restore` change it.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub(crate) nodes: BTreeMap<NodeKey, Node>,
+    pub(crate) services: BTreeMap<ServiceKey, Service>,
+    /// Instances of each service, by folded service name: a derived index, rebuilt on restore.
+    pub(crate) services_by_name: BTreeMap<String, BTreeSet<ServiceKey>>,
+    pub(crate) checks: BTreeMap<CheckKey, Check>,
+    pub(crate) kv: BTreeMap<String, KvEntry>,
+    /// Deleted keys (or deleted subtrees, for a tree delete) and the index of their deletion,
+    /// so a prefix's index never falls when keys under it go away.
+    pub(crate) tombstones: BTreeMap<String, Index>,
+    pub(crate) tables: TableIndexes,
+    /// Per service name (folded): the last index at which an instance, one of its checks, or
+    /// its node changed. Removed with the last instance, after which queries fall back to the
+    /// services table index, which that removal raised.
+    pub(crate) service_indexes: BTreeMap<String, Index>,
+    /// The index of the last applied command.
+    pub(crate) last_index: Index,
+    /// What the commands applied since the last `take_touched` changed.
+    pub(crate) touched: Vec<Touched>,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// Applies one committed command at `index`. Deterministic: the result depends only on
+    /// the store and the arguments. Indexes must rise from call to call.
+    pub fn apply(&mut self, index: Index, command: &Command) -> CommandResult {
+        debug_assert!(index > self.last_index, "apply at {index} after {}", self.last_index);
+        self.last_index = self.last_index.max(index);
+        match command {
+            Command::Register(registration) => self.register(index, registration),
+            Command::Deregister(deregistration) => self.deregister(index, deregistration),
+            Command::KvSet(set) => Ok(self.kv_set(index, set)),
+            Command::KvDelete(delete) => Ok(self.kv_delete(index, delete)),
+        }
+    }
+
+    /// Notes an index that carried no command (a Raft blank or membership entry), so that
+    /// `last_index` keeps pace with the log.
+    pub fn skip(&mut self, index: Index) {
+        self.last_index = self.last_index.max(index);
+    }
+
+    /// The index of the last applied log entry.
+    pub fn last_index(&self) -> Index {
+        self.last_index
+    }
+
+    pub fn table_indexes(&self) -> TableIndexes {
+        self.tables
+    }
+
+    /// Drains the record of what changed since the last call, for the watch registry.
+    pub fn take_touched(&mut self) -> Vec<Touched> {
+        std::mem::take(&mut self.touched)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    pub fn check_count(&self) -> usize {
+        self.checks.len()
+    }
+
+    pub fn kv_count(&self) -> usize {
+        self.kv.len()
+    }
+
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    pub(crate) fn service_index(&self, name: &ServiceName) -> Index {
+        self.service_indexes
+            .get(&fold(name.as_str()))
+            .copied()
+            .unwrap_or(self.tables.services)
+    }
+}
