@@ -1,0 +1,7 @@
+//! The catalog's test suite: one binary, a shared harness, one module per table.
+mod catalog;
+mod golden;
+mod harness;
+mod kv;
+mod snapshot;
+mod watch;
