@@ -1,2 +1,11 @@
 //! legate-agent: the composition root and the `legate` binary.
+//!
+//! Layout:
+//! - `config`: flags (Consul's spelling), JSON config files, defaults, resolution.
+//! - `run`: `run(config, shutdown)` wires store, Raft, leader loop and HTTP, and stops them.
+//! - `server`: Raft on sled, the leader's duties, and the server `Backend`.
+//! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
+//! - `node_id`: the node's persistent UUID.
+pub mod config;
+pub mod node_id;
 pub mod server;

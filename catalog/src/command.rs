@@ -34,7 +34,7 @@ impl From<Command> for LogPayload {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// `PUT /v1/catalog/register`: a node, optionally one service and some checks.
-    Register(Registration),
+    Register(Box<Registration>),
     /// `PUT /v1/catalog/deregister`: a node with everything on it, one service with its
     /// checks, or one check.
     Deregister(Deregistration),
@@ -42,6 +42,10 @@ pub enum Command {
     KvSet(KvSet),
     /// `DELETE /v1/kv/<key>`, plain, `?cas=` or `?recurse`.
     KvDelete(KvDelete),
+    /// The leader's tombstone GC: forget tombstones at or below this index. The leader picks
+    /// the index from its own timer (tombstones older than `tombstone_ttl`), so the clock
+    /// never enters `apply`.
+    ReapTombstones(Index),
 }
 
 /// A catalog registration. Records carry their content only; the store sets their indexes.

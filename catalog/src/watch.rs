@@ -102,7 +102,7 @@ impl Registry {
             list.push(Arc::downgrade(waiter));
         }
         self.registrations += 1;
-        if self.registrations % SWEEP_EVERY == 0 {
+        if self.registrations.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
     }

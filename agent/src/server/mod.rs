@@ -1,2 +1,11 @@
-//! Server mode: the Raft group that replicates the catalog.
+//! Server mode: the Raft group that replicates the catalog, the leader's duties, and the
+//! `Backend` the HTTP frontend reads and writes through.
+//!
+//! Layout:
+//! - `raft`: openraft types, the sled log store, the state machine over the catalog, snapshots.
+//! - `leader`: tasks that run only on the leader (reconcile the catalog with the servers,
+//!   reap old KV tombstones).
+//! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
+pub mod backend;
+pub mod leader;
 pub mod raft;

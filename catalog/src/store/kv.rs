@@ -125,6 +125,23 @@ impl Store {
         self.tables.tombstones = index;
     }
 
+    /// Forgets tombstones at or below `up_to`. Prefix indexes under them may then fall, as in
+    /// Consul after its tombstone GC; the tombstones table index rises to `index` so that a
+    /// missing key's index (the KV table's highest) never falls.
+    pub(super) fn reap_tombstones(&mut self, index: Index, up_to: Index) -> Outcome {
+        let before = self.tombstones.len();
+        self.tombstones.retain(|_, buried| *buried > up_to);
+        if self.tombstones.len() != before {
+            self.tables.tombstones = index;
+        }
+        Outcome::Done
+    }
+
+    /// The highest tombstone index, if any tombstone is kept.
+    pub fn newest_tombstone(&self) -> Option<Index> {
+        self.tombstones.values().max().copied()
+    }
+
     /// The highest deletion index that concerns keys under `prefix`, or zero.
     pub(crate) fn tombstone_index(&self, prefix: &str) -> Index {
         let below = self

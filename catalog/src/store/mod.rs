@@ -78,6 +78,7 @@ impl Store {
             Command::Deregister(deregistration) => self.deregister(index, deregistration),
             Command::KvSet(set) => Ok(self.kv_set(index, set)),
             Command::KvDelete(delete) => Ok(self.kv_delete(index, delete)),
+            Command::ReapTombstones(up_to) => Ok(self.reap_tombstones(index, *up_to)),
         }
     }
 

@@ -83,12 +83,12 @@ pub fn check(id: &str, service_id: &str, status: Health) -> Check {
 }
 
 pub fn register(node: Node, service: Option<Service>, checks: Vec<Check>) -> Command {
-    Command::Register(Registration {
+    Command::Register(Box::new(Registration {
         node,
         skip_node_update: false,
         service,
         checks,
-    })
+    }))
 }
 
 pub fn deregister_node(node: &str) -> Command {

@@ -130,3 +130,20 @@ fn recursive_list_is_lexically_ordered_and_scoped() {
     // A prefix with nothing under it and no tombstones falls back to the table index.
     assert_eq!(h.query(kv_list("zzz")).index, Index(4));
 }
+
+#[test]
+fn reaping_forgets_old_tombstones_but_keeps_the_table_index_rising() {
+    let mut h = Harness::new();
+    h.ok(kv_set("a/1", "x"));
+    h.ok(kv_set("b/1", "x"));
+    h.ok(kv_delete("a/1", KvDeleteMode::Key));
+    h.ok(kv_delete("b/1", KvDeleteMode::Key));
+    let missing_before = h.query(kv_get("zzz")).index;
+    h.ok(legate_catalog::Command::ReapTombstones(Index(3)));
+    assert_eq!(h.store.tombstone_count(), 1, "only b/1's tombstone is newer than 3");
+    assert!(h.query(kv_get("zzz")).index > missing_before);
+    // Nothing to reap changes nothing.
+    let tables = h.store.table_indexes();
+    h.ok(legate_catalog::Command::ReapTombstones(Index(3)));
+    assert_eq!(h.store.table_indexes(), tables);
+}

@@ -1,1 +1,178 @@
-//! Raft on sled (in progress).
+//! Raft on sled: the log that replicates the catalog, and the adapter that applies it.
+//!
+//! ```text
+//!  RaftHandle::write(Command) ──▶ openraft ──append──▶ LogStore (sled, one fsync per batch)
+//!                                    │ committed
+//!                                    ▼
+//!                              StateMachine ──apply_batch──▶ SharedStore ──▶ HTTP/DNS readers
+//!                                    │ every `snapshot_threshold` entries
+//!                                    ▼
+//!                         snapshot-<term>-<index>.bin ; the log is purged below it,
+//!                                                       keeping `trailing_logs`
+//! ```
+//!
+//! On restart the newest snapshot is loaded into the `SharedStore` and openraft re-applies
+//! the log tail up to the saved committed index. The network has no transport yet: this is a
+//! single-server Raft until clustering lands (see `network`).
+//!
+//! Layout:
+//! - `types`: the openraft type configuration and aliases.
+//! - `log_store`: the log, vote and committed id on sled, with the fsync rules.
+//! - `state_machine`: applying entries to the catalog; building and installing snapshots.
+//! - `snapshot_file`: atomic snapshot files on disk.
+//! - `network`: the RPC client factory (no transport yet).
+//! - `handle`: `RaftHandle`, the API the agent uses.
+//! - `metrics`: `RaftMetrics` and `Peer`.
+//! - `error`: start, write, read and wait errors.
+
+mod error;
+mod handle;
+mod log_store;
+mod metrics;
+mod network;
+mod snapshot_file;
+mod state_machine;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{RaftStartError, ReadError, WaitError, WriteError};
+pub use handle::RaftHandle;
+pub use log_store::LogStore;
+pub use metrics::{Peer, RaftMetrics};
+pub use network::{Network, NetworkClient, NoTransport};
+pub use state_machine::{SnapshotBuilder, StateMachine};
+pub use types::{NodeId, Raft, TypeConfig};
+
+use legate_catalog::SharedStore;
+use openraft::{BasicNode, SnapshotPolicy};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to run this server's Raft node.
+#[derive(Clone, Debug)]
+pub struct RaftOptions {
+    /// This server's Raft id; must stay the same for the life of `data_dir`.
+    pub node_id: NodeId,
+    /// The server RPC address peers use to reach this server, such as "127.0.0.1:8300".
+    pub rpc_addr: String,
+    /// The agent's data directory. The sled database lives in `data_dir/raft`, snapshot
+    /// files in `data_dir/raft/snapshots`.
+    pub data_dir: PathBuf,
+    /// Form a new single-server cluster if this node has never been initialised (`-dev`,
+    /// `-bootstrap`). Ignored once the log holds a membership.
+    pub bootstrap: bool,
+    pub heartbeat_interval: Duration,
+    /// An election starts after a random timeout in [min, max) without a leader.
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot once this many entries were committed since the last one.
+    pub snapshot_threshold: u64,
+    /// How many entries already in a snapshot to keep in the log, so that a follower a
+    /// little behind catches up from the log rather than with a whole snapshot.
+    pub trailing_logs: u64,
+}
+
+impl Default for RaftOptions {
+    fn default() -> Self {
+        RaftOptions {
+            // Any non-zero id does for a lone server; the agent derives the real one from its
+            // persisted node id.
+            node_id: 1,
+            // Consul's server RPC port on loopback, where `-dev` binds.
+            rpc_addr: "127.0.0.1:8300".to_owned(),
+            // Consul has no default data dir; the agent always sets one (a temporary one in
+            // `-dev`). This relative path only serves examples and tests.
+            data_dir: PathBuf::from("data"),
+            // Joining is the safe default: bootstrapping by mistake makes a second cluster.
+            bootstrap: false,
+            // One server on loopback: heartbeats cost nothing, and a short interval keeps
+            // leadership checks (`ensure_linearizable`) quick.
+            heartbeat_interval: Duration::from_millis(100),
+            // At least three heartbeats, so a delayed one or two do not start an election,
+            // yet short enough that a restarted server elects itself within about half a
+            // second (a fresh bootstrap elects at once).
+            election_timeout_min: Duration::from_millis(300),
+            election_timeout_max: Duration::from_millis(600),
+            // Consul's `raft_snapshot_threshold`.
+            snapshot_threshold: 16384,
+            // Consul's `raft_trailing_logs`.
+            trailing_logs: 10240,
+        }
+    }
+}
+
+impl RaftOptions {
+    fn openraft_config(&self) -> Result<openraft::Config, RaftStartError> {
+        if self.snapshot_threshold == 0 {
+            return Err(RaftStartError::Options(
+                "snapshot_threshold must be at least 1".to_owned(),
+            ));
+        }
+        let millis = |duration: Duration| duration.as_millis().try_into().unwrap_or(u64::MAX);
+        let config = openraft::Config {
+            cluster_name: "legate".to_owned(),
+            heartbeat_interval: millis(self.heartbeat_interval),
+            election_timeout_min: millis(self.election_timeout_min),
+            election_timeout_max: millis(self.election_timeout_max),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_threshold),
+            max_in_snapshot_log_to_keep: self.trailing_logs,
+            ..openraft::Config::default()
+        };
+        Ok(config.validate()?)
+    }
+}
+
+/// Opens the log and the newest snapshot under `options.data_dir`, starts the Raft node,
+/// and bootstraps a single-server cluster when asked to and not yet initialised.
+///
+/// `shared` must be empty: Raft rebuilds it from the snapshot and the log, and is its only
+/// writer from then on.
+pub async fn start(
+    options: RaftOptions,
+    shared: Arc<SharedStore>,
+) -> Result<RaftHandle, RaftStartError> {
+    let config = Arc::new(options.openraft_config()?);
+    let last_index = shared.read().last_index();
+    if last_index.0 != 0 {
+        return Err(RaftStartError::StoreNotEmpty(last_index.0));
+    }
+    let raft_dir = options.data_dir.join("raft");
+    let db = open_db(raft_dir.clone()).await?;
+    let log_store = LogStore::open(&db)?;
+    let commit_index = log_store.committed_index();
+    let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared).await?;
+    let raft = Raft::new(options.node_id, config, Network, log_store, state_machine).await?;
+    if options.bootstrap && !raft.is_initialized().await? {
+        let members = BTreeMap::from([(options.node_id, BasicNode::new(&options.rpc_addr))]);
+        if let Err(error) = raft.initialize(members).await {
+            // Shut the task down rather than leave it running behind an error.
+            let _ = raft.shutdown().await;
+            return Err(RaftStartError::Bootstrap(error.to_string()));
+        }
+    }
+    Ok(RaftHandle::new(raft, options.node_id, db, commit_index))
+}
+
+/// Opens sled on a blocking thread: recovery reads the whole log and may take a while.
+async fn open_db(path: PathBuf) -> Result<sled::Db, RaftStartError> {
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            // We fsync exactly when the log store's rules say; see `log_store`.
+            sled::Config::new().path(path).flush_every_ms(None).open()
+        })
+        .await
+    };
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(source)) => Err(RaftStartError::Database { path, source }),
+        Err(join) => Err(RaftStartError::Database {
+            path,
+            source: sled::Error::Io(std::io::Error::other(join)),
+        }),
+    }
+}

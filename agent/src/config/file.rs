@@ -1,0 +1,239 @@
+//! Agent configuration files: Consul's JSON keys, read from `-config-file` and `-config-dir`.
+//!
+//! Files merge in order (directory entries in lexical order), later values winning, as Consul
+//! does. Keys Legate does not know yet are reported as warnings and never stop the agent:
+//! operators bring configs written for Consul, and refusing to start over a tuning key would
+//! make the switch harder than it should be.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Every key a file may set. `None` means "not set here".
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FileConfig {
+    pub datacenter: Option<String>,
+    pub primary_datacenter: Option<String>,
+    pub node_name: Option<String>,
+    pub node_id: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub client_addr: Option<String>,
+    pub bind_addr: Option<String>,
+    pub advertise_addr: Option<String>,
+    pub server: Option<bool>,
+    pub bootstrap: Option<bool>,
+    pub bootstrap_expect: Option<u32>,
+    pub log_level: Option<String>,
+    pub domain: Option<String>,
+    pub kv_max_value_size: Option<u64>,
+    pub raft_snapshot_threshold: Option<u64>,
+    pub raft_trailing_logs: Option<u64>,
+    pub ports: FilePorts,
+    pub limits: FileLimits,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FilePorts {
+    pub http: Option<i32>,
+    pub dns: Option<i32>,
+    pub server: Option<u16>,
+    pub serf_lan: Option<u16>,
+    pub serf_wan: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FileLimits {
+    pub http_max_conns_per_client: Option<u32>,
+}
+
+/// Keys parsed above, by section, so the rest can be reported.
+const KNOWN: &[&str] = &[
+    "datacenter",
+    "primary_datacenter",
+    "node_name",
+    "node_id",
+    "data_dir",
+    "client_addr",
+    "bind_addr",
+    "advertise_addr",
+    "server",
+    "bootstrap",
+    "bootstrap_expect",
+    "log_level",
+    "domain",
+    "kv_max_value_size",
+    "raft_snapshot_threshold",
+    "raft_trailing_logs",
+    "ports",
+    "limits",
+];
+const KNOWN_PORTS: &[&str] = &["http", "dns", "server", "serf_lan", "serf_wan"];
+const KNOWN_LIMITS: &[&str] = &["http_max_conns_per_client"];
+
+/// A configuration file that cannot be used. The agent does not start.
+#[derive(Debug, Error)]
+pub enum FileError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid JSON for its keys: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+impl FileConfig {
+    /// Overlays `later` on `self`: every key `later` sets wins.
+    pub fn merge(&mut self, later: FileConfig) {
+        macro_rules! take {
+            ($($field:ident).+) => {
+                if later.$($field).+.is_some() {
+                    self.$($field).+ = later.$($field).+;
+                }
+            };
+        }
+        take!(datacenter);
+        take!(primary_datacenter);
+        take!(node_name);
+        take!(node_id);
+        take!(data_dir);
+        take!(client_addr);
+        take!(bind_addr);
+        take!(advertise_addr);
+        take!(server);
+        take!(bootstrap);
+        take!(bootstrap_expect);
+        take!(log_level);
+        take!(domain);
+        take!(kv_max_value_size);
+        take!(raft_snapshot_threshold);
+        take!(raft_trailing_logs);
+        take!(ports.http);
+        take!(ports.dns);
+        take!(ports.server);
+        take!(ports.serf_lan);
+        take!(ports.serf_wan);
+        take!(limits.http_max_conns_per_client);
+    }
+}
+
+/// Parses one file's text; returns the config and warnings about keys it ignored.
+pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileError> {
+    let parse_error = |source| FileError::Parse {
+        path: path.to_owned(),
+        source,
+    };
+    let value: Value = serde_json::from_str(text).map_err(parse_error)?;
+    let mut warnings = Vec::new();
+    if let Value::Object(map) = &value {
+        for (key, inner) in map {
+            let known_inner = match key.as_str() {
+                "ports" => Some(KNOWN_PORTS),
+                "limits" => Some(KNOWN_LIMITS),
+                _ => None,
+            };
+            if !KNOWN.contains(&key.as_str()) {
+                warnings.push(format!("{}: ignoring unsupported key {key:?}", path.display()));
+            } else if let (Some(known), Value::Object(section)) = (known_inner, inner) {
+                for inner_key in section.keys() {
+                    if !known.contains(&inner_key.as_str()) {
+                        warnings.push(format!(
+                            "{}: ignoring unsupported key {key}.{inner_key}",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let config = serde_json::from_value(value).map_err(parse_error)?;
+    Ok((config, warnings))
+}
+
+/// Reads `-config-file`s and `-config-dir`s in the order given. Directory entries are read in
+/// lexical order; only `*.json` files are read, and HCL files are reported as skipped.
+pub fn load(
+    files: &[PathBuf],
+    dirs: &[PathBuf],
+) -> Result<(FileConfig, Vec<String>), FileError> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut warnings = Vec::new();
+    for dir in dirs {
+        let read_error = |source| FileError::Read {
+            path: dir.clone(),
+            source,
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read_error)?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.is_file())
+            .collect();
+        entries.sort();
+        for path in entries {
+            match path.extension().and_then(|ext| ext.to_str()) {
+                Some("json") => paths.push(path),
+                Some("hcl") => warnings.push(format!(
+                    "{}: HCL config files are not supported yet; write it as JSON",
+                    path.display()
+                )),
+                _ => {}
+            }
+        }
+    }
+    paths.extend(files.iter().cloned());
+    let mut merged = FileConfig::default();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|source| FileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (config, mut more) = parse(&path, &text)?;
+        merged.merge(config);
+        warnings.append(&mut more);
+    }
+    Ok((merged, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_parse_and_unknown_ones_warn() {
+        let text = r#"{"datacenter":"east","ports":{"http":9500,"grpc":8502},
+                      "telemetry":{"x":1},"limits":{"http_max_conns_per_client":50}}"#;
+        let (config, warnings) = parse(Path::new("a.json"), text).unwrap();
+        assert_eq!(config.datacenter.as_deref(), Some("east"));
+        assert_eq!(config.ports.http, Some(9500));
+        assert_eq!(config.limits.http_max_conns_per_client, Some(50));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_an_error_not_a_crash() {
+        let error = parse(Path::new("b.json"), r#"{"ports":{"http":"x"}}"#);
+        assert!(matches!(error, Err(FileError::Parse { .. })));
+        assert!(parse(Path::new("c.json"), "{nope").is_err());
+    }
+
+    #[test]
+    fn later_files_win_and_directories_read_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.json"), r#"{"datacenter":"b","node_name":"n"}"#)
+            .unwrap();
+        std::fs::write(dir.path().join("a.json"), r#"{"datacenter":"a","domain":"x"}"#).unwrap();
+        std::fs::write(dir.path().join("c.hcl"), "datacenter = \"c\"").unwrap();
+        let (config, warnings) = load(&[], &[dir.path().to_owned()]).unwrap();
+        assert_eq!(config.datacenter.as_deref(), Some("b"));
+        assert_eq!(config.domain.as_deref(), Some("x"));
+        assert_eq!(config.node_name.as_deref(), Some("n"));
+        assert_eq!(warnings.len(), 1);
+    }
+}

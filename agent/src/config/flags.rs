@@ -1,0 +1,116 @@
+//! `legate agent` flags, spelled as Consul spells them.
+//!
+//! Consul's CLI uses Go's flag package: single-dash long flags (`-dev`, `-data-dir=D`).
+//! `normalize_args` rewrites those to clap's double-dash form before parsing, so both
+//! spellings work and scripts written for `consul agent` run unchanged.
+
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Default, Args)]
+pub struct AgentFlags {
+    /// Development mode: one self-bootstrapping server, nothing to set up.
+    #[arg(long)]
+    pub dev: bool,
+    /// Run as a server (a Raft voter holding the catalog).
+    #[arg(long)]
+    pub server: bool,
+    /// Bootstrap a single-server datacenter.
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// Servers to wait for before bootstrapping.
+    #[arg(long = "bootstrap-expect")]
+    pub bootstrap_expect: Option<u32>,
+    /// Where state is kept.
+    #[arg(long = "data-dir")]
+    pub data_dir: Option<PathBuf>,
+    /// A directory of JSON config files (repeatable).
+    #[arg(long = "config-dir")]
+    pub config_dir: Vec<PathBuf>,
+    /// A JSON config file (repeatable).
+    #[arg(long = "config-file")]
+    pub config_file: Vec<PathBuf>,
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// This node's UUID (default: generated once and kept in the data directory).
+    #[arg(long = "node-id")]
+    pub node_id: Option<String>,
+    #[arg(long)]
+    pub datacenter: Option<String>,
+    /// Address for cluster communication.
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Address advertised to other nodes.
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Address the HTTP and DNS interfaces bind to.
+    #[arg(long)]
+    pub client: Option<String>,
+    #[arg(long = "log-level")]
+    pub log_level: Option<String>,
+    /// HTTP API port; -1 disables it.
+    #[arg(long = "http-port", allow_negative_numbers = true)]
+    pub http_port: Option<i32>,
+    /// DNS port; -1 disables it.
+    #[arg(long = "dns-port", allow_negative_numbers = true)]
+    pub dns_port: Option<i32>,
+    #[arg(long = "server-port")]
+    pub server_port: Option<u16>,
+    #[arg(long = "serf-lan-port")]
+    pub serf_lan_port: Option<u16>,
+    #[arg(long = "serf-wan-port")]
+    pub serf_wan_port: Option<u16>,
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Accepted for compatibility; Legate has no web UI yet.
+    #[arg(long)]
+    pub ui: bool,
+}
+
+/// Rewrites Go-style single-dash long flags (`-data-dir=x`) to `--data-dir=x`. A single
+/// letter (`-h`), a negative number (`-1`) and everything after `--` are left alone.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest_is_positional = false;
+    for (position, arg) in args.into_iter().enumerate() {
+        if position == 0 || rest_is_positional {
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            rest_is_positional = true;
+            out.push(arg);
+            continue;
+        }
+        let bytes = arg.as_bytes();
+        let single_dash_long = bytes.len() > 2
+            && bytes[0] == b'-'
+            && bytes[1].is_ascii_alphabetic()
+            && bytes[2] != b'=';
+        if single_dash_long {
+            out.push(format!("-{arg}"));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_args;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn go_style_flags_become_long_flags() {
+        assert_eq!(
+            norm(&["legate", "agent", "-dev", "-data-dir=/x", "--node", "n", "-h", "-1"]),
+            ["legate", "agent", "--dev", "--data-dir=/x", "--node", "n", "-h", "-1"]
+        );
+        assert_eq!(norm(&["legate", "--", "-keep"]), ["legate", "--", "-keep"]);
+    }
+}

@@ -1,0 +1,229 @@
+//! The agent's resolved configuration: defaults, then config files, then flags.
+//!
+//! Defaults follow Consul so that clients need no configuration: HTTP 8500, DNS 8600,
+//! server RPC 8300, LAN gossip 8301, WAN gossip 8302, datacenter `dc1`, domain `consul`,
+//! HTTP and DNS bound to 127.0.0.1, node name = host name. `-dev` is a single server that
+//! bootstraps itself, keeps its state in a temporary directory unless given `-data-dir`, and
+//! pretty-prints JSON.
+
+pub mod file;
+pub mod flags;
+
+pub use flags::{normalize_args, AgentFlags};
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Listening ports. A negative HTTP or DNS port disables that interface, as in Consul.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    pub http: i32,
+    pub dns: i32,
+    pub server: u16,
+    pub serf_lan: u16,
+    pub serf_wan: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            http: 8500,
+            dns: 8600,
+            server: 8300,
+            serf_lan: 8301,
+            serf_wan: 8302,
+        }
+    }
+}
+
+/// Everything `run` needs, fully resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub dev: bool,
+    pub server: bool,
+    pub bootstrap: bool,
+    pub datacenter: String,
+    pub primary_datacenter: String,
+    pub node_name: String,
+    pub node_id: Option<String>,
+    /// `None` only in `-dev` without `-data-dir`: state lives in a temporary directory.
+    pub data_dir: Option<PathBuf>,
+    pub client_addr: IpAddr,
+    pub bind_addr: IpAddr,
+    pub advertise_addr: IpAddr,
+    pub ports: Ports,
+    pub log_level: String,
+    pub domain: String,
+    /// Consul's `kv_max_value_size`: larger KV values are refused with 413.
+    pub kv_max_value_size: u64,
+    /// Consul's `limits.http_max_conns_per_client`.
+    pub http_max_conns_per_client: u32,
+    /// Raft entries between snapshots (Consul's `raft_snapshot_threshold`, 16384).
+    pub raft_snapshot_threshold: u64,
+    /// Entries kept in the log after a snapshot (Consul's `raft_trailing_logs`, 10240).
+    pub raft_trailing_logs: u64,
+    /// Warnings gathered while loading, printed once logging is up.
+    pub warnings: Vec<String>,
+}
+
+/// A configuration the agent cannot run with. Nothing was started.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] file::FileError),
+    #[error("data_dir is required unless -dev is given")]
+    MissingDataDir,
+    #[error("invalid address {value:?} for {what}")]
+    BadAddress { what: &'static str, value: String },
+    #[error("-bootstrap-expect={0}: Legate runs single-server datacenters until clustering lands; use -bootstrap")]
+    UnsupportedExpect(u32),
+    #[error("client agents (no -server) are not supported yet; run with -server -bootstrap or -dev")]
+    ClientModeUnsupported,
+}
+
+impl Config {
+    /// Resolves flags and the config files they name.
+    pub fn resolve(flags: &AgentFlags) -> Result<Config, ConfigError> {
+        let (file, mut warnings) = file::load(&flags.config_file, &flags.config_dir)?;
+        if flags.ui {
+            warnings.push("-ui: Legate has no web UI yet; ignoring".to_owned());
+        }
+        let dev = flags.dev;
+        let server = dev || flags.server || file.server.unwrap_or(false);
+        let bootstrap = dev || flags.bootstrap || file.bootstrap.unwrap_or(false);
+        let expect = flags.bootstrap_expect.or(file.bootstrap_expect).unwrap_or(0);
+        if expect > 1 {
+            return Err(ConfigError::UnsupportedExpect(expect));
+        }
+        if !server {
+            return Err(ConfigError::ClientModeUnsupported);
+        }
+        let data_dir = flags.data_dir.clone().or(file.data_dir.clone());
+        if data_dir.is_none() && !dev {
+            return Err(ConfigError::MissingDataDir);
+        }
+        let address = |what: &'static str, value: Option<&String>, default: &str| {
+            let text = value.map(String::as_str).unwrap_or(default);
+            text.parse::<IpAddr>().map_err(|_| ConfigError::BadAddress {
+                what,
+                value: text.to_owned(),
+            })
+        };
+        let client_addr = address("client_addr", flags.client.as_ref().or(file.client_addr.as_ref()), "127.0.0.1")?;
+        // Consul binds cluster traffic to 0.0.0.0 and advertises a private address; until
+        // gossip exists Legate advertises loopback unless told otherwise, which is what a
+        // single server on one host needs.
+        let bind_default = if dev { "127.0.0.1" } else { "0.0.0.0" };
+        let bind_addr = address("bind_addr", flags.bind.as_ref().or(file.bind_addr.as_ref()), bind_default)?;
+        let advertise_default = if bind_addr.is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            bind_addr.to_string()
+        };
+        let advertise_addr = address(
+            "advertise_addr",
+            flags.advertise.as_ref().or(file.advertise_addr.as_ref()),
+            &advertise_default,
+        )?;
+        let defaults = Ports::default();
+        let ports = Ports {
+            http: flags.http_port.or(file.ports.http).unwrap_or(defaults.http),
+            dns: flags.dns_port.or(file.ports.dns).unwrap_or(defaults.dns),
+            server: flags.server_port.or(file.ports.server).unwrap_or(defaults.server),
+            serf_lan: flags.serf_lan_port.or(file.ports.serf_lan).unwrap_or(defaults.serf_lan),
+            serf_wan: flags.serf_wan_port.or(file.ports.serf_wan).unwrap_or(defaults.serf_wan),
+        };
+        let datacenter = flags
+            .datacenter
+            .clone()
+            .or(file.datacenter.clone())
+            .unwrap_or_else(|| "dc1".to_owned())
+            .to_lowercase();
+        Ok(Config {
+            dev,
+            server,
+            bootstrap,
+            primary_datacenter: file.primary_datacenter.clone().unwrap_or_else(|| datacenter.clone()),
+            datacenter,
+            node_name: flags
+                .node
+                .clone()
+                .or(file.node_name.clone())
+                .unwrap_or_else(host_name),
+            node_id: flags.node_id.clone().or(file.node_id.clone()),
+            data_dir,
+            client_addr,
+            bind_addr,
+            advertise_addr,
+            ports,
+            log_level: flags
+                .log_level
+                .clone()
+                .or(file.log_level.clone())
+                .unwrap_or_else(|| if dev { "debug" } else { "info" }.to_owned()),
+            domain: flags.domain.clone().or(file.domain.clone()).unwrap_or_else(|| "consul".to_owned()),
+            kv_max_value_size: file.kv_max_value_size.unwrap_or(512 * 1024),
+            http_max_conns_per_client: file.limits.http_max_conns_per_client.unwrap_or(200),
+            raft_snapshot_threshold: file.raft_snapshot_threshold.unwrap_or(16384),
+            raft_trailing_logs: file.raft_trailing_logs.unwrap_or(10240),
+            warnings,
+        })
+    }
+}
+
+/// The host name, as Consul's default node name; "legate" if it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "legate".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_needs_nothing_and_uses_consul_defaults() {
+        let config = Config::resolve(&AgentFlags {
+            dev: true,
+            ..AgentFlags::default()
+        })
+        .unwrap();
+        assert!(config.server && config.bootstrap);
+        assert_eq!(config.ports, Ports::default());
+        assert_eq!(config.datacenter, "dc1");
+        assert_eq!(config.client_addr.to_string(), "127.0.0.1");
+        assert_eq!(config.data_dir, None);
+    }
+
+    #[test]
+    fn flags_beat_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.json");
+        std::fs::write(&file, r#"{"datacenter":"east","ports":{"http":9000},"data_dir":"/d"}"#)
+            .unwrap();
+        let config = Config::resolve(&AgentFlags {
+            server: true,
+            bootstrap: true,
+            config_file: vec![file],
+            http_port: Some(9100),
+            ..AgentFlags::default()
+        })
+        .unwrap();
+        assert_eq!(config.datacenter, "east");
+        assert_eq!(config.ports.http, 9100);
+        assert_eq!(config.data_dir, Some(PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn a_server_needs_a_data_dir() {
+        let result = Config::resolve(&AgentFlags {
+            server: true,
+            ..AgentFlags::default()
+        });
+        assert!(matches!(result, Err(ConfigError::MissingDataDir)));
+    }
+}

@@ -1,0 +1,135 @@
+//! `RaftHandle`: what the rest of the agent uses to write, to read linearizably, and to
+//! watch leadership, without seeing openraft's generic API.
+
+use super::error::{ReadError, WaitError, WriteError};
+use super::metrics::RaftMetrics;
+use super::types::{NodeId, Raft};
+use legate_catalog::{Command, CommandResult, LogPayload};
+use openraft::metrics::WaitError as OpenraftWaitError;
+use openraft::ServerState;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A running Raft node. Cheap to clone; all clones drive the same node.
+#[derive(Clone)]
+pub struct RaftHandle {
+    raft: Raft,
+    node_id: NodeId,
+    /// Kept so `shutdown` can flush it; the log store holds the same database.
+    db: sled::Db,
+    /// Written by the log store on every commit (see `RaftMetrics::commit_index`).
+    commit_index: Arc<AtomicU64>,
+    /// Whether this server leads; see `leadership_watch`.
+    leadership: watch::Receiver<bool>,
+}
+
+impl RaftHandle {
+    pub(super) fn new(
+        raft: Raft,
+        node_id: NodeId,
+        db: sled::Db,
+        commit_index: Arc<AtomicU64>,
+    ) -> RaftHandle {
+        let leadership = mirror_leadership(&raft);
+        RaftHandle {
+            raft,
+            node_id,
+            db,
+            commit_index,
+            leadership,
+        }
+    }
+
+    /// This server's Raft id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The openraft node, for the RPC layer that will deliver peers' messages to it.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Appends `command`, waits until it is committed (fsynced on a quorum) and applied to
+    /// the catalog, and returns what the catalog answered.
+    ///
+    /// There is no deadline inside: callers bound the wait with their own (the HTTP request's).
+    /// Dropping the future does not withdraw the command, which may still be applied.
+    pub async fn write(&self, command: Command) -> Result<CommandResult, WriteError> {
+        let response = self.raft.client_write(LogPayload::from(command)).await?;
+        Ok(response.data)
+    }
+
+    /// Confirms with a quorum that this server still leads, then waits until everything
+    /// committed before the call is applied, so that a read of the catalog that follows is
+    /// linearizable (Consul's `?consistent`).
+    pub async fn ensure_linearizable(&self) -> Result<(), ReadError> {
+        self.raft.ensure_linearizable().await?;
+        Ok(())
+    }
+
+    /// The current state, copied out of openraft's metrics.
+    pub fn metrics(&self) -> RaftMetrics {
+        let commit_index = self.commit_index.load(Ordering::Relaxed);
+        RaftMetrics::new(&self.raft.metrics().borrow(), commit_index)
+    }
+
+    /// Whether this server leads, as a watch for tasks that run only on the leader. The
+    /// channel closes once Raft has stopped.
+    pub fn leadership_watch(&self) -> watch::Receiver<bool> {
+        self.leadership.clone()
+    }
+
+    /// Waits until some server is known to lead, for at most `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<(), WaitError> {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |metrics| metrics.current_leader.is_some(),
+                "a leader is known",
+            )
+            .await
+            .map(|_| ())
+            .map_err(|error| match error {
+                OpenraftWaitError::Timeout(..) => WaitError::Timeout(timeout),
+                OpenraftWaitError::ShuttingDown => WaitError::ShuttingDown,
+            })
+    }
+
+    /// Stops the Raft task and flushes the database. Later calls on any clone fail with
+    /// `Stopped`/`ShuttingDown`. The database closes once every clone is dropped.
+    pub async fn shutdown(&self) {
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::error!(%error, "raft task ended abnormally");
+        }
+        // Every acknowledged entry is already durable; this covers the committed index,
+        // which is saved without its own fsync.
+        if let Err(error) = self.db.flush_async().await {
+            tracing::error!(%error, "flushing the raft database at shutdown failed");
+        }
+    }
+}
+
+/// Mirrors openraft's metrics into a `bool` watch that changes only when leadership does, so
+/// leader-only tasks are not woken by every applied entry. The mirroring task ends when
+/// Raft stops (its metrics channel closes) or when every receiver is gone.
+fn mirror_leadership(raft: &Raft) -> watch::Receiver<bool> {
+    let mut metrics = raft.metrics();
+    let leads = |metrics: &openraft::RaftMetrics<NodeId, openraft::BasicNode>| {
+        metrics.state == ServerState::Leader
+    };
+    let (sender, receiver) = watch::channel(leads(&metrics.borrow()));
+    tokio::spawn(async move {
+        loop {
+            let now = leads(&metrics.borrow_and_update());
+            sender.send_if_modified(|current| std::mem::replace(current, now) != now);
+            tokio::select! {
+                changed = metrics.changed() => if changed.is_err() { return },
+                _ = sender.closed() => return,
+            }
+        }
+    });
+    receiver
+}

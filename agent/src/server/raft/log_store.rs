@@ -1,0 +1,249 @@
+//! The Raft log and vote on sled.
+//!
+//! Two trees: `logs` maps an index (big-endian, so sled's byte order is log order) to a
+//! bincode `Entry`; `meta` holds the vote, the committed log id and the last purged log id.
+//!
+//! Durability rules, which Raft's safety rests on:
+//! 1. `save_vote` returns only after the vote is fsynced: a server that forgets its vote could
+//!    vote twice in one term.
+//! 2. `append` writes the whole batch, then fsyncs once (group commit: one fsync per call, not
+//!    per entry), and only then reports the entries flushed; the leader counts itself towards
+//!    the commit quorum from that report, so an acknowledged write is on disk.
+//! 3. `truncate` and `purge` fsync too, so the log never reappears with a hole after a crash.
+//! 4. `save_committed` is not fsynced by itself: the next append's or vote's fsync carries it.
+//!    Losing it only means that, after a restart, the tail is applied once the new term
+//!    commits it rather than at once.
+//!
+//! The database is opened with `flush_every_ms(None)`: we flush exactly when the rules above
+//! say so, and a background flusher would only add fsyncs.
+
+// openraft's storage traits return its `StorageError`, which is large; our helpers return
+// it too rather than boxing it only to unbox it again at the trait boundary.
+#![allow(clippy::result_large_err)]
+
+use super::error::storage_error;
+use super::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const VOTE_KEY: &[u8] = b"vote";
+const COMMITTED_KEY: &[u8] = b"committed";
+const LAST_PURGED_KEY: &[u8] = b"last_purged";
+
+/// The log store. Clones share the same trees; openraft's log readers are clones.
+#[derive(Clone)]
+pub struct LogStore {
+    db: sled::Db,
+    logs: sled::Tree,
+    meta: sled::Tree,
+    /// The last committed index, shared with `RaftHandle::metrics` because openraft 0.9 does
+    /// not publish it.
+    committed_index: Arc<AtomicU64>,
+}
+
+impl LogStore {
+    /// Opens (or creates) the log's trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<LogStore, StorageError> {
+        let open = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e))
+        };
+        let store = LogStore {
+            db: db.clone(),
+            logs: open("logs")?,
+            meta: open("meta")?,
+            committed_index: Arc::default(),
+        };
+        let committed: Option<LogId> = store.read_meta(COMMITTED_KEY)?;
+        store.note_committed(committed.as_ref());
+        Ok(store)
+    }
+
+    /// The last committed index as this store last heard it (zero before any commit).
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed_index.clone()
+    }
+
+    fn note_committed(&self, committed: Option<&LogId>) {
+        let index = committed.map_or(0, |log_id| log_id.index);
+        self.committed_index.store(index, Ordering::Relaxed);
+    }
+
+    fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let read_error = |e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e);
+        match self.meta.get(key).map_err(read_error)? {
+            None => Ok(None),
+            Some(bytes) => bincode::deserialize(&bytes)
+                .map(Some)
+                .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e)),
+        }
+    }
+
+    fn write_meta<T: Serialize>(
+        &self,
+        key: &[u8],
+        value: &T,
+        subject: ErrorSubject<u64>,
+    ) -> Result<(), StorageError> {
+        let bytes = encode(value, subject.clone())?;
+        self.meta
+            .insert(key, bytes)
+            .map_err(|e| storage_error(subject, ErrorVerb::Write, e))?;
+        Ok(())
+    }
+
+    async fn flush(&self, subject: ErrorSubject<u64>) -> Result<(), StorageError> {
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| storage_error(subject, ErrorVerb::Write, e))?;
+        Ok(())
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
+        let read_error = |e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e);
+        match self.logs.last().map_err(read_error)? {
+            None => Ok(None),
+            Some((_, bytes)) => Ok(Some(decode_entry(&bytes)?.log_id)),
+        }
+    }
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn encode<T: Serialize>(value: &T, subject: ErrorSubject<u64>) -> Result<Vec<u8>, StorageError> {
+    bincode::serialize(value).map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
+    bincode::deserialize(bytes).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = range.start_bound().map(|index| index_key(*index));
+        let end = range.end_bound().map(|index| index_key(*index));
+        let mut entries = Vec::new();
+        for item in self.logs.range::<[u8; 8], _>((start, end)) {
+            let (_, bytes) =
+                item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            entries.push(decode_entry(&bytes)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.read_meta(LAST_PURGED_KEY)?;
+        // Normally every present entry is above the purge point. After a crash in the middle
+        // of a purge past the end of the log (a snapshot install), leftovers may sit below
+        // it; the purge point wins then. `None` orders below any log id.
+        let last_log_id = self.last_entry_id()?.max(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> LogStore {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        self.write_meta(VOTE_KEY, vote, ErrorSubject::Vote)?;
+        self.flush(ErrorSubject::Vote).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.read_meta(VOTE_KEY)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.write_meta(COMMITTED_KEY, &committed, ErrorSubject::Store)?;
+        self.note_committed(committed.as_ref());
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        // Stored as `Option<LogId>`, so a saved `None` reads back as `None` too.
+        Ok(self.read_meta::<Option<LogId>>(COMMITTED_KEY)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        // One sled batch: the entries land together or not at all, so no hole can appear.
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let bytes = encode(&entry, ErrorSubject::Log(entry.log_id))?;
+            batch.insert(&index_key(entry.log_id.index), bytes);
+        }
+        self.logs
+            .apply_batch(batch)
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        // Rule 2: report the entries flushed only once the fsync has returned.
+        match self.db.flush_async().await {
+            Ok(_) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let error = storage_error(ErrorSubject::Logs, ErrorVerb::Write, e.clone());
+                callback.log_io_completed(Err(io::Error::from(e)));
+                Err(error)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        for item in self.logs.range(index_key(log_id.index)..) {
+            let (key, _) =
+                item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            batch.remove(key);
+        }
+        self.logs
+            .apply_batch(batch)
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        self.flush(ErrorSubject::Logs).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The purge point goes first and is flushed before any entry goes: after a crash in
+        // between, the log still starts where `get_log_state` says, with some extra entries
+        // below it that the next purge removes.
+        self.write_meta(LAST_PURGED_KEY, &log_id, ErrorSubject::Logs)?;
+        self.flush(ErrorSubject::Logs).await?;
+        let mut batch = sled::Batch::default();
+        for item in self.logs.range(..=index_key(log_id.index)) {
+            let (key, _) =
+                item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            batch.remove(key);
+        }
+        self.logs
+            .apply_batch(batch)
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        self.flush(ErrorSubject::Logs).await
+    }
+}

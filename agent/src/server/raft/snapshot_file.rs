@@ -1,0 +1,166 @@
+//! Snapshot files on disk: written atomically, the newest one wins.
+//!
+//! A file is `snapshot-<term>-<index>.bin`, named after the last log id it covers, and holds
+//! a small versioned bincode header (the Raft metadata and the length of the data) followed
+//! by the catalog's own snapshot bytes. Rules:
+//! 1. A file is written as `<name>.tmp`, fsynced, renamed into place, and then the directory
+//!    is fsynced, so a crash leaves either the old snapshot or the complete new one.
+//! 2. After a write, files older than the new one are deleted. A deletion lost in a crash is
+//!    harmless, because readers take the newest file.
+//! 3. Writes are serialised by a lock: openraft builds snapshots in a spawned task, which can
+//!    overlap with installing one received from the leader.
+//! 4. A header longer than `HEADER_BYTES_MAX`, or data shorter or longer than the header says,
+//!    is an error, never a partial read.
+
+use super::types::SnapshotMeta;
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+const PREFIX: &str = "snapshot-";
+const SUFFIX: &str = ".bin";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// The header holds a membership of a handful of servers; a megabyte is far beyond that,
+/// and bounds what a corrupt length prefix could make the decoder allocate.
+const HEADER_BYTES_MAX: u64 = 1 << 20;
+
+#[derive(Serialize, Deserialize)]
+enum Header {
+    V1 { meta: SnapshotMeta, data_len: u64 },
+}
+
+fn header_options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(HEADER_BYTES_MAX)
+}
+
+fn invalid(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
+
+/// The directory of snapshot files. Clones share the write lock.
+#[derive(Clone, Debug)]
+pub struct SnapshotDir {
+    path: PathBuf,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl SnapshotDir {
+    /// Creates the directory if needed and removes temp files left by a crash mid-write.
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<SnapshotDir> {
+        let path = path.into();
+        fs::create_dir_all(&path)?;
+        for entry in fs::read_dir(&path)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(SnapshotDir {
+            path,
+            write_lock: Arc::default(),
+        })
+    }
+
+    /// Writes a snapshot durably (rule 1) and deletes older ones (rule 2).
+    pub fn write(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+        let _guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let position = position(meta);
+        let name = format!("{PREFIX}{}-{}{SUFFIX}", position.0, position.1);
+        let final_path = self.path.join(&name);
+        let temp_path = self.path.join(format!("{name}{TEMP_SUFFIX}"));
+        let file = File::create(&temp_path)?;
+        let mut writer = BufWriter::new(&file);
+        let header = Header::V1 {
+            meta: meta.clone(),
+            data_len: data.len() as u64,
+        };
+        header_options()
+            .serialize_into(&mut writer, &header)
+            .map_err(invalid)?;
+        writer.write_all(data)?;
+        writer.flush()?;
+        drop(writer);
+        file.sync_all()?;
+        fs::rename(&temp_path, &final_path)?;
+        sync_dir(&self.path)?;
+        for (older, path) in self.list()? {
+            if older < position {
+                fs::remove_file(path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the newest snapshot, if there is one.
+    pub fn latest(&self) -> io::Result<Option<(SnapshotMeta, Vec<u8>)>> {
+        let newest = self
+            .list()?
+            .into_iter()
+            .max_by_key(|(position, _)| *position);
+        match newest {
+            None => Ok(None),
+            Some((_, path)) => read(&path).map(Some),
+        }
+    }
+
+    /// The snapshot files with their (term, index), in no particular order.
+    fn list(&self) -> io::Result<Vec<((u64, u64), PathBuf)>> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&self.path)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if let Some(position) = parse_name(&name.to_string_lossy()) {
+                files.push((position, entry.path()));
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// Where a snapshot sits in the log: (term, index) of its last log id, which orders
+/// snapshots the way log ids order.
+fn position(meta: &SnapshotMeta) -> (u64, u64) {
+    meta.last_log_id
+        .as_ref()
+        .map_or((0, 0), |log_id| (log_id.leader_id.term, log_id.index))
+}
+
+fn parse_name(name: &str) -> Option<(u64, u64)> {
+    let middle = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let (term, index) = middle.split_once('-')?;
+    Some((term.parse().ok()?, index.parse().ok()?))
+}
+
+fn read(path: &Path) -> io::Result<(SnapshotMeta, Vec<u8>)> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let Header::V1 { meta, data_len } = header_options()
+        .deserialize_from(&mut reader)
+        .map_err(invalid)?;
+    let mut data = Vec::new();
+    // One byte past the promised length is enough to notice a longer file.
+    reader
+        .take(data_len.saturating_add(1))
+        .read_to_end(&mut data)?;
+    if data.len() as u64 != data_len {
+        return Err(invalid(format!(
+            "{}: the data does not match the {data_len} bytes its header promises",
+            path.display(),
+        )));
+    }
+    Ok((meta, data))
+}
+
+/// Makes a rename in `dir` durable (POSIX needs the directory itself fsynced).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

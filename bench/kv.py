@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""KV benchmark: a single Legate server against a single-member etcd 3.4, side by side in the
+same run, with the same load generator (wrk) and connection counts (issue: single-server
+foundation). Reports ratios, medians of REPEAT runs per point.
+
+    python3 bench/kv.py [--repeat 3] [--duration 12] [--out bench/results/kv-DATE.md]
+
+Needs ../shared/peers/install (etcd, wrk), and builds `legate` in release mode.
+Every process shares this machine's two cores with the load generator: read ratios, not
+absolutes.
+"""
+
+import argparse
+import base64
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = ROOT.parent / "shared" / "peers"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid):
+    fields = Path(f"/proc/{pid}/statm").read_text().split()
+    return int(fields[1]) * PAGE / 2**20
+
+
+def http(method, url, body=None):
+    req = urllib.request.Request(url, data=body, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+
+def wait_http(url, ok, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if ok(http("GET", url)):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(url, connections, duration, script=None, env=None):
+    threads = min(2, connections)
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        args += ["-s", str(script)]
+    out = sh(*args, url, env={**os.environ, **(env or {})})
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
+    errors = sum(int(x) for x in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\s*:?\s*(\d+)", out))
+    return {"rps": rps, "total": total, "p50": to_ms(lat["50"]), "p90": to_ms(lat["90"]),
+            "p99": to_ms(lat["99"]), "errors": errors}
+
+
+class Legate:
+    name = "legate"
+
+    def __init__(self, binary, scratch):
+        self.port = free_port()
+        self.dir = Path(scratch) / "legate"
+        self.log = open(Path(scratch) / "legate.log", "wb")
+        self.proc = subprocess.Popen(
+            [binary, "agent", "-server", "-bootstrap", f"-data-dir={self.dir}",
+             f"-http-port={self.port}", "-node=bench", "-log-level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        wait_http(self.base + "/v1/status/leader", lambda b: b.strip() not in (b'""', b""))
+        http("PUT", self.base + "/v1/kv/foo", b"v" * 256)
+        self.pid = self.proc.pid
+
+    def put(self, connections, duration):
+        return wrk(self.base, connections, duration, PEERS / "wrk-consul-put.lua")
+
+    def get(self, connections, duration, stale):
+        return wrk(self.base + ("/v1/kv/foo?stale" if stale else "/v1/kv/foo"), connections, duration)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+class Etcd:
+    name = "etcd"
+
+    def __init__(self, scratch):
+        self.dir = Path(scratch) / "etcd"
+        sh(str(PEERS / "etcd-cluster"), "start", str(self.dir), "1")
+        self.base = "http://127.0.0.1:23791"
+        self.pid = int(Path(self.dir, "pids").read_text().split()[0])
+        # The key the range twin reads ("foo", base64 Zm9v), with a 256-byte value.
+        value = base64.b64encode(b"v" * 256).decode()
+        http("POST", self.base + "/v3/kv/put", ('{"key":"Zm9v","value":"%s"}' % value).encode())
+
+    def put(self, connections, duration):
+        return wrk(self.base, connections, duration, PEERS / "wrk-etcd-put.lua")
+
+    def get(self, connections, duration, stale):
+        return wrk(self.base, connections, duration, PEERS / "wrk-etcd-get.lua",
+                   env={"SERIALIZABLE": "1" if stale else "0"})
+
+    def stop(self):
+        sh(str(PEERS / "etcd-cluster"), "stop", str(self.dir))
+
+
+def fill(system, target, connections=64):
+    """Unique-key puts until at least `target` succeeded; returns CPU-seconds per 1,000."""
+    cpu0, done = cpu_seconds(system.pid), 0
+    while done < target:
+        done += system.put(connections, 10)["total"]
+    return (cpu_seconds(system.pid) - cpu0) / done * 1000
+
+
+def one_run(binary, duration, fill_target):
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="legate-bench-") as scratch:
+        for system in (Legate(binary, scratch), Etcd(scratch)):
+            try:
+                time.sleep(1)
+                r = {"rss_idle": rss_mib(system.pid)}
+                cpu0 = cpu_seconds(system.pid)
+                r["put1"] = system.put(1, duration)
+                r["put64"] = system.put(64, duration)
+                puts = r["put1"]["total"] + r["put64"]["total"]
+                r["cpu_per_1k_puts"] = (cpu_seconds(system.pid) - cpu0) / puts * 1000
+                r["get_stale64"] = system.get(64, duration, stale=True)
+                r["get_default64"] = system.get(64, duration, stale=False)
+                fill(system, max(0, fill_target - puts))
+                r["rss_100k"] = rss_mib(system.pid)
+                rows[system.name] = r
+            finally:
+                system.stop()
+    return rows
+
+
+def median(runs, system, *path):
+    values = []
+    for run in runs:
+        v = run[system]
+        for p in path:
+            v = v[p]
+        values.append(v)
+    return statistics.median(values)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=12)
+    ap.add_argument("--fill", type=int, default=100_000)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"kv-{datetime.date.today()}.md"))
+    args = ap.parse_args()
+    bindir = sh(str(PEERS / "install")).split()
+    os.environ["PATH"] = ":".join(bindir + [os.environ["PATH"]])
+    if not shutil.which("wrk"):
+        sys.exit("wrk missing: run ../shared/peers/install")
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "legate-agent"], cwd=ROOT, check=True)
+    binary = str(ROOT / "target" / "release" / "legate")
+    runs = []
+    for i in range(args.repeat):
+        print(f"run {i + 1}/{args.repeat}", file=sys.stderr)
+        runs.append(one_run(binary, args.duration, args.fill))
+
+    lines = [f"# KV: single Legate server vs single-member etcd 3.4 ({datetime.date.today()})", "",
+             f"wrk, unique keys, 256-byte values, {args.duration}s per point, median of {args.repeat} runs; "
+             "load generator and servers share 2 cores on loopback. Ratio = legate / etcd "
+             "(for latency and RSS, lower is better; for throughput, higher is better).", "",
+             "| metric | legate | etcd | ratio | goal |", "|---|---:|---:|---:|---|"]
+
+    def row(label, path, fmt, goal=""):
+        a, b = median(runs, "legate", *path), median(runs, "etcd", *path)
+        lines.append(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {a / b:.2f} | {goal} |")
+
+    row("put p50, 1 conn (ms)", ["put1", "p50"], "{:.2f}", "≤ 0.7")
+    row("put p99, 1 conn (ms)", ["put1", "p99"], "{:.2f}")
+    row("put req/s, 1 conn", ["put1", "rps"], "{:.0f}")
+    row("put req/s, 64 conns", ["put64", "rps"], "{:.0f}", "≥ 1.5")
+    row("put p50, 64 conns (ms)", ["put64", "p50"], "{:.2f}")
+    row("put p99, 64 conns (ms)", ["put64", "p99"], "{:.2f}")
+    row("stale GET req/s, 64 conns (etcd serializable)", ["get_stale64", "rps"], "{:.0f}", "≥ 2")
+    row("default GET req/s, 64 conns (etcd linearizable)", ["get_default64", "rps"], "{:.0f}")
+    row("CPU-s per 1,000 puts", ["cpu_per_1k_puts"], "{:.3f}")
+    row("RSS idle (MiB)", ["rss_idle"], "{:.1f}")
+    row(f"RSS after {args.fill // 1000}k puts (MiB)", ["rss_100k"], "{:.1f}", "≤ 0.5")
+    errors = {s: sum(r[s][k]["errors"] for r in runs for k in ("put1", "put64", "get_stale64", "get_default64"))
+              for s in ("legate", "etcd")}
+    lines += ["", f"Errors (non-2xx or timeouts) over all runs: legate {errors['legate']}, etcd {errors['etcd']}."]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
