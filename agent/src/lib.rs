@@ -6,6 +6,8 @@
 //! - `server`: Raft on sled, the leader's duties, and the server `Backend`.
 //! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
 //! - `node_id`: the node's persistent UUID.
+pub mod cli;
 pub mod config;
 pub mod node_id;
+pub mod run;
 pub mod server;

@@ -8,14 +8,20 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> io::Result<S
     let path = data_dir.join("node-id");
     if let Some(id) = configured {
         let id = parse(id).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("node_id {id:?} is not a UUID"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("node_id {id:?} is not a UUID"),
+            )
         })?;
         std::fs::write(&path, &id)?;
         return Ok(id);
     }
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(text.trim()).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} holds no UUID", path.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} holds no UUID", path.display()),
+            )
         }),
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             let id = uuid::Uuid::new_v4().to_string();
@@ -30,7 +36,9 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> io::Result<S
 }
 
 fn parse(text: &str) -> Option<String> {
-    uuid::Uuid::parse_str(text).ok().map(|id| id.hyphenated().to_string())
+    uuid::Uuid::parse_str(text)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
 }
 
 /// The Raft node id derived from the UUID: stable across restarts, and unique in practice

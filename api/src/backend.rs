@@ -172,7 +172,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// This agent's runtime statistics as `/v1/agent/self` `Stats` reports them: section →
     /// key → value, all strings (`consul info` prints them).
-    fn agent_stats(&self) -> impl Future<Output = BTreeMap<String, BTreeMap<String, String>>> + Send;
+    fn agent_stats(
+        &self,
+    ) -> impl Future<Output = BTreeMap<String, BTreeMap<String, String>>> + Send;
 
     /// Members of the LAN pool, or the WAN pool with `wan`.
     fn members(&self, wan: bool) -> Vec<Member>;

@@ -1,1 +1,57 @@
+//! legate-api: Consul's HTTP API for Legate.
+//!
+//! Existing Consul clients (py-consul, the Go `api` package, Prometheus `consul_sd`, curl)
+//! must work against Legate unmodified, so this crate reproduces Consul's `/v1` surface:
+//! paths and methods, PascalCase JSON with `[]`/`{}` rather than `null`, plain-text errors
+//! with Consul's status codes and texts, the `X-Consul-*` read headers, blocking queries,
+//! and case-insensitive request bodies. It never sees the agent: it serves through the
+//! narrow `Backend` trait, speaking the catalog's `Query` and `Command`.
+//!
+//! ```text
+//!  HTTP ─▶ server (limits) ─▶ router: Endpoint + RequestOptions ─▶ kv | catalog | health
+//!                                                                   | status | agent
+//!                                   wire types ◀── QueryResult ◀── Backend::read / write
+//! ```
+//!
+//! Layout:
+//! - `backend`: the `Backend` trait the router serves through, and its types.
+//! - `router`: `router()`, the single entry point that parses and dispatches requests.
+//! - `route`: `Endpoint`, a path parsed into the endpoint it names, and its methods.
+//! - `options`: `RequestOptions`, the common query parameters (consistency, blocking
+//!   `index`/`wait` with cap and jitter, `dc`, `tag`, `node-meta`, CE `ns` refusal).
+//! - `params`: the raw query string and percent-decoding.
+//! - `kv`, `catalog`, `health`, `status`, `agent`: one file per endpoint area.
+//! - `types`: Consul's JSON shapes and their conversions from and to catalog records.
+//! - `decode`: case-insensitive, snake_case-tolerant request decoding (`folded_struct!`).
+//! - `duration`: Go duration parsing and formatting.
+//! - `reply`: JSON answers and the read-meta headers; `body`: bounded body reads.
+//! - `error`: `ApiError` and Consul's plain-text error answers.
+//! - `config`: `ApiConfig`; `server`: `serve()` with per-client connection limits.
+//! - `client`: the typed `Client` used by the CLI and end-to-end tests.
+//! - `testing`: `FakeBackend`, an in-memory backend for tests.
+
+pub mod agent;
 pub mod backend;
+pub mod body;
+pub mod catalog;
+pub mod client;
+pub mod config;
+pub mod decode;
+pub mod duration;
+pub mod error;
+pub mod health;
+pub mod kv;
+pub mod options;
+pub mod params;
+pub mod reply;
+pub mod route;
+pub mod router;
+pub mod server;
+pub mod status;
+pub mod testing;
+pub mod types;
+
+pub use client::{Client, ClientError, QueryMeta, QueryOptions};
+pub use config::ApiConfig;
+pub use router::router;
+pub use server::{serve, ServeLimits};

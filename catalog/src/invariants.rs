@@ -28,10 +28,14 @@ pub fn check(store: &Store) -> Result<(), Vec<String>> {
             fail(format!("service {id_key} on missing node {node_key}"));
         }
         if *id_key != fold(service.id.as_str()) || *node_key != fold(service.node.as_str()) {
-            fail(format!("service {node_key}/{id_key} stored under the wrong key"));
+            fail(format!(
+                "service {node_key}/{id_key} stored under the wrong key"
+            ));
         }
         if service.indexes.modify_index > tables.services {
-            fail(format!("service {node_key}/{id_key} newer than the services table"));
+            fail(format!(
+                "service {node_key}/{id_key} newer than the services table"
+            ));
         }
         let name = fold(service.name.as_str());
         let listed = store
@@ -39,7 +43,9 @@ pub fn check(store: &Store) -> Result<(), Vec<String>> {
             .get(&name)
             .is_some_and(|keys| keys.contains(&(node_key.clone(), id_key.clone())));
         if !listed {
-            fail(format!("service {node_key}/{id_key} missing from the name index"));
+            fail(format!(
+                "service {node_key}/{id_key} missing from the name index"
+            ));
         }
         match store.service_indexes.get(&name) {
             Some(index) if *index >= service.indexes.modify_index => {}
@@ -66,15 +72,21 @@ pub fn check(store: &Store) -> Result<(), Vec<String>> {
             fail(format!("check {id_key} on missing node {node_key}"));
         }
         if *id_key != fold(check.id.as_str()) || *node_key != fold(check.node.as_str()) {
-            fail(format!("check {node_key}/{id_key} stored under the wrong key"));
+            fail(format!(
+                "check {node_key}/{id_key} stored under the wrong key"
+            ));
         }
         if check.indexes.modify_index > tables.checks {
-            fail(format!("check {node_key}/{id_key} newer than the checks table"));
+            fail(format!(
+                "check {node_key}/{id_key} newer than the checks table"
+            ));
         }
         if !check.service_id.as_str().is_empty() {
             let service_key = (node_key.clone(), fold(check.service_id.as_str()));
             match store.services.get(&service_key) {
-                None => fail(format!("check {id_key} names missing service {service_key:?}")),
+                None => fail(format!(
+                    "check {id_key} names missing service {service_key:?}"
+                )),
                 Some(service) if service.name != check.service_name => {
                     fail(format!("check {id_key} carries a stale service name"))
                 }

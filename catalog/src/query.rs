@@ -69,7 +69,9 @@ pub struct Instance {
 
 impl Instance {
     pub fn all_passing(&self) -> bool {
-        self.checks.iter().all(|check| check.status == Health::Passing)
+        self.checks
+            .iter()
+            .all(|check| check.status == Health::Passing)
     }
 }
 
@@ -202,7 +204,9 @@ fn services(store: &Store, node_meta: &NodeMetaFilter) -> Answer<QueryResult> {
         if !node_meta.is_empty() && !meta_matches(&store.nodes[node_key], node_meta) {
             continue;
         }
-        let tags = services.entry(service.name.as_str().to_owned()).or_default();
+        let tags = services
+            .entry(service.name.as_str().to_owned())
+            .or_default();
         tags.extend(service.tags.iter().cloned());
     }
     for tags in services.values_mut() {

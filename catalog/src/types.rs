@@ -92,7 +92,9 @@ impl fmt::Display for Index {
 }
 
 /// The status of one health check.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Health {
     Passing,
     Warning,

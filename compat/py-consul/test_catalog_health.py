@@ -14,7 +14,6 @@ def test_register_and_list(c):
     assert c.catalog.register(
         node, "10.0.0.5",
         service={"Service": svc, "ID": svc + "-1", "Tags": ["v1", "blue"], "Port": 8080},
-        node_meta={"rack": "r7"},
     ) is True
     _, nodes = c.catalog.nodes()
     assert node in [n["Node"] for n in nodes]
@@ -26,7 +25,7 @@ def test_register_and_list(c):
     inst = instances[0]
     assert inst["Node"] == node and inst["Address"] == "10.0.0.5"
     assert inst["ServiceID"] == svc + "-1" and inst["ServicePort"] == 8080
-    assert inst["NodeMeta"] == {"rack": "r7"}
+    assert inst["NodeMeta"] == {}
     _, tagged = c.catalog.service(svc, tag="blue")
     assert len(tagged) == 1
     _, none = c.catalog.service(svc, tag="green")
@@ -34,8 +33,10 @@ def test_register_and_list(c):
     _, detail = c.catalog.node(node)
     assert detail["Node"]["Address"] == "10.0.0.5"
     assert detail["Services"][svc + "-1"]["Service"] == svc
-    _, meta_nodes = c.catalog.nodes(node_meta={"rack": "r7"})
-    assert [n["Node"] for n in meta_nodes] == [node]
+    # (py-consul sends register's node_meta as a ?node-meta= parameter, which Consul's
+    # register handler ignores, so node meta is exercised by the Rust end-to-end tests.)
+    _, no_match = c.catalog.nodes(node_meta={"rack": "nowhere"})
+    assert no_match == []
 
 
 def test_deregister(c):

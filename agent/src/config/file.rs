@@ -140,7 +140,10 @@ pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileE
                 _ => None,
             };
             if !KNOWN.contains(&key.as_str()) {
-                warnings.push(format!("{}: ignoring unsupported key {key:?}", path.display()));
+                warnings.push(format!(
+                    "{}: ignoring unsupported key {key:?}",
+                    path.display()
+                ));
             } else if let (Some(known), Value::Object(section)) = (known_inner, inner) {
                 for inner_key in section.keys() {
                     if !known.contains(&inner_key.as_str()) {
@@ -159,10 +162,7 @@ pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileE
 
 /// Reads `-config-file`s and `-config-dir`s in the order given. Directory entries are read in
 /// lexical order; only `*.json` files are read, and HCL files are reported as skipped.
-pub fn load(
-    files: &[PathBuf],
-    dirs: &[PathBuf],
-) -> Result<(FileConfig, Vec<String>), FileError> {
+pub fn load(files: &[PathBuf], dirs: &[PathBuf]) -> Result<(FileConfig, Vec<String>), FileError> {
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut warnings = Vec::new();
     for dir in dirs {
@@ -226,9 +226,16 @@ mod tests {
     #[test]
     fn later_files_win_and_directories_read_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("b.json"), r#"{"datacenter":"b","node_name":"n"}"#)
-            .unwrap();
-        std::fs::write(dir.path().join("a.json"), r#"{"datacenter":"a","domain":"x"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"{"datacenter":"b","node_name":"n"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"datacenter":"a","domain":"x"}"#,
+        )
+        .unwrap();
         std::fs::write(dir.path().join("c.hcl"), "datacenter = \"c\"").unwrap();
         let (config, warnings) = load(&[], &[dir.path().to_owned()]).unwrap();
         assert_eq!(config.datacenter.as_deref(), Some("b"));

@@ -108,8 +108,26 @@ mod tests {
     #[test]
     fn go_style_flags_become_long_flags() {
         assert_eq!(
-            norm(&["legate", "agent", "-dev", "-data-dir=/x", "--node", "n", "-h", "-1"]),
-            ["legate", "agent", "--dev", "--data-dir=/x", "--node", "n", "-h", "-1"]
+            norm(&[
+                "legate",
+                "agent",
+                "-dev",
+                "-data-dir=/x",
+                "--node",
+                "n",
+                "-h",
+                "-1"
+            ]),
+            [
+                "legate",
+                "agent",
+                "--dev",
+                "--data-dir=/x",
+                "--node",
+                "n",
+                "-h",
+                "-1"
+            ]
         );
         assert_eq!(norm(&["legate", "--", "-keep"]), ["legate", "--", "-keep"]);
     }

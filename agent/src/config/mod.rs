@@ -78,7 +78,9 @@ pub enum ConfigError {
     BadAddress { what: &'static str, value: String },
     #[error("-bootstrap-expect={0}: Legate runs single-server datacenters until clustering lands; use -bootstrap")]
     UnsupportedExpect(u32),
-    #[error("client agents (no -server) are not supported yet; run with -server -bootstrap or -dev")]
+    #[error(
+        "client agents (no -server) are not supported yet; run with -server -bootstrap or -dev"
+    )]
     ClientModeUnsupported,
 }
 
@@ -92,7 +94,10 @@ impl Config {
         let dev = flags.dev;
         let server = dev || flags.server || file.server.unwrap_or(false);
         let bootstrap = dev || flags.bootstrap || file.bootstrap.unwrap_or(false);
-        let expect = flags.bootstrap_expect.or(file.bootstrap_expect).unwrap_or(0);
+        let expect = flags
+            .bootstrap_expect
+            .or(file.bootstrap_expect)
+            .unwrap_or(0);
         if expect > 1 {
             return Err(ConfigError::UnsupportedExpect(expect));
         }
@@ -110,12 +115,20 @@ impl Config {
                 value: text.to_owned(),
             })
         };
-        let client_addr = address("client_addr", flags.client.as_ref().or(file.client_addr.as_ref()), "127.0.0.1")?;
+        let client_addr = address(
+            "client_addr",
+            flags.client.as_ref().or(file.client_addr.as_ref()),
+            "127.0.0.1",
+        )?;
         // Consul binds cluster traffic to 0.0.0.0 and advertises a private address; until
         // gossip exists Legate advertises loopback unless told otherwise, which is what a
         // single server on one host needs.
         let bind_default = if dev { "127.0.0.1" } else { "0.0.0.0" };
-        let bind_addr = address("bind_addr", flags.bind.as_ref().or(file.bind_addr.as_ref()), bind_default)?;
+        let bind_addr = address(
+            "bind_addr",
+            flags.bind.as_ref().or(file.bind_addr.as_ref()),
+            bind_default,
+        )?;
         let advertise_default = if bind_addr.is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
@@ -130,9 +143,18 @@ impl Config {
         let ports = Ports {
             http: flags.http_port.or(file.ports.http).unwrap_or(defaults.http),
             dns: flags.dns_port.or(file.ports.dns).unwrap_or(defaults.dns),
-            server: flags.server_port.or(file.ports.server).unwrap_or(defaults.server),
-            serf_lan: flags.serf_lan_port.or(file.ports.serf_lan).unwrap_or(defaults.serf_lan),
-            serf_wan: flags.serf_wan_port.or(file.ports.serf_wan).unwrap_or(defaults.serf_wan),
+            server: flags
+                .server_port
+                .or(file.ports.server)
+                .unwrap_or(defaults.server),
+            serf_lan: flags
+                .serf_lan_port
+                .or(file.ports.serf_lan)
+                .unwrap_or(defaults.serf_lan),
+            serf_wan: flags
+                .serf_wan_port
+                .or(file.ports.serf_wan)
+                .unwrap_or(defaults.serf_wan),
         };
         let datacenter = flags
             .datacenter
@@ -144,7 +166,10 @@ impl Config {
             dev,
             server,
             bootstrap,
-            primary_datacenter: file.primary_datacenter.clone().unwrap_or_else(|| datacenter.clone()),
+            primary_datacenter: file
+                .primary_datacenter
+                .clone()
+                .unwrap_or_else(|| datacenter.clone()),
             datacenter,
             node_name: flags
                 .node
@@ -162,7 +187,11 @@ impl Config {
                 .clone()
                 .or(file.log_level.clone())
                 .unwrap_or_else(|| if dev { "debug" } else { "info" }.to_owned()),
-            domain: flags.domain.clone().or(file.domain.clone()).unwrap_or_else(|| "consul".to_owned()),
+            domain: flags
+                .domain
+                .clone()
+                .or(file.domain.clone())
+                .unwrap_or_else(|| "consul".to_owned()),
             kv_max_value_size: file.kv_max_value_size.unwrap_or(512 * 1024),
             http_max_conns_per_client: file.limits.http_max_conns_per_client.unwrap_or(200),
             raft_snapshot_threshold: file.raft_snapshot_threshold.unwrap_or(16384),
@@ -203,8 +232,11 @@ mod tests {
     fn flags_beat_files() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.json");
-        std::fs::write(&file, r#"{"datacenter":"east","ports":{"http":9000},"data_dir":"/d"}"#)
-            .unwrap();
+        std::fs::write(
+            &file,
+            r#"{"datacenter":"east","ports":{"http":9000},"data_dir":"/d"}"#,
+        )
+        .unwrap();
         let config = Config::resolve(&AgentFlags {
             server: true,
             bootstrap: true,

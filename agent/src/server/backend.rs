@@ -8,8 +8,7 @@
 
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
 use legate_api::backend::{
-    AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta,
-    ReadOptions,
+    AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
 };
 use legate_catalog::{query, Command, Datacenter, Outcome, Query, QueryResult, SharedStore};
 use std::collections::BTreeMap;
@@ -55,7 +54,10 @@ impl ServerBackend {
         }
         tags.insert("dc".into(), info.datacenter.to_string());
         tags.insert("id".into(), info.node_id.clone());
-        tags.insert("build".into(), format!("{}:{}", info.version, info.revision));
+        tags.insert(
+            "build".into(),
+            format!("{}:{}", info.version, info.revision),
+        );
         tags.insert("port".into(), info.server_port.to_string());
         tags.insert("bootstrap".into(), "1".into());
         Member {
@@ -137,7 +139,9 @@ impl Backend for ServerBackend {
         let deadline = tokio::time::sleep(options.wait);
         let answer = self
             .store
-            .block_until(options.min_index, deadline, |store| query::run(store, &query))
+            .block_until(options.min_index, deadline, |store| {
+                query::run(store, &query)
+            })
             .await;
         let status = View::of(&self.raft);
         Ok(Read {
@@ -239,9 +243,23 @@ impl Backend for ServerBackend {
                     ("applied_index", status.metrics.applied_index.to_string()),
                     ("commit_index", status.metrics.commit_index.to_string()),
                     ("last_log_index", status.metrics.last_log_index.to_string()),
-                    ("last_contact", format!("{}ms", status.last_contact.as_millis())),
-                    ("num_peers", status.voters.len().saturating_sub(1).to_string()),
-                    ("state", if status.is_leader { "Leader" } else { "Follower" }.into()),
+                    (
+                        "last_contact",
+                        format!("{}ms", status.last_contact.as_millis()),
+                    ),
+                    (
+                        "num_peers",
+                        status.voters.len().saturating_sub(1).to_string(),
+                    ),
+                    (
+                        "state",
+                        if status.is_leader {
+                            "Leader"
+                        } else {
+                            "Follower"
+                        }
+                        .into(),
+                    ),
                     ("term", status.metrics.term.to_string()),
                 ]),
             ),

@@ -119,7 +119,10 @@ impl Store {
             .insert(key.clone());
         // Checks carry their service's name and tags, so keep them in step.
         for check_key in self.check_keys_of_service(&key) {
-            let check = self.checks.get_mut(&check_key).expect("listed check exists");
+            let check = self
+                .checks
+                .get_mut(&check_key)
+                .expect("listed check exists");
             if check.service_name != service.name || check.service_tags != service.tags {
                 check.service_name = service.name.clone();
                 check.service_tags = service.tags.clone();

@@ -71,9 +71,7 @@ impl Store {
             }
             KvDeleteMode::ModifyIndex(expected) => match self.kv.get(key) {
                 None => Outcome::Condition(true),
-                Some(entry) if entry.indexes.modify_index != expected => {
-                    Outcome::Condition(false)
-                }
+                Some(entry) if entry.indexes.modify_index != expected => Outcome::Condition(false),
                 Some(_) => {
                     self.remove_key(index, key);
                     Outcome::Condition(true)

@@ -71,7 +71,11 @@ impl Store {
     /// Applies one committed command at `index`. Deterministic: the result depends only on
     /// the store and the arguments. Indexes must rise from call to call.
     pub fn apply(&mut self, index: Index, command: &Command) -> CommandResult {
-        debug_assert!(index > self.last_index, "apply at {index} after {}", self.last_index);
+        debug_assert!(
+            index > self.last_index,
+            "apply at {index} after {}",
+            self.last_index
+        );
         self.last_index = self.last_index.max(index);
         match command {
             Command::Register(registration) => self.register(index, registration),

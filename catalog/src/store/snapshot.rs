@@ -48,7 +48,11 @@ impl Store {
             services: self.services.values().cloned().collect(),
             checks: self.checks.values().cloned().collect(),
             kv: self.kv.values().cloned().collect(),
-            tombstones: self.tombstones.iter().map(|(k, i)| (k.clone(), *i)).collect(),
+            tombstones: self
+                .tombstones
+                .iter()
+                .map(|(k, i)| (k.clone(), *i))
+                .collect(),
             service_indexes: self
                 .service_indexes
                 .iter()

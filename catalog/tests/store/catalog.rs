@@ -34,8 +34,12 @@ fn instances_come_in_node_then_service_id_order() {
     let answer = h.query(instances("web", &[], false));
     assert_eq!(
         instance_ids(&answer.value),
-        [("node-a", "web-0"), ("node-a", "web-1"), ("node-b", "web-2")]
-            .map(|(n, s)| (n.to_owned(), s.to_owned()))
+        [
+            ("node-a", "web-0"),
+            ("node-a", "web-1"),
+            ("node-b", "web-2")
+        ]
+        .map(|(n, s)| (n.to_owned(), s.to_owned()))
     );
 }
 
@@ -56,7 +60,10 @@ fn passing_drops_instances_with_any_failing_check() {
     let mut h = Harness::new();
     web_cluster(&mut h);
     let answer = h.query(instances("web", &[], true));
-    assert_eq!(instance_ids(&answer.value), [("node-b".to_owned(), "web-2".to_owned())]);
+    assert_eq!(
+        instance_ids(&answer.value),
+        [("node-b".to_owned(), "web-2".to_owned())]
+    );
     // A warning counts as failing for ?passing.
     h.ok(register(
         node("node-b", "10.0.0.2"),
@@ -80,7 +87,10 @@ fn tags_are_anded_and_case_insensitive() {
 fn lookups_ignore_case() {
     let mut h = Harness::new();
     web_cluster(&mut h);
-    assert_eq!(instance_ids(&h.query(instances("WEB", &[], false)).value).len(), 2);
+    assert_eq!(
+        instance_ids(&h.query(instances("WEB", &[], false)).value).len(),
+        2
+    );
     let node = h.query(Query::NodeServices {
         node: "NODE-A".into(),
     });
@@ -130,11 +140,17 @@ fn a_check_for_an_unknown_service_is_refused_whole() {
     let refused = h.apply(register(
         node("n1", "10.0.0.1"),
         Some(service("api", "api", &[], 1)),
-        vec![check("c1", "api", Health::Passing), check("c2", "ghost", Health::Passing)],
+        vec![
+            check("c1", "api", Health::Passing),
+            check("c2", "ghost", Health::Passing),
+        ],
     ));
     assert_eq!(refused, Err(ApplyError::MissingService));
     assert_eq!(h.store.node_count(), 0, "the node was not half-registered");
-    assert_eq!(h.apply(register(node("", "1.2.3.4"), None, vec![])), Err(ApplyError::MissingNodeName));
+    assert_eq!(
+        h.apply(register(node("", "1.2.3.4"), None, vec![])),
+        Err(ApplyError::MissingNodeName)
+    );
 }
 
 #[test]
@@ -190,7 +206,11 @@ fn node_meta_filters_nodes_and_services() {
     let mut h = Harness::new();
     let mut tagged = node("edge", "10.1.0.1");
     tagged.meta.insert("rack".into(), "r1".into());
-    h.ok(register(tagged, Some(service("lb", "lb", &["x"], 443)), vec![]));
+    h.ok(register(
+        tagged,
+        Some(service("lb", "lb", &["x"], 443)),
+        vec![],
+    ));
     web_cluster(&mut h);
     let filter = vec![("rack".to_owned(), "r1".to_owned())];
     let QueryResult::Nodes(nodes) = h
@@ -202,8 +222,7 @@ fn node_meta_filters_nodes_and_services() {
         panic!()
     };
     assert_eq!(nodes.len(), 1);
-    let QueryResult::Services(services) =
-        h.query(Query::Services { node_meta: filter }).value
+    let QueryResult::Services(services) = h.query(Query::Services { node_meta: filter }).value
     else {
         panic!()
     };
@@ -223,7 +242,11 @@ fn checks_by_state_and_by_node() {
     };
     assert_eq!(list.len(), 1);
     assert_eq!(critical.index, h.store.table_indexes().checks);
-    let QueryResult::Checks(on_a) = h.query(Query::NodeChecks { node: "node-a".into() }).value
+    let QueryResult::Checks(on_a) = h
+        .query(Query::NodeChecks {
+            node: "node-a".into(),
+        })
+        .value
     else {
         panic!()
     };

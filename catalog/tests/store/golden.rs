@@ -12,11 +12,15 @@ use std::path::PathBuf;
 fn history(h: &mut Harness) {
     let mut edge = node("edge-1", "192.0.2.10");
     edge.meta.insert("rack".into(), "r1".into());
-    edge.tagged_addresses.insert("wan".into(), "198.51.100.1".into());
+    edge.tagged_addresses
+        .insert("wan".into(), "198.51.100.1".into());
     h.ok(register(
         edge,
         Some(service("lb", "lb", &["public"], 443)),
-        vec![check("serfHealth", "", Health::Passing), check("lb-tcp", "lb", Health::Passing)],
+        vec![
+            check("serfHealth", "", Health::Passing),
+            check("lb-tcp", "lb", Health::Passing),
+        ],
     ));
     h.ok(register(
         node("app-2", "192.0.2.22"),
@@ -31,7 +35,11 @@ fn history(h: &mut Harness) {
     h.ok(kv_set("config/web/port", "8080"));
     h.ok(kv_set("config/web/tls/cert", "pem"));
     h.ok(kv_set("config/db/url", "postgres://"));
-    h.ok(kv_set_if("config/web/port", "9090", KvCondition::ModifyIndex(Index(4))));
+    h.ok(kv_set_if(
+        "config/web/port",
+        "9090",
+        KvCondition::ModifyIndex(Index(4)),
+    ));
     h.ok(kv_delete("config/db/", KvDeleteMode::Tree));
     h.ok(deregister_check("app-2", "web-b-http"));
 }

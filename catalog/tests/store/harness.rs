@@ -35,7 +35,11 @@ impl Harness {
             let mut expected = Store::restore(&before).unwrap();
             after.skip(index);
             expected.skip(index);
-            assert_eq!(after.snapshot(), expected.snapshot(), "refused {command:?} changed state");
+            assert_eq!(
+                after.snapshot(),
+                expected.snapshot(),
+                "refused {command:?} changed state"
+            );
         }
         self.store.take_touched();
         result

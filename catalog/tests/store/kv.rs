@@ -28,7 +28,11 @@ fn rewrite_keeps_create_index_and_unchanged_write_is_skipped() {
         panic!()
     };
     assert_eq!(entries[0].indexes.create_index, Index(1));
-    assert_eq!(entries[0].indexes.modify_index, Index(2), "the same value again changes nothing");
+    assert_eq!(
+        entries[0].indexes.modify_index,
+        Index(2),
+        "the same value again changes nothing"
+    );
     assert_eq!(h.store.table_indexes().kvs, Index(2));
 }
 
@@ -69,7 +73,11 @@ fn prefix_index_never_falls_when_keys_are_deleted() {
     h.ok(kv_delete("app/b", KvDeleteMode::Key));
     let after = h.query(kv_list("app/"));
     assert_eq!(keys_of(&after.value), ["app/a"]);
-    assert_eq!(after.index, Index(4), "the tombstone carries the delete's index");
+    assert_eq!(
+        after.index,
+        Index(4),
+        "the tombstone carries the delete's index"
+    );
     h.ok(kv_delete("app/", KvDeleteMode::Tree));
     let empty = h.query(kv_list("app/"));
     assert!(keys_of(&empty.value).is_empty());
@@ -103,7 +111,10 @@ fn keys_roll_up_at_the_separator() {
         prefix: "web/".into(),
         separator: None,
     });
-    assert_eq!(keys_of(&all.value), ["web/a", "web/sub/b", "web/sub/c", "web/z"]);
+    assert_eq!(
+        keys_of(&all.value),
+        ["web/a", "web/sub/b", "web/sub/c", "web/z"]
+    );
     let rolled = h.query(Query::KvKeys {
         prefix: "web/".into(),
         separator: Some("/".into()),
@@ -140,7 +151,11 @@ fn reaping_forgets_old_tombstones_but_keeps_the_table_index_rising() {
     h.ok(kv_delete("b/1", KvDeleteMode::Key));
     let missing_before = h.query(kv_get("zzz")).index;
     h.ok(legate_catalog::Command::ReapTombstones(Index(3)));
-    assert_eq!(h.store.tombstone_count(), 1, "only b/1's tombstone is newer than 3");
+    assert_eq!(
+        h.store.tombstone_count(),
+        1,
+        "only b/1's tombstone is newer than 3"
+    );
     assert!(h.query(kv_get("zzz")).index > missing_before);
     // Nothing to reap changes nothing.
     let tables = h.store.table_indexes();

@@ -19,7 +19,11 @@ fn restore_gives_back_the_same_store() {
     let restored = Store::restore(&bytes).unwrap();
     assert_eq!(restored.snapshot(), bytes);
     assert_eq!(restored.last_index(), h.last());
-    for query in [kv_list("a/"), instances("web", &[], false), Query::Services { node_meta: vec![] }] {
+    for query in [
+        kv_list("a/"),
+        instances("web", &[], false),
+        Query::Services { node_meta: vec![] },
+    ] {
         let a = legate_catalog::query::run(&h.store, &query);
         let b = legate_catalog::query::run(&restored, &query);
         assert_eq!((a.index, a.value), (b.index, b.value));

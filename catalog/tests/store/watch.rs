@@ -64,7 +64,10 @@ async fn writes_elsewhere_do_not_release_it() {
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    assert!(!waiting.is_finished(), "a write to another key woke the query");
+    assert!(
+        !waiting.is_finished(),
+        "a write to another key woke the query"
+    );
     assert_eq!(store.watched_topics(), 1);
     fire.send(()).unwrap();
     let answer = waiting.await.unwrap();

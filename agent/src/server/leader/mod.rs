@@ -9,8 +9,8 @@ pub mod reconcile;
 pub mod tombstones;
 
 use super::raft::RaftHandle;
-use legate_catalog::SharedStore;
 use legate_catalog::Command;
+use legate_catalog::SharedStore;
 use reconcile::ServerMember;
 use std::sync::Arc;
 use std::time::Duration;

@@ -82,7 +82,8 @@ pub fn plan(members: &[ServerMember], store: &Store) -> Vec<Command> {
         .iter()
         .filter_map(|member| {
             let registration = wanted(member);
-            (!is_registered(&registration, store)).then_some(Command::Register(Box::new(registration)))
+            (!is_registered(&registration, store))
+                .then_some(Command::Register(Box::new(registration)))
         })
         .collect()
 }
@@ -138,7 +139,10 @@ mod tests {
         let commands = plan(&[me()], &store);
         assert_eq!(commands.len(), 1);
         store.apply(Index(1), &commands[0]).unwrap();
-        assert!(plan(&[me()], &store).is_empty(), "a second plan has nothing to do");
+        assert!(
+            plan(&[me()], &store).is_empty(),
+            "a second plan has nothing to do"
+        );
     }
 
     #[test]
@@ -150,7 +154,9 @@ mod tests {
         assert_eq!(plan(&[moved], &store).len(), 1);
         let mut broken = wanted(&me());
         broken.checks[0].status = Health::Critical;
-        store.apply(Index(2), &Command::Register(Box::new(broken))).unwrap();
+        store
+            .apply(Index(2), &Command::Register(Box::new(broken)))
+            .unwrap();
         assert_eq!(plan(&[me()], &store).len(), 1);
     }
 }

@@ -67,7 +67,11 @@ mod tests {
     fn tombstones_are_reaped_only_after_the_ttl() {
         let mut gc = TombstoneGc::new(s(900));
         assert_eq!(gc.tick(s(0), Some(Index(10))), None);
-        assert_eq!(gc.tick(s(30), Some(Index(10))), None, "nothing new, nothing noted");
+        assert_eq!(
+            gc.tick(s(30), Some(Index(10))),
+            None,
+            "nothing new, nothing noted"
+        );
         assert_eq!(gc.tick(s(60), Some(Index(25))), None);
         assert_eq!(gc.tick(s(899), Some(Index(25))), None);
         assert_eq!(gc.tick(s(900), Some(Index(25))), Some(Index(10)));

@@ -1,0 +1,8 @@
+//! End-to-end tests: real `legate` processes on loopback, real sled files, real HTTP.
+mod bad_input;
+mod blocking;
+mod catalog;
+mod cli;
+mod durability;
+mod harness;
+mod kv;

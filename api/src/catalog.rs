@@ -1,0 +1,152 @@
+//! `/v1/catalog/*`: register, deregister, datacenters, nodes, services, one service's
+//! instances and one node's services, as Consul's `agent/catalog_endpoint.go` serves them.
+//!
+//! Listings come in the store's order (node name, then service id), which is Consul's
+//! memdb order: Traefik zips `/v1/catalog/service/:name` and `/v1/health/service/:name` by
+//! position, so both must list instances identically.
+
+use crate::backend::Backend;
+use crate::decode::json_body;
+use crate::error::ApiError;
+use crate::options::refuse_enterprise;
+use crate::reply;
+use crate::router::{unexpected, Api, Incoming};
+use crate::types::{
+    AgentService, CatalogService, DeregisterBody, Node, NodeServices, RegisterBody,
+};
+use axum::response::Response;
+use legate_catalog::{Command, Query, QueryResult};
+use std::collections::BTreeMap;
+
+/// `PUT /v1/catalog/register` → `true`.
+pub async fn register<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
+    refuse_enterprise(&request.params, &request.headers)?;
+    let pretty = crate::options::pretty(&request.params, &api.config);
+    let bytes = api.json_body(request).await?;
+    let body: RegisterBody = json_body(&bytes)?;
+    let (datacenter, registration) = body.into_command()?;
+    api.write(datacenter, Command::Register(Box::new(registration)))
+        .await?;
+    Ok(reply::json(&true, pretty))
+}
+
+/// `PUT /v1/catalog/deregister` → `true` (also when there was nothing to remove).
+pub async fn deregister<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
+    refuse_enterprise(&request.params, &request.headers)?;
+    let pretty = crate::options::pretty(&request.params, &api.config);
+    let bytes = api.json_body(request).await?;
+    let body: DeregisterBody = json_body(&bytes)?;
+    let (datacenter, deregistration) = body.into_command()?;
+    api.write(datacenter, Command::Deregister(deregistration))
+        .await?;
+    Ok(reply::json(&true, pretty))
+}
+
+/// `GET /v1/catalog/datacenters`: known datacenters, nearest first.
+pub async fn datacenters<B: Backend>(
+    api: &Api<B>,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    let names: Vec<String> = api
+        .backend
+        .datacenters()
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(reply::json(&names, options.pretty))
+}
+
+/// `GET /v1/catalog/nodes`.
+pub async fn nodes<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    let query = Query::Nodes {
+        node_meta: options.node_meta.clone(),
+    };
+    let read = api.read(&options, query).await?;
+    let QueryResult::Nodes(nodes) = &read.value else {
+        return Err(unexpected(&read.value));
+    };
+    let dc = api.answer_datacenter(&options);
+    let nodes: Vec<Node> = nodes
+        .iter()
+        .map(|node| Node::from_record(node, &dc))
+        .collect();
+    Ok(reply::read_json(&nodes, &read.meta, options.pretty))
+}
+
+/// `GET /v1/catalog/services`: name → the union of its instances' tags.
+pub async fn services<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    let query = Query::Services {
+        node_meta: options.node_meta.clone(),
+    };
+    let read = api.read(&options, query).await?;
+    let QueryResult::Services(services) = &read.value else {
+        return Err(unexpected(&read.value));
+    };
+    Ok(reply::read_json(services, &read.meta, options.pretty))
+}
+
+/// `GET /v1/catalog/service/:name?tag=..`: its instances, flattened with their nodes.
+pub async fn service<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    if name.is_empty() {
+        return Err(ApiError::BadRequest("Missing service name".into()));
+    }
+    let query = Query::ServiceInstances {
+        name: name.into(),
+        tags: options.tags.clone(),
+        node_meta: options.node_meta.clone(),
+        passing: false,
+    };
+    let read = api.read(&options, query).await?;
+    let QueryResult::Instances(instances) = &read.value else {
+        return Err(unexpected(&read.value));
+    };
+    let dc = api.answer_datacenter(&options);
+    let listed: Vec<CatalogService> = instances
+        .iter()
+        .map(|instance| {
+            let node = Node::from_record(&instance.node, &dc);
+            CatalogService::from_records(&node, &instance.service)
+        })
+        .collect();
+    Ok(reply::read_json(&listed, &read.meta, options.pretty))
+}
+
+/// `GET /v1/catalog/node/:node`: the node and its services, or `null` for an unknown node
+/// (Consul marshals its nil result).
+pub async fn node<B: Backend>(
+    api: &Api<B>,
+    node: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    if node.is_empty() {
+        return Err(ApiError::BadRequest("Missing node name".into()));
+    }
+    let read = api
+        .read(&options, Query::NodeServices { node: node.into() })
+        .await?;
+    let QueryResult::NodeServices(found) = &read.value else {
+        return Err(unexpected(&read.value));
+    };
+    let dc = api.answer_datacenter(&options);
+    let answer = found.as_ref().map(|(node, services)| NodeServices {
+        node: Node::from_record(node, &dc),
+        services: services
+            .iter()
+            .map(|service| {
+                let listed = AgentService::from_record(service, &dc);
+                (service.id.to_string(), listed)
+            })
+            .collect::<BTreeMap<_, _>>(),
+    });
+    Ok(reply::read_json(&answer, &read.meta, options.pretty))
+}

@@ -1,0 +1,139 @@
+//! `/v1/health/*`: one service's instances with their checks, a service's checks, a node's
+//! checks, and the checks in a state, as Consul's `agent/health_endpoint.go` serves them.
+//!
+//! `?passing` drops every instance with any non-passing check, node checks included; the
+//! catalog filters after running the query, so `X-Consul-Index` still reflects the
+//! unfiltered set, as in Consul.
+
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::options::parse_passing;
+use crate::reply;
+use crate::router::{unexpected, Api, Incoming};
+use crate::types::{HealthCheck, ServiceEntry};
+use axum::response::Response;
+use legate_catalog::{Health, Query, QueryResult};
+
+/// What `/v1/health/state/:state` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateFilter {
+    /// `passing`, `warning` or `critical`.
+    Only(Health),
+    /// `any`.
+    Any,
+    /// Any other word. Consul does not validate the state: its store simply finds no
+    /// check with that status, so it answers `[]` (with the checks index), and so do we.
+    Nothing,
+}
+
+impl StateFilter {
+    pub fn parse(state: &str) -> StateFilter {
+        match state {
+            "any" => StateFilter::Any,
+            other => Health::parse(other).map_or(StateFilter::Nothing, StateFilter::Only),
+        }
+    }
+}
+
+fn checks_of(result: &QueryResult) -> Result<Vec<HealthCheck>, ApiError> {
+    match result {
+        QueryResult::Checks(checks) => Ok(checks.iter().map(HealthCheck::from).collect()),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn missing(what: &str) -> ApiError {
+    ApiError::BadRequest(format!("Missing {what}"))
+}
+
+/// `GET /v1/health/service/:name?passing&tag=..`.
+pub async fn service<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    if name.is_empty() {
+        return Err(missing("service name"));
+    }
+    let passing = parse_passing(&request.params)?;
+    let query = Query::ServiceInstances {
+        name: name.into(),
+        tags: options.tags.clone(),
+        node_meta: options.node_meta.clone(),
+        passing,
+    };
+    let read = api.read(&options, query).await?;
+    let QueryResult::Instances(instances) = &read.value else {
+        return Err(unexpected(&read.value));
+    };
+    let dc = api.answer_datacenter(&options);
+    let entries: Vec<ServiceEntry> = instances
+        .iter()
+        .map(|instance| ServiceEntry::from_instance(instance, &dc))
+        .collect();
+    Ok(reply::read_json(&entries, &read.meta, options.pretty))
+}
+
+/// `GET /v1/health/checks/:service`: the service's own checks (no node checks).
+pub async fn checks<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    if name.is_empty() {
+        return Err(missing("service name"));
+    }
+    let query = Query::ServiceChecks {
+        name: name.into(),
+        node_meta: options.node_meta.clone(),
+    };
+    let read = api.read(&options, query).await?;
+    let checks = checks_of(&read.value)?;
+    Ok(reply::read_json(&checks, &read.meta, options.pretty))
+}
+
+/// `GET /v1/health/node/:node`: every check on the node (`[]` for an unknown node).
+pub async fn node<B: Backend>(
+    api: &Api<B>,
+    node: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    if node.is_empty() {
+        return Err(missing("node name"));
+    }
+    let read = api
+        .read(&options, Query::NodeChecks { node: node.into() })
+        .await?;
+    let checks = checks_of(&read.value)?;
+    Ok(reply::read_json(&checks, &read.meta, options.pretty))
+}
+
+/// `GET /v1/health/state/:state`.
+pub async fn state<B: Backend>(
+    api: &Api<B>,
+    state: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    let options = api.options(&request)?;
+    if state.is_empty() {
+        return Err(missing("check state"));
+    }
+    let filter = StateFilter::parse(&state);
+    let query = Query::ChecksInState {
+        state: match filter {
+            StateFilter::Only(health) => Some(health),
+            // An unknown state still runs a query, for the index and the blocking.
+            StateFilter::Any | StateFilter::Nothing => None,
+        },
+        node_meta: options.node_meta.clone(),
+    };
+    let read = api.read(&options, query).await?;
+    let mut checks = checks_of(&read.value)?;
+    if filter == StateFilter::Nothing {
+        checks.clear();
+    }
+    Ok(reply::read_json(&checks, &read.meta, options.pretty))
+}

@@ -1,0 +1,139 @@
+//! `Endpoint`: a request path parsed into the endpoint it names.
+//!
+//! Paths match as in Consul's mux: exact paths (`/v1/catalog/nodes`) and prefixes whose
+//! remainder is an argument (`/v1/catalog/service/<name>`, where the name may contain `/`).
+//! The path is percent-decoded first, as Go's `URL.Path` is.
+
+use axum::http::Method;
+
+/// An endpoint of the API, with its path argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/`: the index page.
+    Index,
+    /// `/v1/kv/<key>` (the key as it appears in the path, possibly empty).
+    Kv(String),
+    CatalogRegister,
+    CatalogDeregister,
+    CatalogDatacenters,
+    CatalogNodes,
+    CatalogServices,
+    CatalogService(String),
+    CatalogNode(String),
+    HealthService(String),
+    HealthChecks(String),
+    HealthNode(String),
+    HealthState(String),
+    StatusLeader,
+    StatusPeers,
+    AgentSelf,
+    AgentMembers,
+}
+
+const READ: &[Method] = &[Method::GET];
+const WRITE: &[Method] = &[Method::PUT];
+const KV: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
+
+/// Exact paths.
+const EXACT: &[(&str, Endpoint)] = &[
+    ("/v1/catalog/register", Endpoint::CatalogRegister),
+    ("/v1/catalog/deregister", Endpoint::CatalogDeregister),
+    ("/v1/catalog/datacenters", Endpoint::CatalogDatacenters),
+    ("/v1/catalog/nodes", Endpoint::CatalogNodes),
+    ("/v1/catalog/services", Endpoint::CatalogServices),
+    ("/v1/status/leader", Endpoint::StatusLeader),
+    ("/v1/status/peers", Endpoint::StatusPeers),
+    ("/v1/agent/self", Endpoint::AgentSelf),
+    ("/v1/agent/members", Endpoint::AgentMembers),
+];
+
+/// Builds an endpoint from its path argument.
+type WithArgument = fn(String) -> Endpoint;
+
+/// Prefixes whose remainder is the argument.
+const PREFIXES: &[(&str, WithArgument)] = &[
+    ("/v1/kv/", Endpoint::Kv),
+    ("/v1/catalog/service/", Endpoint::CatalogService),
+    ("/v1/catalog/node/", Endpoint::CatalogNode),
+    ("/v1/health/service/", Endpoint::HealthService),
+    ("/v1/health/checks/", Endpoint::HealthChecks),
+    ("/v1/health/node/", Endpoint::HealthNode),
+    ("/v1/health/state/", Endpoint::HealthState),
+];
+
+impl Endpoint {
+    /// The endpoint a decoded path names, if any.
+    pub fn parse(path: &str) -> Option<Endpoint> {
+        if path == "/" {
+            return Some(Endpoint::Index);
+        }
+        if let Some((_, endpoint)) = EXACT.iter().find(|(exact, _)| *exact == path) {
+            return Some(endpoint.clone());
+        }
+        PREFIXES.iter().find_map(|(prefix, build)| {
+            path.strip_prefix(prefix)
+                .map(|argument| build(argument.to_owned()))
+        })
+    }
+
+    /// The methods the endpoint takes (besides `OPTIONS`), or `None` for any.
+    pub fn methods(&self) -> Option<&'static [Method]> {
+        match self {
+            Endpoint::Index => None,
+            Endpoint::Kv(_) => Some(KV),
+            Endpoint::CatalogRegister | Endpoint::CatalogDeregister => Some(WRITE),
+            Endpoint::CatalogDatacenters
+            | Endpoint::CatalogNodes
+            | Endpoint::CatalogServices
+            | Endpoint::CatalogService(_)
+            | Endpoint::CatalogNode(_)
+            | Endpoint::HealthService(_)
+            | Endpoint::HealthChecks(_)
+            | Endpoint::HealthNode(_)
+            | Endpoint::HealthState(_)
+            | Endpoint::StatusLeader
+            | Endpoint::StatusPeers
+            | Endpoint::AgentSelf
+            | Endpoint::AgentMembers => Some(READ),
+        }
+    }
+}
+
+/// Consul's text for a path that names no endpoint.
+pub fn unknown_path_text(path: &str) -> &'static str {
+    if path.contains("/v1/") {
+        "Invalid URL path: not a recognized HTTP API endpoint\n"
+    } else {
+        "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exact_and_prefixed_paths() {
+        assert_eq!(
+            Endpoint::parse("/v1/catalog/nodes"),
+            Some(Endpoint::CatalogNodes)
+        );
+        assert_eq!(Endpoint::parse("/v1/catalog/nodes/"), None);
+        assert_eq!(
+            Endpoint::parse("/v1/kv/a/b/"),
+            Some(Endpoint::Kv("a/b/".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/v1/kv/"),
+            Some(Endpoint::Kv(String::new()))
+        );
+        assert_eq!(Endpoint::parse("/v1/kv"), None);
+        assert_eq!(
+            Endpoint::parse("/v1/health/service/web"),
+            Some(Endpoint::HealthService("web".into()))
+        );
+        assert_eq!(Endpoint::parse("/v1/no/such"), None);
+        assert!(unknown_path_text("/v1/no").contains("not a recognized"));
+        assert!(unknown_path_text("/v2/no").contains("starts with '/v1/'"));
+    }
+}

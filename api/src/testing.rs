@@ -1,0 +1,209 @@
+//! `FakeBackend`: an in-memory `Backend` for tests of the router, the client and the CLI.
+//!
+//! It keeps the `Backend` rules the router relies on without Raft: writes apply at once
+//! at rising indexes, reads block for real through `SharedStore::block_until` with a
+//! `tokio::time::sleep(wait)` deadline (so `tokio::time::pause` drives them), and failures
+//! can be injected.
+
+use crate::backend::{
+    AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadMeta, ReadOptions,
+};
+use legate_catalog::{query, Command, Datacenter, Index, Outcome, Query, QueryResult};
+use legate_catalog::{SharedStore, Store};
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// A single-server, single-datacenter backend over an in-memory store.
+pub struct FakeBackend {
+    pub store: SharedStore,
+    /// The last index handed out; the mutex also orders writes, as a Raft log would.
+    last: Mutex<u64>,
+    info: AgentInfo,
+    raft: Mutex<RaftStatus>,
+    members: Mutex<Vec<Member>>,
+    /// Fails the next calls (reads and writes) with this error while set.
+    failure: Mutex<Option<BackendError>>,
+}
+
+impl Default for FakeBackend {
+    fn default() -> Self {
+        FakeBackend::new()
+    }
+}
+
+impl FakeBackend {
+    /// A leader in `dc1` named `node1`, with itself as the only member.
+    pub fn new() -> FakeBackend {
+        let info = AgentInfo {
+            datacenter: "dc1".into(),
+            primary_datacenter: "dc1".into(),
+            node_name: "node1".into(),
+            node_id: "0b9d7b4e-2c3d-4d6e-9f00-1a2b3c4d5e6f".into(),
+            server: true,
+            version: "0.1.0".into(),
+            revision: "test".into(),
+            advertise_addr: "127.0.0.1".into(),
+            bind_addr: "127.0.0.1".into(),
+            client_addr: "127.0.0.1".into(),
+            http_port: 8500,
+            dns_port: 8600,
+            server_port: 8300,
+            serf_lan_port: 8301,
+            ..AgentInfo::default()
+        };
+        let member = Member {
+            name: "node1".into(),
+            addr: "127.0.0.1".into(),
+            port: 8301,
+            tags: BTreeMap::from([("role".to_owned(), "consul".to_owned())]),
+            status: 1,
+        };
+        FakeBackend {
+            store: SharedStore::new(Store::new()),
+            last: Mutex::new(0),
+            info,
+            raft: Mutex::new(RaftStatus {
+                leader: Some("127.0.0.1:8300".into()),
+                peers: vec!["127.0.0.1:8300".into()],
+            }),
+            members: Mutex::new(vec![member]),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Applies a command directly (test setup).
+    pub fn apply(&self, command: Command) -> Result<Outcome, BackendError> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        *last += 1;
+        self.store
+            .apply(Index(*last), &command)
+            .map_err(BackendError::Rejected)
+    }
+
+    /// The index of the last write.
+    pub fn last_index(&self) -> Index {
+        Index(*self.last.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Makes every call fail with `error` (or succeed again with `None`).
+    pub fn fail_with(&self, error: Option<BackendError>) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = error;
+    }
+
+    /// Sets the Raft leader (`None`: no leader).
+    pub fn set_leader(&self, leader: Option<&str>) {
+        self.raft
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .leader = leader.map(str::to_owned);
+    }
+
+    fn check(&self, datacenter: &Option<Datacenter>) -> Result<(), BackendError> {
+        if let Some(error) = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Err(error);
+        }
+        // Rule 5 of `Backend`: a datacenter is named only when it is another one, and
+        // this fake knows no other.
+        match datacenter {
+            Some(_) => Err(BackendError::NoPathToDatacenter),
+            None => Ok(()),
+        }
+    }
+
+    fn known_leader(&self) -> bool {
+        self.raft
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .leader
+            .is_some()
+    }
+}
+
+impl Backend for FakeBackend {
+    async fn read(
+        &self,
+        options: ReadOptions,
+        query: Query,
+    ) -> Result<Read<QueryResult>, BackendError> {
+        self.check(&options.datacenter)?;
+        let answer = self
+            .store
+            .block_until(
+                options.min_index,
+                tokio::time::sleep(options.wait),
+                |store| query::run(store, &query),
+            )
+            .await;
+        Ok(Read {
+            meta: ReadMeta {
+                index: answer.index,
+                known_leader: self.known_leader(),
+                last_contact: Duration::ZERO,
+                consistency: options.consistency,
+            },
+            value: answer.value,
+        })
+    }
+
+    async fn write(
+        &self,
+        datacenter: Option<Datacenter>,
+        command: Command,
+    ) -> Result<Outcome, BackendError> {
+        self.check(&datacenter)?;
+        if !self.known_leader() {
+            return Err(BackendError::NoLeader);
+        }
+        self.apply(command)
+    }
+
+    async fn raft_status(
+        &self,
+        datacenter: Option<Datacenter>,
+    ) -> Result<RaftStatus, BackendError> {
+        self.check(&datacenter)?;
+        Ok(self
+            .raft
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+
+    async fn datacenters(&self) -> Result<Vec<Datacenter>, BackendError> {
+        self.check(&None)?;
+        Ok(vec![self.info.datacenter.clone()])
+    }
+
+    fn agent_info(&self) -> AgentInfo {
+        self.info.clone()
+    }
+
+    async fn agent_stats(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut agent = BTreeMap::new();
+        agent.insert("checks".to_owned(), "0".to_owned());
+        agent.insert("services".to_owned(), "0".to_owned());
+        BTreeMap::from([("agent".to_owned(), agent)])
+    }
+
+    fn members(&self, wan: bool) -> Vec<Member> {
+        let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+        if !wan {
+            return members.clone();
+        }
+        // The WAN pool names servers `<node>.<dc>`.
+        members
+            .iter()
+            .map(|member| Member {
+                name: format!("{}.{}", member.name, self.info.datacenter),
+                port: 8302,
+                ..member.clone()
+            })
+            .collect()
+    }
+}

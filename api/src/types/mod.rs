@@ -1,0 +1,33 @@
+//! Consul's JSON shapes, kept apart from the catalog's durable records.
+//!
+//! Response types derive `Serialize` with Consul's PascalCase names and `Deserialize`
+//! leniently (missing fields default, `null` collections read as empty), so the same types
+//! serve the router and the typed client. Request bodies (`registration`) decode with
+//! folded field names (see `decode`). Empty collections always serialise as `[]`/`{}`:
+//! Consul replaces nil `Tags`, `Checks` and the like on the way out, and clients index into
+//! them without checking.
+//!
+//! Layout:
+//! - `node`: `Node`.
+//! - `service`: `AgentService`, `CatalogService`, `Weights`, `ServiceAddress`.
+//! - `check`: `HealthCheck` and its `Definition`, `ServiceEntry`.
+//! - `kv`: `KvPair` with its base64 `Value`.
+//! - `agent`: `Member`, `AgentSelf`, `NodeServices`.
+//! - `registration`: the catalog register and deregister bodies and their commands.
+
+pub mod agent;
+pub mod check;
+pub mod kv;
+pub mod node;
+pub mod registration;
+pub mod service;
+
+pub use agent::{AgentSelf, Member, NodeServices, SelfConfig};
+pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
+pub use kv::KvPair;
+pub use node::Node;
+pub use registration::{
+    CheckBody, DefinitionBody, DeregisterBody, RegisterBody, ServiceAddressBody, ServiceBody,
+    WeightsBody,
+};
+pub use service::{AgentService, CatalogService, ServiceAddress, Weights};

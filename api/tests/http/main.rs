@@ -1,0 +1,11 @@
+//! The HTTP API against `FakeBackend`: every route's shape, Consul's status codes and
+//! texts, headers, request decoding, blocking, and `serve` with the typed client.
+
+mod agent;
+mod blocking;
+mod catalog;
+mod errors;
+mod harness;
+mod health;
+mod kv;
+mod server;
