@@ -358,6 +358,9 @@ fn answer(outcome: &Outcome, pretty: bool) -> Response {
     let verdict = match outcome {
         Outcome::Done => true,
         Outcome::Condition(verdict) => *verdict,
+        // A single KV command never answers as a batch (the server unbatches results); if
+        // one ever did, `false` is the answer that promises nothing.
+        Outcome::Batch(_) => false,
     };
     reply::json(&verdict, pretty)
 }

@@ -46,6 +46,11 @@ pub enum Command {
     /// the index from its own timer (tombstones older than `tombstone_ttl`), so the clock
     /// never enters `apply`.
     ReapTombstones(Index),
+    /// Several commands proposed concurrently, applied in order at one index, under one
+    /// lock, as one Raft entry: one append, one fsync and one apply for many writers. Readers
+    /// never see part of a batch, so it behaves like a Consul transaction of independent
+    /// operations. Batches do not nest.
+    Batch(Vec<Command>),
 }
 
 /// A catalog registration. Records carry their content only; the store sets their indexes.
@@ -108,6 +113,8 @@ pub enum Outcome {
     Done,
     /// A conditional command's verdict, sent to clients as the JSON literal `true`/`false`.
     Condition(bool),
+    /// One result per command of a `Command::Batch`, in order.
+    Batch(Vec<CommandResult>),
 }
 
 /// A command the store refused. The store is unchanged; retrying the same command fails the
@@ -122,6 +129,8 @@ pub enum ApplyError {
     MissingNodeName,
     #[error("Must provide service name")]
     MissingServiceName,
+    #[error("a batch cannot contain a batch")]
+    NestedBatch,
 }
 
 /// The result stored per log entry and returned to the writer.

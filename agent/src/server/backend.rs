@@ -6,6 +6,7 @@
 //! server that is not the leader cannot yet forward (that arrives with clustering), so a
 //! non-stale read there answers "No cluster leader" like a Consul server without one.
 
+use super::proposer::Proposer;
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 pub struct ServerBackend {
     raft: RaftHandle,
+    /// Writes go through the proposer, which batches concurrent ones into one entry.
+    proposer: Proposer,
     store: Arc<SharedStore>,
     info: AgentInfo,
     started: Instant,
@@ -25,6 +28,7 @@ pub struct ServerBackend {
 impl ServerBackend {
     pub fn new(raft: RaftHandle, store: Arc<SharedStore>, info: AgentInfo) -> ServerBackend {
         ServerBackend {
+            proposer: Proposer::start(raft.clone()),
             raft,
             store,
             info,
@@ -165,7 +169,7 @@ impl Backend for ServerBackend {
         command: Command,
     ) -> Result<Outcome, BackendError> {
         self.check_datacenter(&datacenter)?;
-        match self.raft.write(command).await.map_err(write_error)? {
+        match self.proposer.write(command).await.map_err(write_error)? {
             Ok(outcome) => Ok(outcome),
             Err(rejected) => Err(BackendError::Rejected(rejected)),
         }

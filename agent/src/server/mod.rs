@@ -5,7 +5,9 @@
 //! - `raft`: openraft types, the sled log store, the state machine over the catalog, snapshots.
 //! - `leader`: tasks that run only on the leader (reconcile the catalog with the servers,
 //!   reap old KV tombstones).
+//! - `proposer`: batches concurrent writes into one Raft entry.
 //! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
 pub mod backend;
 pub mod leader;
+pub mod proposer;
 pub mod raft;

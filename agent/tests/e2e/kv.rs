@@ -89,3 +89,46 @@ fn cas_answers_true_then_false() {
         .unwrap();
     assert_eq!(stale.text().unwrap(), "false");
 }
+
+#[test]
+fn concurrent_writes_batched_together_keep_their_own_results() {
+    // Many writers at once end up in shared Raft entries; each must still get its own
+    // answer: of 32 create-only writes to one key exactly one wins, and plain writes to
+    // distinct keys all land.
+    let agent = Agent::server(&[]);
+    let url = agent.addr();
+    let handles: Vec<_> = (0..32)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let http = Client::new();
+                let won = http
+                    .put(format!("{url}/v1/kv/race?cas=0"))
+                    .body(format!("writer-{i}"))
+                    .send()
+                    .unwrap()
+                    .text()
+                    .unwrap();
+                let own = http
+                    .put(format!("{url}/v1/kv/own/{i}"))
+                    .body(i.to_string())
+                    .send()
+                    .unwrap()
+                    .text()
+                    .unwrap();
+                (won == "true", own == "true")
+            })
+        })
+        .collect();
+    let results: Vec<(bool, bool)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|(won, _)| *won).count(), 1);
+    assert!(results.iter().all(|(_, own)| *own));
+    let http = Client::new();
+    let keys: Vec<String> = http
+        .get(agent.url("/v1/kv/own/?keys"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(keys.len(), 32);
+}

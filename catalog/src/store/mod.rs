@@ -12,7 +12,7 @@ mod snapshot;
 
 pub use snapshot::SnapshotError;
 
-use crate::command::{Command, CommandResult};
+use crate::command::{ApplyError, Command, CommandResult, Outcome};
 use crate::types::{Check, Index, KvEntry, Node, Service, ServiceName};
 use crate::watch::Touched;
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,19 @@ impl Store {
         );
         self.last_index = self.last_index.max(index);
         match command {
+            Command::Batch(commands) => Ok(Outcome::Batch(
+                commands
+                    .iter()
+                    .map(|command| self.apply_one(index, command))
+                    .collect(),
+            )),
+            other => self.apply_one(index, other),
+        }
+    }
+
+    fn apply_one(&mut self, index: Index, command: &Command) -> CommandResult {
+        match command {
+            Command::Batch(_) => Err(ApplyError::NestedBatch),
             Command::Register(registration) => self.register(index, registration),
             Command::Deregister(deregistration) => self.deregister(index, deregistration),
             Command::KvSet(set) => Ok(self.kv_set(index, set)),

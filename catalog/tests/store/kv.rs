@@ -162,3 +162,37 @@ fn reaping_forgets_old_tombstones_but_keeps_the_table_index_rising() {
     h.ok(legate_catalog::Command::ReapTombstones(Index(3)));
     assert_eq!(h.store.table_indexes(), tables);
 }
+
+#[test]
+fn a_batch_applies_in_order_at_one_index() {
+    use legate_catalog::command::ApplyError;
+    let mut h = Harness::new();
+    let batch = legate_catalog::Command::Batch(vec![
+        kv_set_if("k", "first", KvCondition::ModifyIndex(Index(0))),
+        kv_set_if("k", "second", KvCondition::ModifyIndex(Index(0))),
+        kv_set("other", "x"),
+        register(node("", "1.2.3.4"), None, vec![]),
+        legate_catalog::Command::Batch(vec![]),
+    ]);
+    let results = h.apply(batch).unwrap();
+    assert_eq!(
+        results,
+        Outcome::Batch(vec![
+            Ok(Outcome::Condition(true)),
+            Ok(Outcome::Condition(false)),
+            Ok(Outcome::Done),
+            Err(ApplyError::MissingNodeName),
+            Err(ApplyError::NestedBatch),
+        ])
+    );
+    let answer = h.query(kv_get("k"));
+    let legate_catalog::QueryResult::Kv(entries) = answer.value else {
+        panic!()
+    };
+    assert_eq!(entries[0].value, b"first");
+    assert_eq!(
+        h.query(kv_get("other")).index,
+        Index(1),
+        "every command shares the index"
+    );
+}

@@ -76,8 +76,9 @@ impl From<Fatal<NodeId>> for RaftStartError {
     }
 }
 
-/// A write that did not produce a result.
-#[derive(Debug, Error)]
+/// A write that did not produce a result. Clone, so that every writer of a batched entry
+/// can be told.
+#[derive(Clone, Debug, Error)]
 pub enum WriteError {
     /// This server is not the leader. The command was neither appended nor applied: send it
     /// to `leader` when known, or retry once an election has finished.

@@ -6,9 +6,10 @@
 //! Durability rules, which Raft's safety rests on:
 //! 1. `save_vote` returns only after the vote is fsynced: a server that forgets its vote could
 //!    vote twice in one term.
-//! 2. `append` writes the whole batch, then fsyncs once (group commit: one fsync per call, not
-//!    per entry), and only then reports the entries flushed; the leader counts itself towards
-//!    the commit quorum from that report, so an acknowledged write is on disk.
+//! 2. `append` writes the whole batch and reports the entries flushed only after an fsync that
+//!    started later has returned; the leader counts itself towards the commit quorum from
+//!    that report, so an acknowledged write is on disk. The fsync is shared: the `flusher`
+//!    task runs one for every append that arrived while the previous one ran (group commit).
 //! 3. `truncate` and `purge` fsync too, so the log never reappears with a hole after a crash.
 //! 4. `save_committed` is not fsynced by itself: the next append's or vote's fsync carries it.
 //!    Losing it only means that, after a restart, the tail is applied once the new term
@@ -22,13 +23,13 @@
 #![allow(clippy::result_large_err)]
 
 use super::error::storage_error;
+use super::flusher::Flusher;
 use super::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
-use std::io;
 use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct LogStore {
     /// The last committed index, shared with `RaftHandle::metrics` because openraft 0.9 does
     /// not publish it.
     committed_index: Arc<AtomicU64>,
+    /// Shares fsyncs between appends (rule 2).
+    flusher: Flusher,
 }
 
 impl LogStore {
@@ -60,6 +63,8 @@ impl LogStore {
             logs: open("logs")?,
             meta: open("meta")?,
             committed_index: Arc::default(),
+            flusher: Flusher::start(db.clone())
+                .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))?,
         };
         let committed: Option<LogId> = store.read_meta(COMMITTED_KEY)?;
         store.note_committed(committed.as_ref());
@@ -202,18 +207,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.logs
             .apply_batch(batch)
             .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
-        // Rule 2: report the entries flushed only once the fsync has returned.
-        match self.db.flush_async().await {
-            Ok(_) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                let error = storage_error(ErrorSubject::Logs, ErrorVerb::Write, e.clone());
-                callback.log_io_completed(Err(io::Error::from(e)));
-                Err(error)
-            }
-        }
+        // Rule 2: the flusher reports the entries flushed once a later fsync has returned.
+        self.flusher
+            .submit(callback)
+            .await
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

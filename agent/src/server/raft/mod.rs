@@ -26,6 +26,7 @@
 //! - `error`: start, write, read and wait errors.
 
 mod error;
+mod flusher;
 mod handle;
 mod log_store;
 mod metrics;

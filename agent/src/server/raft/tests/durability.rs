@@ -4,7 +4,7 @@
 //! the copy holds exactly what had reached the files, as after a power cut. With
 //! `flush_every_ms(None)` nothing else flushes, so entries in the copy were flushed by us.
 
-use super::{kv_set, log_id, normal_entry, open_db};
+use super::{kv_set, log_id, normal_entry, open_db, reopen_db};
 use crate::server::raft::types::Entry;
 use crate::server::raft::LogStore;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
@@ -62,7 +62,7 @@ async fn append_reports_flushed_only_once_entries_are_on_disk() {
 
     // And after a clean close and reopen.
     drop((store, db));
-    let reopened = open_db(&live);
+    let reopened = reopen_db(&live).await;
     let mut reader = LogStore::open(&reopened).expect("reopen log store");
     let read = reader
         .try_get_log_entries(1..=3)

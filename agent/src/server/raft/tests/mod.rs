@@ -45,6 +45,23 @@ fn open_db(path: &Path) -> sled::Db {
         .expect("open sled")
 }
 
+/// Reopens a database whose previous handles were just dropped. The log store's flusher task
+/// holds a handle until the runtime next polls it and it sees its queue closed, so yield to it
+/// until sled's file lock is free (bounded: a handle still held after that is a real leak).
+async fn reopen_db(path: &Path) -> sled::Db {
+    for _ in 0..1000 {
+        let attempt = sled::Config::new().path(path).flush_every_ms(None).open();
+        match attempt {
+            Ok(db) => return db,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+        }
+    }
+    panic!(
+        "{} is still locked: a database handle leaked",
+        path.display()
+    )
+}
+
 /// Every KV entry in the store, in key order.
 fn all_kv(shared: &SharedStore) -> Vec<KvEntry> {
     let store = shared.read();
