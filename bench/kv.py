@@ -90,16 +90,49 @@ def wrk(url, connections, duration, script=None, env=None):
             "p99": to_ms(lat["99"]), "errors": errors}
 
 
+def fill(system, count, workers=16):
+    """Exactly `count` unique-key puts with 256-byte values, over `workers` keep-alive
+    connections (wrk cannot stop at a count: it always runs its full duration)."""
+    import http.client
+    import threading
+
+    host, port = system.base.split("//")[1].split(":")
+    errors = []
+
+    def work(worker):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        for i in range(worker, count, workers):
+            method, path, body, headers = system.put_request(f"fill/{i:08d}")
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(response.status)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} fill puts failed: {errors[:5]}")
+
+
 class Legate:
     name = "legate"
 
-    def __init__(self, binary, scratch):
+    @staticmethod
+    def put_request(key):
+        return "PUT", f"/v1/kv/{key}", b"v" * 256, {}
+
+    def __init__(self, binary, scratch, *extra):
         self.port = free_port()
+        Path(scratch).mkdir(parents=True, exist_ok=True)
         self.dir = Path(scratch) / "legate"
         self.log = open(Path(scratch) / "legate.log", "wb")
         self.proc = subprocess.Popen(
             [binary, "agent", "-server", "-bootstrap", f"-data-dir={self.dir}",
-             f"-http-port={self.port}", "-node=bench", "-log-level=warn"],
+             f"-http-port={self.port}", "-node=bench", "-log-level=warn", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         wait_http(self.base + "/v1/status/leader", lambda b: b.strip() not in (b'""', b""))
@@ -119,6 +152,12 @@ class Legate:
 
 class Etcd:
     name = "etcd"
+
+    @staticmethod
+    def put_request(key):
+        body = '{"key":"%s","value":"%s"}' % (base64.b64encode(key.encode()).decode(),
+                                              base64.b64encode(b"v" * 256).decode())
+        return "POST", "/v3/kv/put", body.encode(), {"Content-Type": "application/json"}
 
     def __init__(self, scratch):
         self.dir = Path(scratch) / "etcd"
@@ -140,18 +179,12 @@ class Etcd:
         sh(str(PEERS / "etcd-cluster"), "stop", str(self.dir))
 
 
-def fill(system, target, connections=64):
-    """Unique-key puts until at least `target` succeeded; returns CPU-seconds per 1,000."""
-    cpu0, done = cpu_seconds(system.pid), 0
-    while done < target:
-        done += system.put(connections, 10)["total"]
-    return (cpu_seconds(system.pid) - cpu0) / done * 1000
-
-
 def one_run(binary, duration, fill_target):
     rows = {}
     with tempfile.TemporaryDirectory(prefix="legate-bench-") as scratch:
-        for system in (Legate(binary, scratch), Etcd(scratch)):
+        # One system at a time, so neither runs while the other is measured.
+        for start in (lambda: Legate(binary, scratch), lambda: Etcd(scratch)):
+            system = start()
             try:
                 time.sleep(1)
                 r = {"rss_idle": rss_mib(system.pid)}
@@ -162,9 +195,17 @@ def one_run(binary, duration, fill_target):
                 r["cpu_per_1k_puts"] = (cpu_seconds(system.pid) - cpu0) / puts * 1000
                 r["get_stale64"] = system.get(64, duration, stale=True)
                 r["get_default64"] = system.get(64, duration, stale=False)
-                fill(system, max(0, fill_target - puts))
-                r["rss_100k"] = rss_mib(system.pid)
                 rows[system.name] = r
+            finally:
+                system.stop()
+        # Memory after a fixed number of keys, on fresh instances, so both hold the same
+        # data however fast each wrote during the throughput points.
+        for start in (lambda: Legate(binary, scratch + "/m"), lambda: Etcd(scratch + "/m")):
+            system = start()
+            try:
+                fill(system, fill_target)
+                time.sleep(2)
+                rows[system.name]["rss_100k"] = rss_mib(system.pid)
             finally:
                 system.stop()
     return rows

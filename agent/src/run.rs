@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::node_id;
 use crate::server::backend::ServerBackend;
 use crate::server::leader::{self, reconcile::ServerMember};
+use crate::server::lookup::ServerLookup;
 use crate::server::raft::{self, RaftOptions};
 use anyhow::Context;
 use legate_api::backend::AgentInfo;
@@ -125,11 +126,41 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     } else {
         None
     };
+    let dns = if config.ports.dns >= 0 {
+        let address = SocketAddr::new(config.client_addr, config.ports.dns as u16);
+        // Two UDP sockets on one port (SO_REUSEPORT), so both cores answer queries.
+        let udp = legate_dns::bind_udp_reuseport(address, 2)
+            .with_context(|| format!("binding DNS (UDP) to {address}"))?;
+        let tcp = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding DNS (TCP) to {address}"))?;
+        let lookup = ServerLookup::new(
+            store.clone(),
+            raft.clone(),
+            config.datacenter.as_str().into(),
+        );
+        let handler = Arc::new(legate_dns::DnsHandler::new(lookup, config.dns.clone()));
+        let mut dns_stopped = stopped.clone();
+        let dns_shutdown = async move {
+            let _ = dns_stopped.wait_for(|stop| *stop).await;
+        };
+        Some(tokio::spawn(legate_dns::serve(
+            udp,
+            Some(tcp),
+            handler,
+            dns_shutdown,
+        )))
+    } else {
+        None
+    };
     eprintln!("==> Legate agent running!");
 
     shutdown.await;
     eprintln!("==> Caught signal, shutting down...");
     let _ = stop.send(true);
+    if let Some(dns) = dns {
+        let _ = tokio::time::timeout(Duration::from_secs(5), dns).await;
+    }
     if let Some(http) = http {
         // Blocking queries may be parked for minutes; don't wait for them past a bound.
         let _ = tokio::time::timeout(Duration::from_secs(5), http).await;

@@ -118,7 +118,7 @@ fn kv_get(store: &Store, key: &str) -> Answer<QueryResult> {
     let entry = store.kv.get(key);
     Answer {
         index: entry.map_or_else(|| kv_table_index(store), |e| e.indexes.modify_index),
-        value: QueryResult::Kv(entry.cloned().into_iter().collect()),
+        value: QueryResult::Kv(entry.map(|e| (**e).clone()).into_iter().collect()),
         watch: vec![Topic::KvKey(key.to_owned())],
     }
 }
@@ -128,7 +128,7 @@ fn kv_under<'a>(store: &'a Store, prefix: &'a str) -> impl Iterator<Item = &'a K
         .kv
         .range(prefix.to_owned()..)
         .take_while(move |(key, _)| key.starts_with(prefix))
-        .map(|(_, entry)| entry)
+        .map(|(_, entry)| &**entry)
 }
 
 fn prefix_index(store: &Store, prefix: &str, highest_entry: Index) -> Index {
@@ -361,4 +361,24 @@ fn checks_in_state(
         value: QueryResult::Checks(checks),
         watch: vec![Topic::Checks],
     }
+}
+
+/// Nodes whose address is `address` (for DNS reverse lookups), in node-name order.
+pub fn nodes_with_address(store: &Store, address: &str) -> Vec<Node> {
+    store
+        .nodes
+        .values()
+        .filter(|node| node.address == address)
+        .cloned()
+        .collect()
+}
+
+/// Service instances whose own address is `address` (for DNS reverse lookups).
+pub fn services_with_address(store: &Store, address: &str) -> Vec<Service> {
+    store
+        .services
+        .values()
+        .filter(|service| service.address == address)
+        .cloned()
+        .collect()
 }

@@ -30,6 +30,10 @@ pub struct FileConfig {
     pub kv_max_value_size: Option<u64>,
     pub raft_snapshot_threshold: Option<u64>,
     pub raft_trailing_logs: Option<u64>,
+    pub alt_domain: Option<String>,
+    /// Appended to, not replaced, by later files: Consul merges slices that way.
+    pub recursors: Vec<String>,
+    pub dns_config: super::dns::FileDnsConfig,
     pub ports: FilePorts,
     pub limits: FileLimits,
 }
@@ -68,6 +72,9 @@ const KNOWN: &[&str] = &[
     "kv_max_value_size",
     "raft_snapshot_threshold",
     "raft_trailing_logs",
+    "alt_domain",
+    "recursors",
+    "dns_config",
     "ports",
     "limits",
 ];
@@ -121,6 +128,9 @@ impl FileConfig {
         take!(ports.serf_lan);
         take!(ports.serf_wan);
         take!(limits.http_max_conns_per_client);
+        take!(alt_domain);
+        self.recursors.extend(later.recursors);
+        self.dns_config.merge(later.dns_config);
     }
 }
 
@@ -137,6 +147,7 @@ pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileE
             let known_inner = match key.as_str() {
                 "ports" => Some(KNOWN_PORTS),
                 "limits" => Some(KNOWN_LIMITS),
+                "dns_config" => Some(super::dns::KNOWN_DNS),
                 _ => None,
             };
             if !KNOWN.contains(&key.as_str()) {

@@ -63,6 +63,12 @@ pub struct AgentFlags {
     pub serf_wan_port: Option<u16>,
     #[arg(long)]
     pub domain: Option<String>,
+    /// A second DNS domain answered like the first.
+    #[arg(long = "alt-domain")]
+    pub alt_domain: Option<String>,
+    /// An upstream DNS server for names outside the domain (repeatable).
+    #[arg(long)]
+    pub recursor: Vec<String>,
     /// Accepted for compatibility; Legate has no web UI yet.
     #[arg(long)]
     pub ui: bool,

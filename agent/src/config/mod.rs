@@ -6,6 +6,7 @@
 //! bootstraps itself, keeps its state in a temporary directory unless given `-data-dir`, and
 //! pretty-prints JSON.
 
+pub mod dns;
 pub mod file;
 pub mod flags;
 
@@ -63,6 +64,8 @@ pub struct Config {
     pub raft_snapshot_threshold: u64,
     /// Entries kept in the log after a snapshot (Consul's `raft_trailing_logs`, 10240).
     pub raft_trailing_logs: u64,
+    /// The DNS interface, resolved.
+    pub dns: legate_dns::DnsConfig,
     /// Warnings gathered while loading, printed once logging is up.
     pub warnings: Vec<String>,
 }
@@ -82,6 +85,8 @@ pub enum ConfigError {
         "client agents (no -server) are not supported yet; run with -server -bootstrap or -dev"
     )]
     ClientModeUnsupported,
+    #[error(transparent)]
+    Dns(#[from] dns::DnsConfigError),
 }
 
 impl Config {
@@ -156,12 +161,30 @@ impl Config {
                 .or(file.ports.serf_wan)
                 .unwrap_or(defaults.serf_wan),
         };
+        let node_name = flags
+            .node
+            .clone()
+            .or(file.node_name.clone())
+            .unwrap_or_else(host_name);
+        let domain = flags
+            .domain
+            .clone()
+            .or(file.domain.clone())
+            .unwrap_or_else(|| "consul".to_owned());
         let datacenter = flags
             .datacenter
             .clone()
             .or(file.datacenter.clone())
             .unwrap_or_else(|| "dc1".to_owned())
             .to_lowercase();
+        let dns = dns::resolve(dns::DnsInputs {
+            file: &file.dns_config,
+            domain: &domain,
+            alt_domain: flags.alt_domain.as_deref().or(file.alt_domain.as_deref()),
+            recursors: &[flags.recursor.clone(), file.recursors.clone()].concat(),
+            datacenter: &datacenter,
+            node_name: &node_name,
+        })?;
         Ok(Config {
             dev,
             server,
@@ -171,11 +194,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| datacenter.clone()),
             datacenter,
-            node_name: flags
-                .node
-                .clone()
-                .or(file.node_name.clone())
-                .unwrap_or_else(host_name),
+            node_name,
             node_id: flags.node_id.clone().or(file.node_id.clone()),
             data_dir,
             client_addr,
@@ -187,15 +206,12 @@ impl Config {
                 .clone()
                 .or(file.log_level.clone())
                 .unwrap_or_else(|| if dev { "debug" } else { "info" }.to_owned()),
-            domain: flags
-                .domain
-                .clone()
-                .or(file.domain.clone())
-                .unwrap_or_else(|| "consul".to_owned()),
+            domain,
             kv_max_value_size: file.kv_max_value_size.unwrap_or(512 * 1024),
             http_max_conns_per_client: file.limits.http_max_conns_per_client.unwrap_or(200),
             raft_snapshot_threshold: file.raft_snapshot_threshold.unwrap_or(16384),
             raft_trailing_logs: file.raft_trailing_logs.unwrap_or(10240),
+            dns,
             warnings,
         })
     }

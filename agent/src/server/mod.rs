@@ -7,7 +7,9 @@
 //!   reap old KV tombstones).
 //! - `proposer`: batches concurrent writes into one Raft entry.
 //! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
+//! - `lookup`: `dns::Lookup` over the local store.
 pub mod backend;
 pub mod leader;
+pub mod lookup;
 pub mod proposer;
 pub mod raft;

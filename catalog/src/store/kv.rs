@@ -10,6 +10,7 @@ use super::Store;
 use crate::command::{KvCondition, KvDelete, KvDeleteMode, KvSet, Outcome};
 use crate::types::{Index, KvEntry, RaftIndexes};
 use crate::watch::Touched;
+use std::sync::Arc;
 
 impl Store {
     pub(super) fn kv_set(&mut self, index: Index, set: &KvSet) -> Outcome {
@@ -54,7 +55,7 @@ impl Store {
                 modify_index: index,
             },
         };
-        self.kv.insert(key.clone(), entry);
+        self.kv.insert(key.clone(), Arc::new(entry));
         // A live key needs no tombstone: its own index is higher than the deletion's.
         self.tombstones.remove(key);
         self.tables.kvs = index;
@@ -127,9 +128,16 @@ impl Store {
     /// Consul after its tombstone GC; the tombstones table index rises to `index` so that a
     /// missing key's index (the KV table's highest) never falls.
     pub(super) fn reap_tombstones(&mut self, index: Index, up_to: Index) -> Outcome {
-        let before = self.tombstones.len();
-        self.tombstones.retain(|_, buried| *buried > up_to);
-        if self.tombstones.len() != before {
+        let reaped: Vec<String> = self
+            .tombstones
+            .iter()
+            .filter(|(_, buried)| **buried <= up_to)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &reaped {
+            self.tombstones.remove(key);
+        }
+        if !reaped.is_empty() {
             self.tables.tombstones = index;
         }
         Outcome::Done

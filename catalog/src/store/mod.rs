@@ -15,8 +15,9 @@ pub use snapshot::SnapshotError;
 use crate::command::{ApplyError, Command, CommandResult, Outcome};
 use crate::types::{Check, Index, KvEntry, Node, Service, ServiceName};
 use crate::watch::Touched;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Case-folded node name, the key of the node table.
 pub(crate) type NodeKey = String;
@@ -41,22 +42,28 @@ pub struct TableIndexes {
 }
 
 /// The replicated state. Only `apply` and `restore` change it.
-#[derive(Debug, Default)]
+///
+/// Tables are persistent ordered maps (`imbl`), so `clone` is O(1) and shares structure:
+/// a snapshot is taken from a clone outside the store's lock while writes go on, instead of
+/// stalling every write while the whole store is serialised.
+#[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub(crate) nodes: BTreeMap<NodeKey, Node>,
-    pub(crate) services: BTreeMap<ServiceKey, Service>,
+    pub(crate) nodes: OrdMap<NodeKey, Node>,
+    pub(crate) services: OrdMap<ServiceKey, Service>,
     /// Instances of each service, by folded service name: a derived index, rebuilt on restore.
-    pub(crate) services_by_name: BTreeMap<String, BTreeSet<ServiceKey>>,
-    pub(crate) checks: BTreeMap<CheckKey, Check>,
-    pub(crate) kv: BTreeMap<String, KvEntry>,
+    pub(crate) services_by_name: OrdMap<String, OrdSet<ServiceKey>>,
+    pub(crate) checks: OrdMap<CheckKey, Check>,
+    /// Entries behind `Arc`: a write while a snapshot view is alive copies the tree node it
+    /// touches, and with values inline that would deep-copy up to 64 entries per write.
+    pub(crate) kv: OrdMap<String, Arc<KvEntry>>,
     /// Deleted keys (or deleted subtrees, for a tree delete) and the index of their deletion,
     /// so a prefix's index never falls when keys under it go away.
-    pub(crate) tombstones: BTreeMap<String, Index>,
+    pub(crate) tombstones: OrdMap<String, Index>,
     pub(crate) tables: TableIndexes,
     /// Per service name (folded): the last index at which an instance, one of its checks, or
     /// its node changed. Removed with the last instance, after which queries fall back to the
     /// services table index, which that removal raised.
-    pub(crate) service_indexes: BTreeMap<String, Index>,
+    pub(crate) service_indexes: OrdMap<String, Index>,
     /// The index of the last applied command.
     pub(crate) last_index: Index,
     /// What the commands applied since the last `take_touched` changed.

@@ -7,8 +7,9 @@
 use super::{fold, Store, TableIndexes};
 use crate::invariants;
 use crate::types::{Check, Index, KvEntry, Node, Service};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Serialize, Serializer};
+use std::io::Write;
 use thiserror::Error;
 
 #[derive(Serialize, Deserialize)]
@@ -28,6 +29,54 @@ struct SnapshotV1 {
     service_indexes: Vec<(String, Index)>,
 }
 
+/// The same format as `SnapshotFormat`, serialised straight from the tables by reference:
+/// no copy of the store and no whole-snapshot buffer, which on a large catalog would cost
+/// more memory than the catalog itself while a snapshot is written.
+#[derive(Serialize)]
+enum SnapshotFormatRef<'a> {
+    V1(SnapshotV1Ref<'a>),
+}
+
+#[derive(Serialize)]
+struct SnapshotV1Ref<'a> {
+    last_index: Index,
+    tables: TableIndexes,
+    nodes: Seq<'a, &'a Node>,
+    services: Seq<'a, &'a Service>,
+    checks: Seq<'a, &'a Check>,
+    kv: Seq<'a, &'a KvEntry>,
+    tombstones: Seq<'a, (&'a String, &'a Index)>,
+    service_indexes: Seq<'a, (&'a String, &'a Index)>,
+}
+
+/// A sequence of known length serialised from an iterator (bincode needs the length first).
+/// Serialising takes the iterator, so a `Seq` serialises once; `snapshot_ref` makes a new
+/// one for each pass.
+struct Seq<'a, T> {
+    len: usize,
+    items: std::cell::RefCell<Option<Box<dyn Iterator<Item = T> + 'a>>>,
+}
+
+impl<'a, T> Seq<'a, T> {
+    fn new(len: usize, items: impl Iterator<Item = T> + 'a) -> Seq<'a, T> {
+        Seq {
+            len,
+            items: std::cell::RefCell::new(Some(Box::new(items))),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Seq<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items = self.items.borrow_mut().take();
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        for item in items.into_iter().flatten() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
 /// A snapshot that cannot be restored. Nothing was changed; retrying the same bytes fails
 /// the same way.
 #[derive(Debug, Error)]
@@ -39,27 +88,35 @@ pub enum SnapshotError {
 }
 
 impl Store {
-    /// Serialises the whole store.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let format = SnapshotFormat::V1(SnapshotV1 {
+    fn snapshot_ref(&self) -> SnapshotFormatRef<'_> {
+        SnapshotFormatRef::V1(SnapshotV1Ref {
             last_index: self.last_index,
             tables: self.tables,
-            nodes: self.nodes.values().cloned().collect(),
-            services: self.services.values().cloned().collect(),
-            checks: self.checks.values().cloned().collect(),
-            kv: self.kv.values().cloned().collect(),
-            tombstones: self
-                .tombstones
-                .iter()
-                .map(|(k, i)| (k.clone(), *i))
-                .collect(),
-            service_indexes: self
-                .service_indexes
-                .iter()
-                .map(|(k, i)| (k.clone(), *i))
-                .collect(),
-        });
-        bincode::serialize(&format).expect("in-memory store serialises")
+            nodes: Seq::new(self.nodes.len(), self.nodes.values()),
+            services: Seq::new(self.services.len(), self.services.values()),
+            checks: Seq::new(self.checks.len(), self.checks.values()),
+            kv: Seq::new(self.kv.len(), self.kv.values().map(|entry| &**entry)),
+            tombstones: Seq::new(self.tombstones.len(), self.tombstones.iter()),
+            service_indexes: Seq::new(self.service_indexes.len(), self.service_indexes.iter()),
+        })
+    }
+
+    /// The size in bytes of `snapshot()`, computed without building it.
+    pub fn snapshot_size(&self) -> u64 {
+        bincode::serialized_size(&self.snapshot_ref()).expect("in-memory store serialises")
+    }
+
+    /// Writes the snapshot to `writer` as it is serialised.
+    pub fn write_snapshot(&self, writer: impl Write) -> Result<(), SnapshotError> {
+        Ok(bincode::serialize_into(writer, &self.snapshot_ref())?)
+    }
+
+    /// Serialises the whole store.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.snapshot_size() as usize);
+        self.write_snapshot(&mut bytes)
+            .expect("in-memory store serialises");
+        bytes
     }
 
     /// Rebuilds a store from `snapshot` bytes.
@@ -87,9 +144,11 @@ impl Store {
             store.checks.insert(key, check);
         }
         for entry in snapshot.kv {
-            store.kv.insert(entry.key.clone(), entry);
+            store
+                .kv
+                .insert(entry.key.clone(), std::sync::Arc::new(entry));
         }
-        store.tombstones = snapshot.tombstones.into_iter().collect::<BTreeMap<_, _>>();
+        store.tombstones = snapshot.tombstones.into_iter().collect();
         store.service_indexes = snapshot.service_indexes.into_iter().collect();
         invariants::check(&store).map_err(|broken| SnapshotError::Invalid(broken.join("; ")))?;
         Ok(store)

@@ -121,6 +121,15 @@ impl LogStore {
     }
 }
 
+/// Entries removed per sled batch when purging.
+const PURGE_BATCH: u64 = 1024;
+
+fn key_index(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&key[..8]);
+    u64::from_be_bytes(bytes)
+}
+
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
@@ -233,15 +242,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // below it that the next purge removes.
         self.write_meta(LAST_PURGED_KEY, &log_id, ErrorSubject::Logs)?;
         self.flush(ErrorSubject::Logs).await?;
-        let mut batch = sled::Batch::default();
-        for item in self.logs.range(..=index_key(log_id.index)) {
-            let (key, _) =
-                item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-            batch.remove(key);
+        // Log keys are consecutive indexes, so the doomed keys are computed, not read: reading
+        // them back would pull every purged entry into sled's cache. They go in bounded
+        // batches, so one purge never builds a batch as large as the whole trimmed log.
+        let first = match self
+            .logs
+            .first()
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?
+        {
+            Some((key, _)) => key_index(&key),
+            None => return self.flush(ErrorSubject::Logs).await,
+        };
+        let mut next = first;
+        while next <= log_id.index {
+            let end = log_id.index.min(next.saturating_add(PURGE_BATCH - 1));
+            let mut batch = sled::Batch::default();
+            for index in next..=end {
+                batch.remove(&index_key(index));
+            }
+            self.logs
+                .apply_batch(batch)
+                .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+            next = end + 1;
         }
-        self.logs
-            .apply_batch(batch)
-            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
         self.flush(ErrorSubject::Logs).await
     }
 }

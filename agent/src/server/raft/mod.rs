@@ -127,6 +127,11 @@ impl RaftOptions {
     }
 }
 
+/// sled's page cache. Its default (1 GiB) would let the Raft log alone grow the agent's
+/// memory far past the catalog's: the log is written once, read back only to replicate
+/// recent entries, and trimmed after each snapshot, so a small cache loses nothing.
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Opens the log and the newest snapshot under `options.data_dir`, starts the Raft node,
 /// and bootstraps a single-server cluster when asked to and not yet initialised.
 ///
@@ -164,7 +169,11 @@ async fn open_db(path: PathBuf) -> Result<sled::Db, RaftStartError> {
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
             // We fsync exactly when the log store's rules say; see `log_store`.
-            sled::Config::new().path(path).flush_every_ms(None).open()
+            sled::Config::new()
+                .path(path)
+                .flush_every_ms(None)
+                .cache_capacity(SLED_CACHE_BYTES)
+                .open()
         })
         .await
     };

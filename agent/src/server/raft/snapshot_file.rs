@@ -70,6 +70,18 @@ impl SnapshotDir {
 
     /// Writes a snapshot durably (rule 1) and deletes older ones (rule 2).
     pub fn write(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+        self.write_with(meta, data.len() as u64, |writer| writer.write_all(data))
+    }
+
+    /// Like `write`, but the data is produced by `write_data` straight into the file, so a
+    /// large snapshot never sits whole in memory. `write_data` must write exactly
+    /// `data_len` bytes; anything else is an error and leaves no snapshot behind.
+    pub fn write_with(
+        &self,
+        meta: &SnapshotMeta,
+        data_len: u64,
+        write_data: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
         let _guard = self
             .write_lock
             .lock()
@@ -82,12 +94,30 @@ impl SnapshotDir {
         let mut writer = BufWriter::new(&file);
         let header = Header::V1 {
             meta: meta.clone(),
-            data_len: data.len() as u64,
+            data_len,
         };
         header_options()
             .serialize_into(&mut writer, &header)
             .map_err(invalid)?;
-        writer.write_all(data)?;
+        let mut counted = Counted {
+            inner: &mut writer,
+            written: 0,
+        };
+        let produced = write_data(&mut counted);
+        let written = counted.written;
+        if let Err(error) = produced.and_then(|()| {
+            if written == data_len {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "snapshot data was {written} bytes, not {data_len}"
+                )))
+            }
+        }) {
+            drop(writer);
+            let _ = fs::remove_file(&temp_path);
+            return Err(error);
+        }
         writer.flush()?;
         drop(writer);
         file.sync_all()?;
@@ -163,4 +193,22 @@ fn read(path: &Path) -> io::Result<(SnapshotMeta, Vec<u8>)> {
 /// Makes a rename in `dir` durable (POSIX needs the directory itself fsynced).
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Counts the bytes written through it, to check a streamed snapshot's length.
+struct Counted<'a, W: Write> {
+    inner: &'a mut W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -90,31 +90,44 @@ fn snapshot_id(last_applied: &Option<LogId>) -> String {
     }
 }
 
-/// A copy of the catalog taken at one applied log id, waiting to be written.
+/// A view of the catalog at one applied log id, waiting to be serialised and written.
+///
+/// openraft runs `build_snapshot` in its own task while entries keep being applied, so the
+/// builder holds a clone of the store: the store's tables are persistent maps, so taking the
+/// clone under the read lock is O(1), and serialising it holds no lock at all.
 pub struct SnapshotBuilder {
     meta: SnapshotMeta,
-    data: Vec<u8>,
+    view: Option<Store>,
     snapshots: SnapshotDir,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let meta = self.meta.clone();
-        let data = std::mem::take(&mut self.data);
+        let view = self.view.take().unwrap_or_default();
         let snapshots = self.snapshots.clone();
         let written = meta.clone();
-        let data = blocking(move || snapshots.write(&written, &data).map(|()| data))
-            .await
-            .map_err(|e| {
-                storage_error(
-                    ErrorSubject::Snapshot(Some(meta.signature())),
-                    ErrorVerb::Write,
-                    e,
-                )
-            })?;
+        blocking(move || {
+            let size = view.snapshot_size();
+            snapshots.write_with(&written, size, |writer| {
+                view.write_snapshot(writer).map_err(io::Error::other)
+            })
+        })
+        .await
+        .map_err(|e| {
+            storage_error(
+                ErrorSubject::Snapshot(Some(meta.signature())),
+                ErrorVerb::Write,
+                e,
+            )
+        })?;
+        // openraft 0.9 takes only the metadata of a built snapshot (`core/sm/worker.rs`:
+        // `res.map(|snap| Response::BuildSnapshot(snap.meta))`) and serves snapshots to
+        // followers through `get_current_snapshot`, which reads the file. So the data is
+        // streamed to the file and not kept in memory here.
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }
@@ -161,14 +174,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        let data = self.shared.read().snapshot();
+        let view = self.shared.read().clone();
         SnapshotBuilder {
             meta: SnapshotMeta {
                 last_log_id: self.last_applied,
                 last_membership: self.last_membership.clone(),
                 snapshot_id: snapshot_id(&self.last_applied),
             },
-            data,
+            view: Some(view),
             snapshots: self.snapshots.clone(),
         }
     }
