@@ -132,7 +132,8 @@ class Legate:
         self.log = open(Path(scratch) / "legate.log", "wb")
         self.proc = subprocess.Popen(
             [binary, "agent", "-server", "-bootstrap", f"-data-dir={self.dir}",
-             f"-http-port={self.port}", "-node=bench", "-log-level=warn", *extra],
+             f"-http-port={self.port}", f"-dns-port={free_port()}", "-node=bench",
+             "-log-level=warn", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         wait_http(self.base + "/v1/status/leader", lambda b: b.strip() not in (b'""', b""))

@@ -24,6 +24,8 @@ pub fn legate() -> &'static str {
 pub struct Agent {
     pub child: Option<Child>,
     pub http_port: u16,
+    /// DNS answers on this port, UDP and TCP.
+    pub dns_port: u16,
     pub data_dir: PathBuf,
     pub extra: Vec<String>,
     pub log: PathBuf,
@@ -40,6 +42,7 @@ impl Agent {
         let mut agent = Agent {
             child: None,
             http_port: 0,
+            dns_port: 0,
             data_dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log,
@@ -63,6 +66,7 @@ impl Agent {
         for _attempt in 0..5 {
             if self.http_port == 0 {
                 self.http_port = free_port();
+                self.dns_port = free_port();
             }
             let log = std::fs::OpenOptions::new()
                 .create(true)
@@ -75,6 +79,7 @@ impl Agent {
                 "-bootstrap".into(),
                 format!("-data-dir={}", self.data_dir.display()),
                 format!("-http-port={}", self.http_port),
+                format!("-dns-port={}", self.dns_port),
                 "-node=e2e-node".into(),
             ];
             args.extend(self.extra.iter().cloned());
