@@ -52,6 +52,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             bootstrap: config.bootstrap,
             snapshot_threshold: config.raft_snapshot_threshold,
             trailing_logs: config.raft_trailing_logs,
+            snapshot_interval: config.raft_snapshot_interval,
             ..RaftOptions::default()
         },
         store.clone(),

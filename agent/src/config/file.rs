@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub kv_max_value_size: Option<u64>,
     pub raft_snapshot_threshold: Option<u64>,
     pub raft_trailing_logs: Option<u64>,
+    /// A Go duration string (`"30s"`).
+    pub raft_snapshot_interval: Option<String>,
     pub alt_domain: Option<String>,
     /// Appended to, not replaced, by later files: Consul merges slices that way.
     pub recursors: Vec<String>,
@@ -72,6 +74,7 @@ const KNOWN: &[&str] = &[
     "kv_max_value_size",
     "raft_snapshot_threshold",
     "raft_trailing_logs",
+    "raft_snapshot_interval",
     "alt_domain",
     "recursors",
     "dns_config",
@@ -122,6 +125,7 @@ impl FileConfig {
         take!(kv_max_value_size);
         take!(raft_snapshot_threshold);
         take!(raft_trailing_logs);
+        take!(raft_snapshot_interval);
         take!(ports.http);
         take!(ports.dns);
         take!(ports.server);

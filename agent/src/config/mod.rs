@@ -64,6 +64,8 @@ pub struct Config {
     pub raft_snapshot_threshold: u64,
     /// Entries kept in the log after a snapshot (Consul's `raft_trailing_logs`, 10240).
     pub raft_trailing_logs: u64,
+    /// How often the snapshot threshold is checked (Consul's `raft_snapshot_interval`, 30s).
+    pub raft_snapshot_interval: std::time::Duration,
     /// The DNS interface, resolved.
     pub dns: legate_dns::DnsConfig,
     /// Warnings gathered while loading, printed once logging is up.
@@ -85,6 +87,8 @@ pub enum ConfigError {
         "client agents (no -server) are not supported yet; run with -server -bootstrap or -dev"
     )]
     ClientModeUnsupported,
+    #[error("{key}: invalid duration {value:?}")]
+    BadDuration { key: &'static str, value: String },
     #[error(transparent)]
     Dns(#[from] dns::DnsConfigError),
 }
@@ -177,6 +181,16 @@ impl Config {
             .or(file.datacenter.clone())
             .unwrap_or_else(|| "dc1".to_owned())
             .to_lowercase();
+        let raft_snapshot_interval = match &file.raft_snapshot_interval {
+            Some(text) => legate_api::duration::parse_std(text)
+                .ok()
+                .filter(|interval| !interval.is_zero())
+                .ok_or_else(|| ConfigError::BadDuration {
+                    key: "raft_snapshot_interval",
+                    value: text.clone(),
+                })?,
+            None => std::time::Duration::from_secs(30),
+        };
         let dns = dns::resolve(dns::DnsInputs {
             file: &file.dns_config,
             domain: &domain,
@@ -211,6 +225,7 @@ impl Config {
             http_max_conns_per_client: file.limits.http_max_conns_per_client.unwrap_or(200),
             raft_snapshot_threshold: file.raft_snapshot_threshold.unwrap_or(16384),
             raft_trailing_logs: file.raft_trailing_logs.unwrap_or(10240),
+            raft_snapshot_interval,
             dns,
             warnings,
         })

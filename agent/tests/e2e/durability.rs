@@ -82,7 +82,8 @@ fn acknowledged_writes_survive_kill_9() {
     let config = dir.path().join("snap.json");
     std::fs::write(
         &config,
-        r#"{"raft_snapshot_threshold": 300, "raft_trailing_logs": 50}"#,
+        r#"{"raft_snapshot_threshold": 300, "raft_trailing_logs": 50,
+            "raft_snapshot_interval": "100ms"}"#,
     )
     .unwrap();
     let mut agent = Agent::server(&[&format!("-config-file={}", config.display())]);

@@ -32,6 +32,7 @@ mod log_store;
 mod metrics;
 mod network;
 mod snapshot_file;
+mod snapshotter;
 mod state_machine;
 pub mod types;
 
@@ -70,8 +71,11 @@ pub struct RaftOptions {
     /// An election starts after a random timeout in [min, max) without a leader.
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
-    /// Build a snapshot once this many entries were committed since the last one.
+    /// Build a snapshot once this many entries were committed since the last one...
     pub snapshot_threshold: u64,
+    /// ...checking this often (Consul's `raft_snapshot_interval`), so snapshot work is
+    /// bounded in time as well as by log length.
+    pub snapshot_interval: Duration,
     /// How many entries already in a snapshot to keep in the log, so that a follower a
     /// little behind catches up from the log rather than with a whole snapshot.
     pub trailing_logs: u64,
@@ -100,6 +104,8 @@ impl Default for RaftOptions {
             election_timeout_max: Duration::from_millis(600),
             // Consul's `raft_snapshot_threshold`.
             snapshot_threshold: 16384,
+            // Consul's `raft_snapshot_interval`.
+            snapshot_interval: Duration::from_secs(30),
             // Consul's `raft_trailing_logs`.
             trailing_logs: 10240,
         }
@@ -119,7 +125,8 @@ impl RaftOptions {
             heartbeat_interval: millis(self.heartbeat_interval),
             election_timeout_min: millis(self.election_timeout_min),
             election_timeout_max: millis(self.election_timeout_max),
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_threshold),
+            // The `snapshotter` task decides (threshold checked every interval).
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.trailing_logs,
             ..openraft::Config::default()
         };
@@ -152,6 +159,11 @@ pub async fn start(
     let commit_index = log_store.committed_index();
     let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared).await?;
     let raft = Raft::new(options.node_id, config, Network, log_store, state_machine).await?;
+    tokio::spawn(snapshotter::run(
+        raft.clone(),
+        options.snapshot_threshold,
+        options.snapshot_interval,
+    ));
     if options.bootstrap && !raft.is_initialized().await? {
         let members = BTreeMap::from([(options.node_id, BasicNode::new(&options.rpc_addr))]);
         if let Err(error) = raft.initialize(members).await {

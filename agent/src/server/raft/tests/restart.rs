@@ -39,6 +39,7 @@ async fn restart_rebuilds_catalog_from_snapshot_and_log_tail() {
         bootstrap: true,
         // Small enough for several snapshots and purges within 200 writes.
         snapshot_threshold: 64,
+        snapshot_interval: Duration::from_millis(20),
         trailing_logs: 8,
         ..RaftOptions::default()
     };
