@@ -66,6 +66,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         node_name: config.node_name.clone(),
         node_id: node_id.clone(),
         server: config.server,
+        bootstrap: config.bootstrap,
         version: VERSION.to_owned(),
         revision: REVISION.to_owned(),
         build_date: String::new(),

@@ -106,6 +106,8 @@ pub struct AgentInfo {
     pub node_name: String,
     pub node_id: String,
     pub server: bool,
+    /// Started with `-bootstrap` (or `-dev`): may elect itself alone.
+    pub bootstrap: bool,
     pub version: String,
     pub revision: String,
     pub build_date: String,

@@ -113,6 +113,15 @@ impl Config {
         if !server {
             return Err(ConfigError::ClientModeUnsupported);
         }
+        if !bootstrap {
+            // Restarting a bootstrapped server needs no flag, but a fresh one without it
+            // would wait for peers that cannot join until clustering lands.
+            warnings.push(
+                "no -bootstrap: a server with no Raft state yet waits for peers and will not \
+                 elect itself; use -bootstrap (or -dev) for a single-server datacenter"
+                    .to_owned(),
+            );
+        }
         let data_dir = flags.data_dir.clone().or(file.data_dir.clone());
         if data_dir.is_none() && !dev {
             return Err(ConfigError::MissingDataDir);

@@ -63,7 +63,9 @@ impl ServerBackend {
             format!("{}:{}", info.version, info.revision),
         );
         tags.insert("port".into(), info.server_port.to_string());
-        tags.insert("bootstrap".into(), "1".into());
+        if info.bootstrap {
+            tags.insert("bootstrap".into(), "1".into());
+        }
         Member {
             name: info.node_name.clone(),
             addr: info.advertise_addr.clone(),
@@ -197,6 +199,7 @@ impl Backend for ServerBackend {
 
     async fn agent_stats(&self) -> BTreeMap<String, BTreeMap<String, String>> {
         let status = View::of(&self.raft);
+        let known_datacenters = self.datacenters().await.map_or(0, |known| known.len());
         let (nodes, services, checks, keys) = {
             let store = self.store.read();
             (
@@ -234,8 +237,8 @@ impl Backend for ServerBackend {
             (
                 "consul".to_owned(),
                 section(vec![
-                    ("bootstrap", "true".into()),
-                    ("known_datacenters", "1".into()),
+                    ("bootstrap", self.info.bootstrap.to_string()),
+                    ("known_datacenters", known_datacenters.to_string()),
                     ("leader", bool_text(status.is_leader)),
                     ("leader_addr", status.leader.clone().unwrap_or_default()),
                     ("server", "true".into()),
@@ -278,7 +281,7 @@ impl Backend for ServerBackend {
             ),
             (
                 "serf_lan".to_owned(),
-                section(vec![("members", "1".into())]),
+                section(vec![("members", self.members(false).len().to_string())]),
             ),
             (
                 "catalog".to_owned(),
