@@ -41,6 +41,7 @@ pub mod duration;
 pub mod error;
 pub mod health;
 pub mod kv;
+pub mod local;
 pub mod options;
 pub mod params;
 pub mod reply;
