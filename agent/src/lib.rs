@@ -8,6 +8,7 @@
 //! - `node_id`: the node's persistent UUID.
 pub mod cli;
 pub mod config;
+pub mod local;
 pub mod node_id;
 pub mod run;
 pub mod server;

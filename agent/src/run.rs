@@ -3,7 +3,11 @@
 
 use crate::config::Config;
 use crate::node_id;
+use crate::local::plan::Managed;
+use crate::local::store::LocalStore;
+use crate::local::LocalState;
 use crate::server::backend::ServerBackend;
+use crate::server::local_catalog::ServerCatalog;
 use crate::server::leader::{self, reconcile::ServerMember};
 use crate::server::lookup::ServerLookup;
 use crate::server::raft::{self, RaftOptions};
@@ -92,12 +96,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let leader_task = tokio::spawn(leader::run(
         raft.clone(),
         store.clone(),
-        vec![me],
+        vec![me.clone()],
         stopped.clone(),
     ));
     let announce = tokio::spawn(announce_leader(raft.clone(), stopped.clone()));
 
-    let backend = Arc::new(ServerBackend::new(raft.clone(), store.clone(), info));
+    let local = LocalState::start(
+        LocalStore::open(&data_dir).context("opening the local state")?,
+        ServerCatalog::new(raft.clone(), store.clone()),
+        leader::reconcile::wanted(&me).node,
+        Managed {
+            services: vec!["consul".into()],
+            checks: vec![leader::reconcile::SERF_CHECK_ID.into()],
+        },
+        config.local.config.clone(),
+        (config.local.services.clone(), config.local.checks.clone()),
+        stopped.clone(),
+    )
+    .map_err(|error| anyhow::anyhow!("loading the local state: {error}"))?;
+    let backend = Arc::new(ServerBackend::new(
+        raft.clone(),
+        store.clone(),
+        info,
+        local,
+    ));
     let http = if config.ports.http >= 0 {
         let address = SocketAddr::new(config.client_addr, config.ports.http as u16);
         let listener = tokio::net::TcpListener::bind(address)

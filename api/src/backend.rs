@@ -16,6 +16,7 @@
 //! 5. `options.datacenter` names another datacenter only when it differs from the agent's;
 //!    an unknown one fails with `BackendError::NoPathToDatacenter`.
 
+use crate::local::LocalAgent;
 use legate_catalog::command::ApplyError;
 use legate_catalog::{Command, Datacenter, Index, Outcome, Query, QueryResult};
 use std::collections::BTreeMap;
@@ -146,6 +147,12 @@ pub enum BackendError {
 
 /// What the HTTP frontend needs from an agent.
 pub trait Backend: Send + Sync + 'static {
+    /// The agent's own services and checks.
+    type Local: LocalAgent;
+
+    /// This agent's local state, for the `/v1/agent/*` service and check endpoints.
+    fn local(&self) -> &Self::Local;
+
     /// Runs a read, blocking as `options` ask.
     fn read(
         &self,

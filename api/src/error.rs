@@ -46,6 +46,17 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+impl From<crate::local::LocalError> for ApiError {
+    fn from(error: crate::local::LocalError) -> Self {
+        use crate::local::LocalError;
+        match error {
+            LocalError::NotFound(text) => ApiError::NotFound(text),
+            LocalError::Invalid(text) => ApiError::BadRequest(text),
+            LocalError::Refused(text) | LocalError::Storage(text) => ApiError::Refused(text),
+        }
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {

@@ -31,6 +31,10 @@
 //! - `testing`: `FakeBackend`, an in-memory backend for tests.
 
 pub mod agent;
+pub mod agent_check;
+pub mod agent_health;
+pub mod agent_maintenance;
+pub mod agent_service;
 pub mod backend;
 pub mod body;
 pub mod catalog;

@@ -16,6 +16,7 @@
 //! 4. Every change bumps the counter `changes()` reports, which wakes hash-blocking reads.
 
 use legate_catalog::{self as catalog, CheckId, Health, ServiceId};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -23,14 +24,14 @@ use thiserror::Error;
 
 /// Where a definition came from: script checks from config files are allowed by
 /// `enable_local_script_checks`, those from the HTTP API only by `enable_script_checks`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     Api,
     ConfigFile,
 }
 
 /// An HTTP check's request.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpProbe {
     pub url: String,
     /// `GET` unless the definition names another method.
@@ -42,7 +43,7 @@ pub struct HttpProbe {
 }
 
 /// A gRPC health check's target: `host:port` or `host:port/service`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrpcProbe {
     pub target: String,
     pub use_tls: bool,
@@ -51,7 +52,7 @@ pub struct GrpcProbe {
 }
 
 /// How a check decides its status: one variant per kind, each with what its runner needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckKind {
     /// The application reports its status through `/v1/agent/check/{pass,warn,fail,update}`;
     /// without a report for this long the check turns critical.
@@ -78,7 +79,7 @@ impl CheckKind {
 }
 
 /// A check definition with Consul's defaults applied and validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckSpec {
     pub id: CheckId,
     pub name: String,
@@ -149,7 +150,7 @@ impl CheckSpec {
 
 /// A service definition: the instance (its `node` left empty; the agent fills it) and the
 /// checks registered with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     pub service: catalog::Service,
     pub checks: Vec<CheckSpec>,
@@ -196,8 +197,7 @@ pub trait LocalAgent: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), LocalError>> + Send;
 
     /// Removes a check (rule 3).
-    fn deregister_check(&self, id: CheckId)
-        -> impl Future<Output = Result<(), LocalError>> + Send;
+    fn deregister_check(&self, id: CheckId) -> impl Future<Output = Result<(), LocalError>> + Send;
 
     /// Sets a TTL check's status and output and restarts its TTL; `NotFound` when `id` is
     /// not a TTL check.

@@ -28,6 +28,21 @@ pub enum Endpoint {
     StatusPeers,
     AgentSelf,
     AgentMembers,
+    AgentServices,
+    AgentService(String),
+    AgentServiceRegister,
+    AgentServiceDeregister(String),
+    AgentServiceMaintenance(String),
+    AgentMaintenance,
+    AgentChecks,
+    AgentCheckRegister,
+    AgentCheckDeregister(String),
+    AgentCheckPass(String),
+    AgentCheckWarn(String),
+    AgentCheckFail(String),
+    AgentCheckUpdate(String),
+    AgentHealthServiceId(String),
+    AgentHealthServiceName(String),
 }
 
 const READ: &[Method] = &[Method::GET];
@@ -45,6 +60,11 @@ const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/status/peers", Endpoint::StatusPeers),
     ("/v1/agent/self", Endpoint::AgentSelf),
     ("/v1/agent/members", Endpoint::AgentMembers),
+    ("/v1/agent/services", Endpoint::AgentServices),
+    ("/v1/agent/service/register", Endpoint::AgentServiceRegister),
+    ("/v1/agent/maintenance", Endpoint::AgentMaintenance),
+    ("/v1/agent/checks", Endpoint::AgentChecks),
+    ("/v1/agent/check/register", Endpoint::AgentCheckRegister),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -59,6 +79,32 @@ const PREFIXES: &[(&str, WithArgument)] = &[
     ("/v1/health/checks/", Endpoint::HealthChecks),
     ("/v1/health/node/", Endpoint::HealthNode),
     ("/v1/health/state/", Endpoint::HealthState),
+    // The more specific agent prefixes come before `/v1/agent/service/`.
+    (
+        "/v1/agent/service/deregister/",
+        Endpoint::AgentServiceDeregister,
+    ),
+    (
+        "/v1/agent/service/maintenance/",
+        Endpoint::AgentServiceMaintenance,
+    ),
+    ("/v1/agent/service/", Endpoint::AgentService),
+    (
+        "/v1/agent/check/deregister/",
+        Endpoint::AgentCheckDeregister,
+    ),
+    ("/v1/agent/check/pass/", Endpoint::AgentCheckPass),
+    ("/v1/agent/check/warn/", Endpoint::AgentCheckWarn),
+    ("/v1/agent/check/fail/", Endpoint::AgentCheckFail),
+    ("/v1/agent/check/update/", Endpoint::AgentCheckUpdate),
+    (
+        "/v1/agent/health/service/id/",
+        Endpoint::AgentHealthServiceId,
+    ),
+    (
+        "/v1/agent/health/service/name/",
+        Endpoint::AgentHealthServiceName,
+    ),
 ];
 
 impl Endpoint {
@@ -81,7 +127,18 @@ impl Endpoint {
         match self {
             Endpoint::Index => None,
             Endpoint::Kv(_) => Some(KV),
-            Endpoint::CatalogRegister | Endpoint::CatalogDeregister => Some(WRITE),
+            Endpoint::CatalogRegister
+            | Endpoint::CatalogDeregister
+            | Endpoint::AgentServiceRegister
+            | Endpoint::AgentServiceDeregister(_)
+            | Endpoint::AgentServiceMaintenance(_)
+            | Endpoint::AgentMaintenance
+            | Endpoint::AgentCheckRegister
+            | Endpoint::AgentCheckDeregister(_)
+            | Endpoint::AgentCheckPass(_)
+            | Endpoint::AgentCheckWarn(_)
+            | Endpoint::AgentCheckFail(_)
+            | Endpoint::AgentCheckUpdate(_) => Some(WRITE),
             Endpoint::CatalogDatacenters
             | Endpoint::CatalogNodes
             | Endpoint::CatalogServices
@@ -94,7 +151,12 @@ impl Endpoint {
             | Endpoint::StatusLeader
             | Endpoint::StatusPeers
             | Endpoint::AgentSelf
-            | Endpoint::AgentMembers => Some(READ),
+            | Endpoint::AgentMembers
+            | Endpoint::AgentServices
+            | Endpoint::AgentService(_)
+            | Endpoint::AgentChecks
+            | Endpoint::AgentHealthServiceId(_)
+            | Endpoint::AgentHealthServiceName(_) => Some(READ),
         }
     }
 }
@@ -133,6 +195,18 @@ mod tests {
             Some(Endpoint::HealthService("web".into()))
         );
         assert_eq!(Endpoint::parse("/v1/no/such"), None);
+        assert_eq!(
+            Endpoint::parse("/v1/agent/service/deregister/web"),
+            Some(Endpoint::AgentServiceDeregister("web".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/v1/agent/service/web"),
+            Some(Endpoint::AgentService("web".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/v1/agent/service/register"),
+            Some(Endpoint::AgentServiceRegister)
+        );
         assert!(unknown_path_text("/v1/no").contains("not a recognized"));
         assert!(unknown_path_text("/v2/no").contains("starts with '/v1/'"));
     }

@@ -14,14 +14,15 @@ use crate::error::{allow_header, plain_text, ApiError};
 use crate::options::{remote_datacenter, RequestOptions};
 use crate::params::{percent_decode, Params};
 use crate::route::{unknown_path_text, Endpoint};
-use crate::{agent, catalog, health, kv, status};
+use crate::{agent, agent_check, agent_health, agent_maintenance, agent_service};
+use crate::{catalog, health, kv, status};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::Bytes;
-use legate_catalog::{Command, Datacenter, Outcome, Query, QueryResult};
+use legate_catalog::{Command, Datacenter, Health, Outcome, Query, QueryResult};
 use std::sync::Arc;
 
 /// Builds the HTTP API over `backend`.
@@ -117,6 +118,33 @@ impl<B: Backend> Api<B> {
             Endpoint::StatusPeers => status::peers(self, request).await,
             Endpoint::AgentSelf => agent::self_info(self, request).await,
             Endpoint::AgentMembers => agent::members(self, request).await,
+            Endpoint::AgentServices => agent_service::list(self, request).await,
+            Endpoint::AgentService(id) => agent_service::one(self, id, request).await,
+            Endpoint::AgentServiceRegister => agent_service::register(self, request).await,
+            Endpoint::AgentServiceDeregister(id) => {
+                agent_service::deregister(self, id, request).await
+            }
+            Endpoint::AgentServiceMaintenance(id) => {
+                agent_maintenance::service(self, id, request).await
+            }
+            Endpoint::AgentMaintenance => agent_maintenance::node(self, request).await,
+            Endpoint::AgentChecks => agent_check::list(self, request).await,
+            Endpoint::AgentCheckRegister => agent_check::register(self, request).await,
+            Endpoint::AgentCheckDeregister(id) => agent_check::deregister(self, id, request).await,
+            Endpoint::AgentCheckPass(id) => {
+                agent_check::mark(self, id, Health::Passing, request).await
+            }
+            Endpoint::AgentCheckWarn(id) => {
+                agent_check::mark(self, id, Health::Warning, request).await
+            }
+            Endpoint::AgentCheckFail(id) => {
+                agent_check::mark(self, id, Health::Critical, request).await
+            }
+            Endpoint::AgentCheckUpdate(id) => agent_check::update(self, id, request).await,
+            Endpoint::AgentHealthServiceId(id) => agent_health::by_id(self, id, request).await,
+            Endpoint::AgentHealthServiceName(name) => {
+                agent_health::by_name(self, name, request).await
+            }
         }
     }
 

@@ -54,7 +54,7 @@ def agent():
                 [
                     legate_binary(), "agent", "-server", "-bootstrap",
                     f"-data-dir={scratch}/data", f"-http-port={port}", "-node=py-node",
-                    f"-dns-port={free_port()}",
+                    f"-dns-port={free_port()}", "-enable-script-checks",
                 ],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )

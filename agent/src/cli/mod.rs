@@ -5,11 +5,15 @@
 //! - `kv`: `kv get|put|delete`.
 //! - `catalog`: `catalog services|nodes|datacenters`.
 //! - `members`: `members`.
+//! - `services`: `services register|deregister`, from flags or definition files.
+//! - `maint`: `maint`, node and service maintenance mode.
 //! - `table`: column alignment for tabular output.
 
 mod catalog;
 mod kv;
+mod maint;
 mod members;
+mod services;
 mod table;
 
 use crate::config::AgentFlags;
@@ -27,13 +31,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Verb {
     /// Run an agent.
-    Agent(AgentFlags),
+    Agent(Box<AgentFlags>),
     /// Read and write the KV store.
     Kv(kv::KvCommand),
     /// List the catalog.
     Catalog(catalog::CatalogCommand),
     /// List the members of the gossip pool.
     Members(members::MembersArgs),
+    /// Register or deregister services with the local agent.
+    Services(services::ServicesCommand),
+    /// Put the node or a service in or out of maintenance mode, or list it.
+    Maint(maint::MaintArgs),
     /// Print the version.
     Version,
 }
@@ -124,6 +132,8 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Kv(command) => kv::run(command).await,
             Verb::Catalog(command) => catalog::run(command).await,
             Verb::Members(args) => members::run(args).await,
+            Verb::Services(command) => services::run(command).await,
+            Verb::Maint(args) => maint::run(args).await,
             Verb::Version => Outcome::ok(version_text()),
         }
     });

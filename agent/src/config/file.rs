@@ -38,6 +38,20 @@ pub struct FileConfig {
     pub dns_config: super::dns::FileDnsConfig,
     pub ports: FilePorts,
     pub limits: FileLimits,
+    pub enable_script_checks: Option<bool>,
+    pub enable_local_script_checks: Option<bool>,
+    /// Go durations: Consul's `check_update_interval`, and the internal knobs `ae_interval`,
+    /// `check_reap_interval` and `check_deregister_interval_min` (tests shorten them).
+    pub check_update_interval: Option<String>,
+    pub ae_interval: Option<String>,
+    pub check_reap_interval: Option<String>,
+    pub check_deregister_interval_min: Option<String>,
+    /// Service and check definitions; Consul accepts one (`service`) or many (`services`),
+    /// and later files add to earlier ones.
+    pub service: Option<legate_api::types::AgentServiceBody>,
+    pub services: Vec<legate_api::types::AgentServiceBody>,
+    pub check: Option<legate_api::types::AgentCheckBody>,
+    pub checks: Vec<legate_api::types::AgentCheckBody>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -80,6 +94,16 @@ const KNOWN: &[&str] = &[
     "dns_config",
     "ports",
     "limits",
+    "enable_script_checks",
+    "enable_local_script_checks",
+    "check_update_interval",
+    "ae_interval",
+    "check_reap_interval",
+    "check_deregister_interval_min",
+    "service",
+    "services",
+    "check",
+    "checks",
 ];
 const KNOWN_PORTS: &[&str] = &["http", "dns", "server", "serf_lan", "serf_wan"];
 const KNOWN_LIMITS: &[&str] = &["http_max_conns_per_client"];
@@ -133,6 +157,16 @@ impl FileConfig {
         take!(ports.serf_wan);
         take!(limits.http_max_conns_per_client);
         take!(alt_domain);
+        take!(enable_script_checks);
+        take!(enable_local_script_checks);
+        take!(check_update_interval);
+        take!(ae_interval);
+        take!(check_reap_interval);
+        take!(check_deregister_interval_min);
+        self.services.extend(later.service);
+        self.services.extend(later.services);
+        self.checks.extend(later.check);
+        self.checks.extend(later.checks);
         self.recursors.extend(later.recursors);
         self.dns_config.merge(later.dns_config);
     }

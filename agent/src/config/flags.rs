@@ -72,6 +72,12 @@ pub struct AgentFlags {
     /// Accepted for compatibility; Legate has no web UI yet.
     #[arg(long)]
     pub ui: bool,
+    /// Consul's `-enable-script-checks`: script checks from the HTTP API and config files.
+    #[arg(long = "enable-script-checks")]
+    pub enable_script_checks: bool,
+    /// Consul's `-enable-local-script-checks`: script checks from config files only.
+    #[arg(long = "enable-local-script-checks")]
+    pub enable_local_script_checks: bool,
 }
 
 /// Rewrites Go-style single-dash long flags (`-data-dir=x`) to `--data-dir=x`. A single

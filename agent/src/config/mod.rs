@@ -9,6 +9,7 @@
 pub mod dns;
 pub mod file;
 pub mod flags;
+pub mod local;
 
 pub use flags::{normalize_args, AgentFlags};
 
@@ -68,6 +69,8 @@ pub struct Config {
     pub raft_snapshot_interval: std::time::Duration,
     /// The DNS interface, resolved.
     pub dns: legate_dns::DnsConfig,
+    /// The host agent's behaviour, and its services and checks from config files.
+    pub local: local::LocalSettings,
     /// Warnings gathered while loading, printed once logging is up.
     pub warnings: Vec<String>,
 }
@@ -91,6 +94,8 @@ pub enum ConfigError {
     BadDuration { key: &'static str, value: String },
     #[error(transparent)]
     Dns(#[from] dns::DnsConfigError),
+    #[error("invalid {what} definition in config: {text}")]
+    BadDefinition { what: &'static str, text: String },
 }
 
 impl Config {
@@ -208,6 +213,7 @@ impl Config {
             datacenter: &datacenter,
             node_name: &node_name,
         })?;
+        let local = local::resolve(flags, &file)?;
         Ok(Config {
             dev,
             server,
@@ -236,6 +242,7 @@ impl Config {
             raft_trailing_logs: file.raft_trailing_logs.unwrap_or(10240),
             raft_snapshot_interval,
             dns,
+            local,
             warnings,
         })
     }

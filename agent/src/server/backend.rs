@@ -6,7 +6,9 @@
 //! server that is not the leader cannot yet forward (that arrives with clustering), so a
 //! non-stale read there answers "No cluster leader" like a Consul server without one.
 
+use super::local_catalog::ServerCatalog;
 use super::proposer::Proposer;
+use crate::local::LocalState;
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
@@ -23,11 +25,19 @@ pub struct ServerBackend {
     store: Arc<SharedStore>,
     info: AgentInfo,
     started: Instant,
+    /// The services and checks this agent owns.
+    local: LocalState<ServerCatalog>,
 }
 
 impl ServerBackend {
-    pub fn new(raft: RaftHandle, store: Arc<SharedStore>, info: AgentInfo) -> ServerBackend {
+    pub fn new(
+        raft: RaftHandle,
+        store: Arc<SharedStore>,
+        info: AgentInfo,
+        local: LocalState<ServerCatalog>,
+    ) -> ServerBackend {
         ServerBackend {
+            local,
             proposer: Proposer::start(raft.clone()),
             raft,
             store,
@@ -116,6 +126,12 @@ impl View {
 }
 
 impl Backend for ServerBackend {
+    type Local = LocalState<ServerCatalog>;
+
+    fn local(&self) -> &Self::Local {
+        &self.local
+    }
+
     async fn read(
         &self,
         options: ReadOptions,

@@ -7,3 +7,4 @@ mod dns;
 mod durability;
 mod harness;
 mod kv;
+mod local;

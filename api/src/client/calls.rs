@@ -1,11 +1,14 @@
 //! The endpoint calls of `Client`, one method per endpoint.
 
-use super::{Client, ClientError, KvDeleteOptions, KvPutOptions, Query, QueryMeta, QueryOptions};
+use super::{
+    Client, ClientError, KvDeleteOptions, KvPutOptions, Query, QueryMeta, QueryOptions,
+    CALL_TIMEOUT,
+};
 use crate::params::percent_encode_path;
 use crate::reply;
 use crate::types::{
-    AgentSelf, CatalogService, DeregisterBody, HealthCheck, KvPair, Member, Node, NodeServices,
-    RegisterBody, ServiceEntry,
+    AgentSelf, AgentService, AgentServiceBody, CatalogService, DeregisterBody, HealthCheck, KvPair,
+    Member, Node, NodeServices, RegisterBody, ServiceEntry,
 };
 use std::collections::BTreeMap;
 
@@ -229,6 +232,81 @@ impl Client {
         };
         self.call(reqwest::Method::GET, path, None).await
     }
+
+    // ---- Agent services, checks and maintenance ----
+
+    /// `GET /v1/agent/services`: ID → service, as this agent holds them.
+    pub async fn agent_services(&self) -> Result<BTreeMap<String, AgentService>, ClientError> {
+        self.call(reqwest::Method::GET, "/v1/agent/services", None)
+            .await
+    }
+
+    /// `GET /v1/agent/checks`: ID → check, as this agent holds them.
+    pub async fn agent_checks(&self) -> Result<BTreeMap<String, HealthCheck>, ClientError> {
+        self.call(reqwest::Method::GET, "/v1/agent/checks", None)
+            .await
+    }
+
+    /// `PUT /v1/agent/service/register`.
+    pub async fn agent_service_register(&self, body: &AgentServiceBody) -> Result<(), ClientError> {
+        let json = reply::to_json(body, false);
+        self.call_empty("/v1/agent/service/register", Some(json))
+            .await
+    }
+
+    /// `PUT /v1/agent/service/deregister/<id>`.
+    pub async fn agent_service_deregister(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/agent/service/deregister/{}", percent_encode_path(id));
+        self.call_empty(&path, None).await
+    }
+
+    /// `PUT /v1/agent/maintenance?enable=[&reason=]`. An empty reason leaves the agent to
+    /// write its default note.
+    pub async fn agent_node_maintenance(
+        &self,
+        enable: bool,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        let query = maintenance_query(enable, reason);
+        self.call_empty(&Self::encode("/v1/agent/maintenance", &query), None)
+            .await
+    }
+
+    /// `PUT /v1/agent/service/maintenance/<id>?enable=[&reason=]`.
+    pub async fn agent_service_maintenance(
+        &self,
+        id: &str,
+        enable: bool,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/agent/service/maintenance/{}", percent_encode_path(id));
+        let query = maintenance_query(enable, reason);
+        self.call_empty(&Self::encode(&path, &query), None).await
+    }
+
+    /// A `PUT` whose success has no body: agent writes answer 200 with nothing in it, so
+    /// decoding it as JSON (as `call` does) would fail.
+    async fn call_empty(
+        &self,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        let response = self
+            .send(reqwest::Method::PUT, path_and_query, body, CALL_TIMEOUT)
+            .await?;
+        if !response.status().is_success() {
+            return Err(Self::fail(response).await);
+        }
+        Ok(())
+    }
+}
+
+fn maintenance_query(enable: bool, reason: &str) -> Query {
+    let mut query = vec![("enable".to_owned(), enable.to_string())];
+    if !reason.is_empty() {
+        query.push(("reason".to_owned(), reason.to_owned()));
+    }
+    query
 }
 
 fn tag_query(tags: &[&str]) -> Query {

@@ -13,9 +13,11 @@
 //! - `check`: `HealthCheck` and its `Definition`, `ServiceEntry`.
 //! - `kv`: `KvPair` with its base64 `Value`.
 //! - `agent`: `Member`, `AgentSelf`, `NodeServices`.
+//! - `agent_registration`: the agent service and check register bodies, and their specs.
 //! - `registration`: the catalog register and deregister bodies and their commands.
 
 pub mod agent;
+pub mod agent_registration;
 pub mod check;
 pub mod kv;
 pub mod node;
@@ -23,6 +25,7 @@ pub mod registration;
 pub mod service;
 
 pub use agent::{AgentSelf, Member, NodeServices, SelfConfig};
+pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};
 pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
 pub use kv::KvPair;
 pub use node::Node;

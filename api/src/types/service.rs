@@ -93,6 +93,9 @@ pub struct AgentService {
     pub datacenter: String,
     pub create_index: u64,
     pub modify_index: u64,
+    /// Only on `/v1/agent/service/:id`: the hash its hash-blocking compares.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub content_hash: String,
 }
 
 impl AgentService {
@@ -115,6 +118,7 @@ impl AgentService {
             datacenter: datacenter.to_owned(),
             create_index: service.indexes.create_index.0,
             modify_index: service.indexes.modify_index.0,
+            content_hash: String::new(),
         }
     }
 }

@@ -5,6 +5,10 @@
 //! `tokio::time::sleep(wait)` deadline (so `tokio::time::pause` drives them), and failures
 //! can be injected.
 
+mod local;
+
+pub use local::FakeLocal;
+
 use crate::backend::{
     AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadMeta, ReadOptions,
 };
@@ -24,6 +28,8 @@ pub struct FakeBackend {
     members: Mutex<Vec<Member>>,
     /// Fails the next calls (reads and writes) with this error while set.
     failure: Mutex<Option<BackendError>>,
+    /// The agent's own services and checks.
+    pub local: FakeLocal,
 }
 
 impl Default for FakeBackend {
@@ -69,6 +75,7 @@ impl FakeBackend {
             }),
             members: Mutex::new(vec![member]),
             failure: Mutex::new(None),
+            local: FakeLocal::new("node1"),
         }
     }
 
@@ -126,6 +133,12 @@ impl FakeBackend {
 }
 
 impl Backend for FakeBackend {
+    type Local = FakeLocal;
+
+    fn local(&self) -> &FakeLocal {
+        &self.local
+    }
+
     async fn read(
         &self,
         options: ReadOptions,

@@ -1,0 +1,559 @@
+//! `LocalState`: the I/O shell around `Tables`. It implements `api::local::LocalAgent`,
+//! persists every change, drives the check runners, applies their results, reaps services
+//! critical for too long, and runs anti-entropy against the catalog.
+//!
+//! ```text
+//!  HTTP /v1/agent/* ──▶ LocalState ──▶ Tables (pure) ──▶ effects ─┬─▶ LocalStore (sled)
+//!                           ▲                                    ├─▶ Runners (start/stop)
+//!                           │ results (bounded channel)          └─▶ Syncer ──▶ plan ──▶ Raft
+//!                        Runners
+//! ```
+
+use super::check::{Reporter, Runners};
+use super::plan::{self, Managed};
+use super::store::{LocalStore, StoreError, TtlState};
+use super::syncer::{self, Catalog, SyncHandle};
+use super::tables::{Effects, Tables, Update};
+use legate_api::local::{CheckKind, CheckSpec, LocalAgent, LocalError, ServiceSpec, Source};
+use legate_catalog::{self as catalog, CheckId, Health, Node, ServiceId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+
+/// How the local state behaves; Consul's names in the comments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// `enable_script_checks`: script checks from the HTTP API and config files.
+    pub enable_script_checks: bool,
+    /// `enable_local_script_checks`: script checks from config files only.
+    pub enable_local_script_checks: bool,
+    /// `check_update_interval`: how long an output-only change may wait before it syncs.
+    pub check_update_interval: Duration,
+    /// The base anti-entropy full-sync period (scaled with the cluster size).
+    pub sync_interval: Duration,
+    /// How often services critical past `DeregisterCriticalServiceAfter` are reaped.
+    pub reap_interval: Duration,
+    /// The least `DeregisterCriticalServiceAfter` honoured (Consul: 1 minute).
+    pub deregister_minimum: Duration,
+    /// How long a write waits for its sync before answering anyway.
+    pub sync_wait: Duration,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            enable_script_checks: false,
+            enable_local_script_checks: false,
+            check_update_interval: Duration::from_secs(300),
+            sync_interval: Duration::from_secs(60),
+            reap_interval: Duration::from_secs(30),
+            deregister_minimum: Duration::from_secs(60),
+            sync_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Bound on queued check results; a full queue drops a result, and the next run reports
+/// again.
+const REPORT_QUEUE: usize = 4096;
+
+/// A check result on its way from a runner to the tables.
+type Report = (CheckId, Health, String);
+
+/// Hands runner results to the state through a bounded channel, so runners never wait on
+/// the state's lock.
+struct ChannelReporter(mpsc::Sender<Report>);
+
+impl Reporter for ChannelReporter {
+    fn report(&self, id: &CheckId, status: Health, output: String) {
+        if self.0.try_send((id.clone(), status, output)).is_err() {
+            tracing::warn!("check {id}: result dropped, the result queue is full");
+        }
+    }
+}
+
+struct Inner<C> {
+    tables: Mutex<Tables>,
+    /// Output-only changes waiting for `check_update_interval`: check → due (agent ms).
+    deferred: Mutex<BTreeMap<CheckId, u64>>,
+    store: LocalStore,
+    runners: Runners,
+    sync: SyncHandle,
+    changes: watch::Sender<u64>,
+    catalog: C,
+    /// The node record anti-entropy keeps registered.
+    node: Node,
+    managed: Managed,
+    config: LocalConfig,
+    started: tokio::time::Instant,
+}
+
+/// The agent's local state; cheap to clone.
+pub struct LocalState<C> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for LocalState<C> {
+    fn clone(&self) -> Self {
+        LocalState {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+fn storage(error: StoreError) -> LocalError {
+    LocalError::Storage(error.to_string())
+}
+
+impl<C: Catalog> LocalState<C> {
+    /// Loads the persisted state, then `services` and `checks` from config files (which win
+    /// over persisted copies, as in Consul), starts their runners and the background tasks.
+    pub fn start(
+        store: LocalStore,
+        catalog: C,
+        node: Node,
+        managed: Managed,
+        config: LocalConfig,
+        from_config: (Vec<ServiceSpec>, Vec<CheckSpec>),
+        stopped: watch::Receiver<bool>,
+    ) -> Result<LocalState<C>, LocalError> {
+        let loaded = store.load().map_err(storage)?;
+        let (report_tx, report_rx) = mpsc::channel(REPORT_QUEUE);
+        let runners = Runners::new(Arc::new(ChannelReporter(report_tx)));
+        let (sync, requests) = SyncHandle::new(64);
+        let state = LocalState {
+            inner: Arc::new(Inner {
+                tables: Mutex::new(Tables::new(node.name.clone())),
+                deferred: Mutex::new(BTreeMap::new()),
+                store,
+                runners,
+                sync,
+                changes: watch::channel(0).0,
+                catalog,
+                node,
+                managed,
+                config,
+                started: tokio::time::Instant::now(),
+            }),
+        };
+        state.restore(loaded, from_config)?;
+
+        let syncing = state.clone();
+        let sizing = state.clone();
+        tokio::spawn(syncer::run(
+            requests,
+            state.inner.config.sync_interval,
+            move || sizing.inner.catalog.cluster_size(),
+            move || {
+                let state = syncing.clone();
+                async move { state.sync_once().await }
+            },
+            stopped.clone(),
+        ));
+        tokio::spawn(state.clone().apply_reports(report_rx, stopped.clone()));
+        tokio::spawn(state.clone().reap(stopped));
+        Ok(state)
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.inner.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Milliseconds on the agent's monotonic clock (tokio's, so tests can pause it).
+    fn now(&self) -> u64 {
+        self.inner.started.elapsed().as_millis() as u64
+    }
+
+    fn restore(
+        &self,
+        loaded: super::store::Loaded,
+        (services, checks): (Vec<ServiceSpec>, Vec<CheckSpec>),
+    ) -> Result<(), LocalError> {
+        let now = self.now();
+        let mut tables = self.tables();
+        for service in loaded.services {
+            tables.services.insert(service.service.id.clone(), service);
+        }
+        for mut check in loaded.checks {
+            // As Consul: a restored check starts critical, unless it is a TTL check whose
+            // last reported state has not expired yet.
+            if check.spec.is_some() {
+                check.record.status = Health::Critical;
+                check.record.output.clear();
+                check.critical_since = Some(now);
+            }
+            tables.checks.insert(check.record.id.clone(), check);
+        }
+        let config_ids: Vec<ServiceId> = services.iter().map(|s| s.service.id.clone()).collect();
+        for spec in services {
+            tables.add_service(spec, false, Source::ConfigFile, now);
+        }
+        let mut check_ids: Vec<CheckId> = Vec::new();
+        for spec in checks {
+            check_ids.push(spec.id.clone());
+            if let Err(error) = tables.add_check(spec, Source::ConfigFile, now) {
+                tracing::warn!("config: check not registered: {error}");
+            }
+        }
+        let mut ttl_remaining = BTreeMap::new();
+        let unix_now = unix_ms();
+        for (id, state) in &loaded.ttl_states {
+            let Some(check) = tables.checks.get_mut(id) else {
+                continue;
+            };
+            if check.is_ttl() && state.expires_unix_ms > unix_now {
+                check.record.status = state.status;
+                check.record.output = state.output.clone();
+                check.critical_since = (state.status == Health::Critical).then_some(now);
+                ttl_remaining.insert(id.clone(), Duration::from_millis(state.expires_unix_ms - unix_now));
+            }
+        }
+        for check in tables.checks.values() {
+            if let Some(spec) = &check.spec {
+                if self.script_refused(spec, check.source).is_none() {
+                    self.inner.runners.start(spec, ttl_remaining.get(&spec.id).copied());
+                } else {
+                    tracing::warn!("check {}: script checks are disabled; not running it", spec.id);
+                }
+            }
+        }
+        let all_checks: Vec<CheckId> = tables.checks.keys().cloned().chain(check_ids).collect();
+        let all_services: Vec<ServiceId> =
+            tables.services.keys().cloned().chain(config_ids).collect();
+        self.inner
+            .store
+            .save(&tables, &all_services, &all_checks)
+            .map_err(storage)
+    }
+
+    /// Consul's refusal of script checks that the configuration does not allow.
+    fn script_refused(&self, spec: &CheckSpec, source: Source) -> Option<LocalError> {
+        if !matches!(spec.kind, CheckKind::Script(_)) {
+            return None;
+        }
+        let config = &self.inner.config;
+        let allowed = config.enable_script_checks
+            || (source == Source::ConfigFile && config.enable_local_script_checks);
+        (!allowed).then(|| {
+            LocalError::Refused(
+                "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' \
+                 or 'enable_local_script_checks' to true"
+                    .into(),
+            )
+        })
+    }
+
+    /// Persists what `effects` touched, restarts runners, and announces the change.
+    fn settle(
+        &self,
+        tables: &Tables,
+        effects: Effects,
+        services: &[ServiceId],
+        extra_checks: &[CheckId],
+    ) -> Result<bool, LocalError> {
+        if !effects.changed {
+            return Ok(false);
+        }
+        let mut checks: Vec<CheckId> = effects.start.iter().map(|spec| spec.id.clone()).collect();
+        checks.extend(effects.stop.iter().cloned());
+        checks.extend(extra_checks.iter().cloned());
+        self.inner
+            .store
+            .save(tables, services, &checks)
+            .map_err(storage)?;
+        for id in &effects.stop {
+            self.inner.runners.stop(id);
+        }
+        for spec in &effects.start {
+            self.inner.runners.start(spec, None);
+        }
+        self.inner.changes.send_modify(|count| *count += 1);
+        Ok(true)
+    }
+
+    async fn sync_after(&self, changed: bool) {
+        if changed {
+            self.inner.sync.sync_now(self.inner.config.sync_wait).await;
+        }
+    }
+
+    /// One anti-entropy pass; `false` if it must be retried.
+    async fn sync_once(&self) -> bool {
+        let inner = &self.inner;
+        let remote = match inner.catalog.remote(&inner.node.name).await {
+            Ok(remote) => remote,
+            Err(error) => {
+                tracing::debug!("anti-entropy: cannot read the catalog: {error}");
+                return false;
+            }
+        };
+        let now = self.now();
+        let deferred: BTreeSet<CheckId> = {
+            let deferred = inner.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+            deferred
+                .iter()
+                .filter(|(_, due)| **due > now)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let planned = {
+            let mut tables = self.tables();
+            let planned = plan::plan(&inner.node, &tables, &remote, &inner.managed, &deferred);
+            let mut adopted = Vec::new();
+            for (id, tags) in &planned.adopt_tags {
+                if tables.adopt_tags(id, tags.clone()) {
+                    adopted.push(id.clone());
+                }
+            }
+            if !adopted.is_empty() {
+                if let Err(error) = inner.store.save(&tables, &adopted, &[]) {
+                    tracing::warn!("local state: {error}");
+                }
+            }
+            planned
+        };
+        for command in planned.commands {
+            if let Err(error) = inner.catalog.apply(command).await {
+                tracing::warn!("anti-entropy: sync failed: {error}");
+                return false;
+            }
+        }
+        // Deferred outputs that were due went out with this sync.
+        inner
+            .deferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, due| *due > now);
+        true
+    }
+
+    /// Applies runner results: a status change syncs at once; an output-only change waits
+    /// for `check_update_interval`.
+    async fn apply_reports(self, mut reports: mpsc::Receiver<Report>, mut stopped: watch::Receiver<bool>) {
+        loop {
+            let (id, status, output) = tokio::select! {
+                report = reports.recv() => match report {
+                    Some(report) => report,
+                    None => return,
+                },
+                _ = stopped.wait_for(|stop| *stop) => return,
+            };
+            let now = self.now();
+            let update = self.tables().set_status(&id, status, output, now);
+            match update {
+                Update::None => continue,
+                Update::Status => self.inner.sync.trigger(),
+                Update::Output => self.defer_output(&id, now),
+            }
+            self.inner.changes.send_modify(|count| *count += 1);
+        }
+    }
+
+    fn defer_output(&self, id: &CheckId, now: u64) {
+        let wait = self.inner.config.check_update_interval;
+        let due = now + wait.as_millis() as u64;
+        let mut deferred = self.inner.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        if deferred.contains_key(id) {
+            return;
+        }
+        deferred.insert(id.clone(), due);
+        let sync = self.inner.sync.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            sync.trigger();
+        });
+    }
+
+    /// Deregisters services critical past their `DeregisterCriticalServiceAfter`.
+    async fn reap(self, mut stopped: watch::Receiver<bool>) {
+        let interval = self.inner.config.reap_interval;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                _ = stopped.wait_for(|stop| *stop) => return,
+            }
+            let minimum = self.inner.config.deregister_minimum.as_millis() as u64;
+            let due = self.tables().reapable(self.now(), minimum);
+            for id in due {
+                tracing::info!("agent: deregistering service {id}: critical past DeregisterCriticalServiceAfter");
+                if let Err(error) = self.deregister_service(id).await {
+                    tracing::warn!("agent: reaping failed: {error}");
+                }
+            }
+        }
+    }
+}
+
+impl<C: Catalog> LocalAgent for LocalState<C> {
+    async fn register_service(
+        &self,
+        spec: ServiceSpec,
+        replace_existing_checks: bool,
+        source: Source,
+    ) -> Result<(), LocalError> {
+        if let Some(refused) = spec
+            .checks
+            .iter()
+            .find_map(|check| self.script_refused(check, source))
+        {
+            return Err(refused);
+        }
+        let id = spec.service.id.clone();
+        let now = self.now();
+        let changed = {
+            let mut tables = self.tables();
+            let before = tables.clone();
+            let effects = tables.add_service(spec, replace_existing_checks, source, now);
+            // Service name or tag changes reach the checks' denormalised copies.
+            let touched: Vec<CheckId> = tables
+                .checks
+                .iter()
+                .filter(|(_, check)| check.record.service_id == id)
+                .map(|(check_id, _)| check_id.clone())
+                .collect();
+            match self.settle(&tables, effects, &[id], &touched) {
+                Ok(changed) => changed,
+                Err(error) => {
+                    *tables = before;
+                    return Err(error);
+                }
+            }
+        };
+        self.sync_after(changed).await;
+        Ok(())
+    }
+
+    async fn deregister_service(&self, id: ServiceId) -> Result<(), LocalError> {
+        let changed = {
+            let mut tables = self.tables();
+            let effects = tables.remove_service(&id);
+            self.settle(&tables, effects, &[id], &[])?
+        };
+        self.sync_after(changed).await;
+        Ok(())
+    }
+
+    async fn register_check(&self, spec: CheckSpec, source: Source) -> Result<(), LocalError> {
+        if let Some(refused) = self.script_refused(&spec, source) {
+            return Err(refused);
+        }
+        let now = self.now();
+        let changed = {
+            let mut tables = self.tables();
+            let before = tables.clone();
+            let effects = tables.add_check(spec, source, now)?;
+            match self.settle(&tables, effects, &[], &[]) {
+                Ok(changed) => changed,
+                Err(error) => {
+                    *tables = before;
+                    return Err(error);
+                }
+            }
+        };
+        self.sync_after(changed).await;
+        Ok(())
+    }
+
+    async fn deregister_check(&self, id: CheckId) -> Result<(), LocalError> {
+        let changed = {
+            let mut tables = self.tables();
+            let effects = tables.remove_check(&id);
+            self.settle(&tables, effects, &[], &[])?
+        };
+        self.sync_after(changed).await;
+        Ok(())
+    }
+
+    async fn update_ttl(
+        &self,
+        id: CheckId,
+        status: Health,
+        output: String,
+    ) -> Result<(), LocalError> {
+        let now = self.now();
+        let (update, persisted) = {
+            let mut tables = self.tables();
+            let update = tables.update_ttl(&id, status, output, now)?;
+            let check = &tables.checks[&id];
+            let ttl = match check.spec.as_ref().map(|spec| &spec.kind) {
+                Some(CheckKind::Ttl(ttl)) => *ttl,
+                _ => Duration::ZERO,
+            };
+            let persisted = TtlState {
+                status: check.record.status,
+                output: check.record.output.clone(),
+                expires_unix_ms: unix_ms() + ttl.as_millis() as u64,
+            };
+            (update, persisted)
+        };
+        // Every update restarts the TTL, even one that changes nothing.
+        self.inner.runners.reset_ttl(&id);
+        if let Err(error) = self.inner.store.save_ttl(&id, &persisted) {
+            tracing::warn!("check {id}: TTL state not persisted: {error}");
+        }
+        match update {
+            Update::None => {}
+            Update::Output => {
+                self.defer_output(&id, now);
+                self.inner.changes.send_modify(|count| *count += 1);
+            }
+            Update::Status => {
+                self.inner.changes.send_modify(|count| *count += 1);
+                self.inner.sync.sync_now(self.inner.config.sync_wait).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn service_maintenance(
+        &self,
+        id: ServiceId,
+        enable: bool,
+        reason: String,
+    ) -> Result<(), LocalError> {
+        let check = CheckId::new(format!("{}{id}", super::tables::SERVICE_MAINTENANCE_PREFIX));
+        let changed = {
+            let mut tables = self.tables();
+            let effects = tables.service_maintenance(&id, enable, reason)?;
+            self.settle(&tables, effects, &[], &[check])?
+        };
+        self.sync_after(changed).await;
+        Ok(())
+    }
+
+    async fn node_maintenance(&self, enable: bool, reason: String) -> Result<(), LocalError> {
+        let check = CheckId::new(super::tables::NODE_MAINTENANCE);
+        let changed = {
+            let mut tables = self.tables();
+            let effects = tables.node_maintenance(enable, reason);
+            self.settle(&tables, effects, &[], &[check])?
+        };
+        self.sync_after(changed).await;
+        Ok(())
+    }
+
+    fn services(&self) -> Vec<catalog::Service> {
+        self.tables().services()
+    }
+
+    fn checks(&self) -> Vec<catalog::Check> {
+        self.tables().checks()
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+}
+
+impl<C> Drop for Inner<C> {
+    fn drop(&mut self) {
+        self.runners.stop_all();
+    }
+}

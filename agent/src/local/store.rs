@@ -1,0 +1,124 @@
+//! `LocalStore`: the agent's services, checks and TTL check states on disk, so a restarted
+//! agent comes back with what it had.
+//!
+//! A sled database of its own under `<data_dir>/local`, apart from the Raft log: local
+//! state is this agent's, not the cluster's. Keys are `s/<service id>`, `c/<check id>` and
+//! `t/<check id>` (a TTL check's last status, output and deadline, as Consul's
+//! `checks/state/` files); values are JSON so they stay readable and survive field
+//! additions. Every change is flushed before it is acknowledged.
+
+use super::tables::{LocalCheck, LocalService, Tables};
+use legate_catalog::{CheckId, Health, ServiceId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use thiserror::Error;
+
+/// A failed read or write of the local state. The in-memory change it belonged to is kept
+/// (the agent keeps running), but it may not survive a restart.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("local state storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("local state record: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A TTL check's status as last reported, and when it expires (Unix milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtlState {
+    pub status: Health,
+    pub output: String,
+    pub expires_unix_ms: u64,
+}
+
+/// Everything loaded at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub services: Vec<LocalService>,
+    pub checks: Vec<LocalCheck>,
+    pub ttl_states: BTreeMap<CheckId, TtlState>,
+}
+
+pub struct LocalStore {
+    db: sled::Db,
+}
+
+fn service_key(id: &ServiceId) -> Vec<u8> {
+    format!("s/{id}").into_bytes()
+}
+
+fn check_key(id: &CheckId) -> Vec<u8> {
+    format!("c/{id}").into_bytes()
+}
+
+fn ttl_key(id: &CheckId) -> Vec<u8> {
+    format!("t/{id}").into_bytes()
+}
+
+impl LocalStore {
+    pub fn open(data_dir: &Path) -> Result<LocalStore, StoreError> {
+        let db = sled::Config::new()
+            .path(data_dir.join("local"))
+            .cache_capacity(1 << 20)
+            .open()?;
+        Ok(LocalStore { db })
+    }
+
+    /// Reads everything back; a record that no longer decodes is skipped with a warning
+    /// rather than keeping the agent from starting.
+    pub fn load(&self) -> Result<Loaded, StoreError> {
+        let mut loaded = Loaded::default();
+        for item in self.db.iter() {
+            let (key, value) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let decoded = match key.split_once('/') {
+                Some(("s", _)) => serde_json::from_slice(&value).map(|s| loaded.services.push(s)),
+                Some(("c", _)) => serde_json::from_slice(&value).map(|c| loaded.checks.push(c)),
+                Some(("t", id)) => serde_json::from_slice(&value).map(|state| {
+                    loaded.ttl_states.insert(CheckId::from(id), state);
+                }),
+                _ => Ok(()),
+            };
+            if let Err(error) = decoded {
+                tracing::warn!("local state: skipping undecodable record {key}: {error}");
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Writes the current records of the named services and checks, deleting those the
+    /// tables no longer hold, and flushes.
+    pub fn save(
+        &self,
+        tables: &Tables,
+        services: &[ServiceId],
+        checks: &[CheckId],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for id in services {
+            match tables.services.get(id) {
+                Some(service) => batch.insert(service_key(id), serde_json::to_vec(service)?),
+                None => batch.remove(service_key(id)),
+            }
+        }
+        for id in checks {
+            match tables.checks.get(id) {
+                Some(check) => batch.insert(check_key(id), serde_json::to_vec(check)?),
+                None => {
+                    batch.remove(check_key(id));
+                    batch.remove(ttl_key(id));
+                }
+            }
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn save_ttl(&self, id: &CheckId, state: &TtlState) -> Result<(), StoreError> {
+        self.db.insert(ttl_key(id), serde_json::to_vec(state)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+}
