@@ -5,6 +5,7 @@
 //! - `run`: `run(config, shutdown)` wires store, Raft, leader loop and HTTP, and stops them.
 //! - `server`: Raft on sled, the leader's duties, and the server `Backend`.
 //! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
+//! - `local`: the host agent's own services and checks; `local::check` runs the checks.
 //! - `node_id`: the node's persistent UUID.
 pub mod cli;
 pub mod config;

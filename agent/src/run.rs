@@ -2,13 +2,13 @@
 //! and tears them down in order when `shutdown` completes.
 
 use crate::config::Config;
-use crate::node_id;
 use crate::local::plan::Managed;
 use crate::local::store::LocalStore;
 use crate::local::LocalState;
+use crate::node_id;
 use crate::server::backend::ServerBackend;
-use crate::server::local_catalog::ServerCatalog;
 use crate::server::leader::{self, reconcile::ServerMember};
+use crate::server::local_catalog::ServerCatalog;
 use crate::server::lookup::ServerLookup;
 use crate::server::raft::{self, RaftOptions};
 use anyhow::Context;
@@ -114,12 +114,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         stopped.clone(),
     )
     .map_err(|error| anyhow::anyhow!("loading the local state: {error}"))?;
-    let backend = Arc::new(ServerBackend::new(
-        raft.clone(),
-        store.clone(),
-        info,
-        local,
-    ));
+    let backend = Arc::new(ServerBackend::new(raft.clone(), store.clone(), info, local));
     let http = if config.ports.http >= 0 {
         let address = SocketAddr::new(config.client_addr, config.ports.http as u16);
         let listener = tokio::net::TcpListener::bind(address)

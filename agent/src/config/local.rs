@@ -110,7 +110,11 @@ mod tests {
         assert!(settings.config.enable_local_script_checks);
         assert!(!settings.config.enable_script_checks);
         assert_eq!(settings.config.sync_interval, Duration::from_secs(2));
-        let names: Vec<_> = settings.services.iter().map(|s| s.service.name.as_str()).collect();
+        let names: Vec<_> = settings
+            .services
+            .iter()
+            .map(|s| s.service.name.as_str())
+            .collect();
         assert_eq!(names, ["web", "db"]);
         assert_eq!(settings.services[0].checks[0].id.as_str(), "service:web");
         assert_eq!(settings.checks[0].id.as_str(), "mem");
@@ -118,11 +122,9 @@ mod tests {
 
     #[test]
     fn bad_definitions_stop_the_agent() {
-        let (file, _) = super::super::file::parse(
-            Path::new("bad.json"),
-            r#"{"services":[{"port":80}]}"#,
-        )
-        .unwrap();
+        let (file, _) =
+            super::super::file::parse(Path::new("bad.json"), r#"{"services":[{"port":80}]}"#)
+                .unwrap();
         let mut merged = FileConfig::default();
         merged.merge(file);
         let error = resolve(&AgentFlags::default(), &merged).unwrap_err();

@@ -61,7 +61,11 @@ pub fn plan(
     deferred: &BTreeSet<CheckId>,
 ) -> Plan {
     let mut out = Plan::default();
-    if !remote.node.as_ref().is_some_and(|have| have.same_content(node)) {
+    if !remote
+        .node
+        .as_ref()
+        .is_some_and(|have| have.same_content(node))
+    {
         out.commands.push(Command::Register(Box::new(Registration {
             node: node.clone(),
             skip_node_update: false,
@@ -73,13 +77,13 @@ pub fn plan(
     // Rule 1: what the catalog has and the agent does not.
     let mut removed_services = BTreeSet::new();
     for service in &remote.services {
-        if !tables.services.contains_key(&service.id) && !managed.services.contains(&service.id)
-        {
+        if !tables.services.contains_key(&service.id) && !managed.services.contains(&service.id) {
             removed_services.insert(service.id.clone());
-            out.commands.push(Command::Deregister(Deregistration::Service(
-                node.name.clone(),
-                service.id.clone(),
-            )));
+            out.commands
+                .push(Command::Deregister(Deregistration::Service(
+                    node.name.clone(),
+                    service.id.clone(),
+                )));
         }
     }
     for check in &remote.checks {
@@ -133,7 +137,9 @@ pub fn plan(
         .values()
         .filter(|check| check.record.service_id.as_str().is_empty())
         .map(|check| check.record.clone())
-        .filter(|check| !remote_check(&check.id).is_some_and(|have| same_check(check, have, deferred)))
+        .filter(|check| {
+            !remote_check(&check.id).is_some_and(|have| same_check(check, have, deferred))
+        })
         .collect();
     if !node_checks.is_empty() {
         out.commands.push(Command::Register(Box::new(Registration {
@@ -215,7 +221,13 @@ mod tests {
     #[test]
     fn empty_catalog_gets_node_then_service_with_checks() {
         let tables = tables();
-        let out = plan(&node(), &tables, &Remote::default(), &managed(), &BTreeSet::new());
+        let out = plan(
+            &node(),
+            &tables,
+            &Remote::default(),
+            &managed(),
+            &BTreeSet::new(),
+        );
         assert_eq!(out.commands.len(), 2);
         let Command::Register(registration) = &out.commands[1] else {
             panic!("a registration")
@@ -229,7 +241,10 @@ mod tests {
     fn in_sync_means_nothing_to_do() {
         let tables = tables();
         let remote = synced(&tables);
-        assert_eq!(plan(&node(), &tables, &remote, &managed(), &BTreeSet::new()), Plan::default());
+        assert_eq!(
+            plan(&node(), &tables, &remote, &managed(), &BTreeSet::new()),
+            Plan::default()
+        );
     }
 
     #[test]
@@ -276,16 +291,33 @@ mod tests {
         let id = CheckId::from("service:web");
         tables.set_status(&id, Health::Critical, "new output".into(), 1);
         let deferred = BTreeSet::from([id.clone()]);
-        assert!(plan(&node(), &tables, &remote, &managed(), &deferred).commands.is_empty());
-        assert_eq!(plan(&node(), &tables, &remote, &managed(), &BTreeSet::new()).commands.len(), 1);
+        assert!(plan(&node(), &tables, &remote, &managed(), &deferred)
+            .commands
+            .is_empty());
+        assert_eq!(
+            plan(&node(), &tables, &remote, &managed(), &BTreeSet::new())
+                .commands
+                .len(),
+            1
+        );
         tables.set_status(&id, Health::Passing, "ok".into(), 2);
-        assert_eq!(plan(&node(), &tables, &remote, &managed(), &deferred).commands.len(), 1);
+        assert_eq!(
+            plan(&node(), &tables, &remote, &managed(), &deferred)
+                .commands
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn tag_override_adopts_catalog_tags() {
         let mut tables = tables();
-        tables.services.get_mut(&ServiceId::from("web")).unwrap().service.enable_tag_override = true;
+        tables
+            .services
+            .get_mut(&ServiceId::from("web"))
+            .unwrap()
+            .service
+            .enable_tag_override = true;
         let mut remote = synced(&tables);
         remote.services[0].tags = vec!["from-catalog".into()];
         for check in &mut remote.checks {
@@ -293,6 +325,9 @@ mod tests {
         }
         let out = plan(&node(), &tables, &remote, &managed(), &BTreeSet::new());
         assert!(out.commands.is_empty());
-        assert_eq!(out.adopt_tags, vec![(ServiceId::from("web"), vec!["from-catalog".to_owned()])]);
+        assert_eq!(
+            out.adopt_tags,
+            vec![(ServiceId::from("web"), vec!["from-catalog".to_owned()])]
+        );
     }
 }

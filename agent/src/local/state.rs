@@ -9,12 +9,14 @@
 //!                        Runners
 //! ```
 
-use super::check::{Reporter, Runners};
+use super::check::{cut_ttl_output, Reporter, Runners};
 use super::plan::{self, Managed};
 use super::store::{LocalStore, StoreError, TtlState};
 use super::syncer::{self, Catalog, SyncHandle};
 use super::tables::{Effects, Tables, Update};
-use legate_api::local::{CheckKind, CheckSpec, LocalAgent, LocalError, ServiceSpec, Source};
+use legate_api::local::{
+    CheckKind, CheckSpec, LocalAgent, LocalError, ServiceSpec, Source, DEFAULT_OUTPUT_MAX_SIZE,
+};
 use legate_catalog::{self as catalog, CheckId, Health, Node, ServiceId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -163,7 +165,10 @@ impl<C: Catalog> LocalState<C> {
     }
 
     fn tables(&self) -> MutexGuard<'_, Tables> {
-        self.inner.tables.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Milliseconds on the agent's monotonic clock (tokio's, so tests can pause it).
@@ -212,15 +217,21 @@ impl<C: Catalog> LocalState<C> {
                 check.record.status = state.status;
                 check.record.output = state.output.clone();
                 check.critical_since = (state.status == Health::Critical).then_some(now);
-                ttl_remaining.insert(id.clone(), Duration::from_millis(state.expires_unix_ms - unix_now));
+                ttl_remaining.insert(
+                    id.clone(),
+                    Duration::from_millis(state.expires_unix_ms - unix_now),
+                );
             }
         }
         for check in tables.checks.values() {
             if let Some(spec) = &check.spec {
                 if self.script_refused(spec, check.source).is_none() {
-                    self.inner.runners.start(spec, ttl_remaining.get(&spec.id).copied());
+                    self.start_runner(spec, ttl_remaining.get(&spec.id).copied());
                 } else {
-                    tracing::warn!("check {}: script checks are disabled; not running it", spec.id);
+                    tracing::warn!(
+                        "check {}: script checks are disabled; not running it",
+                        spec.id
+                    );
                 }
             }
         }
@@ -272,10 +283,18 @@ impl<C: Catalog> LocalState<C> {
             self.inner.runners.stop(id);
         }
         for spec in &effects.start {
-            self.inner.runners.start(spec, None);
+            self.start_runner(spec, None);
         }
         self.inner.changes.send_modify(|count| *count += 1);
         Ok(true)
+    }
+
+    /// Starts a check's runner. A definition that cannot run has already been reported
+    /// critical with the reason by the runner, so the error is only logged.
+    fn start_runner(&self, spec: &CheckSpec, ttl_remaining: Option<Duration>) {
+        if let Err(error) = self.inner.runners.start(spec, ttl_remaining) {
+            tracing::warn!("check {}: cannot run: {error}", spec.id);
+        }
     }
 
     async fn sync_after(&self, changed: bool) {
@@ -296,7 +315,10 @@ impl<C: Catalog> LocalState<C> {
         };
         let now = self.now();
         let deferred: BTreeSet<CheckId> = {
-            let deferred = inner.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+            let deferred = inner
+                .deferred
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             deferred
                 .iter()
                 .filter(|(_, due)| **due > now)
@@ -336,7 +358,11 @@ impl<C: Catalog> LocalState<C> {
 
     /// Applies runner results: a status change syncs at once; an output-only change waits
     /// for `check_update_interval`.
-    async fn apply_reports(self, mut reports: mpsc::Receiver<Report>, mut stopped: watch::Receiver<bool>) {
+    async fn apply_reports(
+        self,
+        mut reports: mpsc::Receiver<Report>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         loop {
             let (id, status, output) = tokio::select! {
                 report = reports.recv() => match report {
@@ -359,7 +385,11 @@ impl<C: Catalog> LocalState<C> {
     fn defer_output(&self, id: &CheckId, now: u64) {
         let wait = self.inner.config.check_update_interval;
         let due = now + wait.as_millis() as u64;
-        let mut deferred = self.inner.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut deferred = self
+            .inner
+            .deferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if deferred.contains_key(id) {
             return;
         }
@@ -478,7 +508,7 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
         output: String,
     ) -> Result<(), LocalError> {
         let now = self.now();
-        let (update, persisted) = {
+        let (update, persisted, last_output) = {
             let mut tables = self.tables();
             let update = tables.update_ttl(&id, status, output, now)?;
             let check = &tables.checks[&id];
@@ -491,10 +521,12 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
                 output: check.record.output.clone(),
                 expires_unix_ms: unix_ms() + ttl.as_millis() as u64,
             };
-            (update, persisted)
+            let last_output = cut_ttl_output(check.record.output.clone(), DEFAULT_OUTPUT_MAX_SIZE);
+            (update, persisted, last_output)
         };
-        // Every update restarts the TTL, even one that changes nothing.
-        self.inner.runners.reset_ttl(&id);
+        // Every update restarts the TTL, even one that changes nothing; an expiry quotes the
+        // last output, as Consul's does.
+        self.inner.runners.reset_ttl_with_output(&id, last_output);
         if let Err(error) = self.inner.store.save_ttl(&id, &persisted) {
             tracing::warn!("check {id}: TTL state not persisted: {error}");
         }

@@ -121,7 +121,10 @@ impl Tables {
     /// the new definition gives no explicit status change, as Consul keeps a re-registered
     /// check's state.
     fn put_check(&mut self, spec: CheckSpec, source: Source, effects: &mut Effects, now: u64) {
-        let service = self.services.get(&spec.service_id).map(|s| s.service.clone());
+        let service = self
+            .services
+            .get(&spec.service_id)
+            .map(|s| s.service.clone());
         let mut record = self.record(&spec, service.as_ref());
         if let Some(old) = self.checks.get(&spec.id) {
             if old.spec.as_ref() == Some(&spec) {
@@ -223,8 +226,7 @@ impl Tables {
         source: Source,
         now: u64,
     ) -> Result<Effects, LocalError> {
-        if !spec.service_id.as_str().is_empty() && !self.services.contains_key(&spec.service_id)
-        {
+        if !spec.service_id.as_str().is_empty() && !self.services.contains_key(&spec.service_id) {
             return Err(LocalError::NotFound(format!(
                 "ServiceID {:?} does not exist",
                 spec.service_id.as_str()
@@ -253,7 +255,9 @@ impl Tables {
         let max = check
             .spec
             .as_ref()
-            .map_or(legate_api::local::DEFAULT_OUTPUT_MAX_SIZE, |spec| spec.output_max_size);
+            .map_or(legate_api::local::DEFAULT_OUTPUT_MAX_SIZE, |spec| {
+                spec.output_max_size
+            });
         let output = truncate(output, max);
         let record = &mut check.record;
         if record.status == status && record.output == output {
@@ -324,9 +328,13 @@ impl Tables {
         enable: bool,
         reason: String,
     ) -> Result<Effects, LocalError> {
-        let service = self.services.get(id).map(|s| s.service.clone()).ok_or_else(|| {
-            LocalError::NotFound(format!("No service registered with ID {:?}", id.as_str()))
-        })?;
+        let service = self
+            .services
+            .get(id)
+            .map(|s| s.service.clone())
+            .ok_or_else(|| {
+                LocalError::NotFound(format!("No service registered with ID {:?}", id.as_str()))
+            })?;
         let check_id = CheckId::new(format!("{SERVICE_MAINTENANCE_PREFIX}{id}"));
         let mut effects = Effects::default();
         if enable {
@@ -465,8 +473,20 @@ mod tests {
         );
         assert!(effects.changed);
         assert_eq!(effects.start.len(), 2);
-        assert_eq!(tables.checks[&CheckId::from("c1")].record.service_name.as_str(), "web");
-        assert_eq!(tables.services[&ServiceId::from("w1")].service.node.as_str(), "n1");
+        assert_eq!(
+            tables.checks[&CheckId::from("c1")]
+                .record
+                .service_name
+                .as_str(),
+            "web"
+        );
+        assert_eq!(
+            tables.services[&ServiceId::from("w1")]
+                .service
+                .node
+                .as_str(),
+            "n1"
+        );
 
         // Same again: nothing changes, no runner restarts.
         let again = tables.add_service(
@@ -478,10 +498,19 @@ mod tests {
         assert_eq!(again, Effects::default());
 
         // Without replace-existing-checks the old check stays; with it, it goes.
-        tables.add_service(service("w1", vec![ttl_check("c1", "w1")]), false, Source::Api, 0);
+        tables.add_service(
+            service("w1", vec![ttl_check("c1", "w1")]),
+            false,
+            Source::Api,
+            0,
+        );
         assert!(tables.checks.contains_key(&CheckId::from("c2")));
-        let replaced =
-            tables.add_service(service("w1", vec![ttl_check("c1", "w1")]), true, Source::Api, 0);
+        let replaced = tables.add_service(
+            service("w1", vec![ttl_check("c1", "w1")]),
+            true,
+            Source::Api,
+            0,
+        );
         assert_eq!(replaced.stop, vec![CheckId::from("c2")]);
         assert!(!tables.checks.contains_key(&CheckId::from("c2")));
 
@@ -494,7 +523,9 @@ mod tests {
     #[test]
     fn standalone_checks_need_their_service() {
         let mut tables = Tables::new("n1".into());
-        let error = tables.add_check(ttl_check("c", "nope"), Source::Api, 0).unwrap_err();
+        let error = tables
+            .add_check(ttl_check("c", "nope"), Source::Api, 0)
+            .unwrap_err();
         assert_eq!(error.to_string(), "ServiceID \"nope\" does not exist");
         assert!(tables.add_check(ttl_check("c", ""), Source::Api, 0).is_ok());
     }
@@ -502,21 +533,31 @@ mod tests {
     #[test]
     fn status_updates_ttl_and_output_limits() {
         let mut tables = Tables::new("n1".into());
-        tables.add_check(ttl_check("c", ""), Source::Api, 0).unwrap();
+        tables
+            .add_check(ttl_check("c", ""), Source::Api, 0)
+            .unwrap();
         let id = CheckId::from("c");
         assert_eq!(
-            tables.update_ttl(&id, Health::Passing, "ok".into(), 1).unwrap(),
+            tables
+                .update_ttl(&id, Health::Passing, "ok".into(), 1)
+                .unwrap(),
             Update::Status
         );
         assert_eq!(
-            tables.update_ttl(&id, Health::Passing, "still ok".into(), 2).unwrap(),
+            tables
+                .update_ttl(&id, Health::Passing, "still ok".into(), 2)
+                .unwrap(),
             Update::Output
         );
         assert_eq!(
-            tables.update_ttl(&id, Health::Passing, "still ok".into(), 3).unwrap(),
+            tables
+                .update_ttl(&id, Health::Passing, "still ok".into(), 3)
+                .unwrap(),
             Update::None
         );
-        tables.update_ttl(&id, Health::Warning, "0123456789".into(), 4).unwrap();
+        tables
+            .update_ttl(&id, Health::Warning, "0123456789".into(), 4)
+            .unwrap();
         assert_eq!(tables.checks[&id].record.output, "01234567");
         assert!(tables
             .update_ttl(&"other".into(), Health::Passing, String::new(), 5)
@@ -530,17 +571,40 @@ mod tests {
     fn maintenance_checks() {
         let mut tables = Tables::new("n1".into());
         tables.add_service(service("w1", vec![]), false, Source::Api, 0);
-        assert!(tables.service_maintenance(&"w1".into(), true, String::new()).unwrap().changed);
+        assert!(
+            tables
+                .service_maintenance(&"w1".into(), true, String::new())
+                .unwrap()
+                .changed
+        );
         let check = &tables.checks[&CheckId::from("_service_maintenance:w1")];
         assert_eq!(check.record.status, Health::Critical);
         assert_eq!(check.record.check_type, "maintenance");
-        assert!(check.record.notes.starts_with("Maintenance mode is enabled for this service"));
-        assert!(!tables.service_maintenance(&"w1".into(), true, "x".into()).unwrap().changed);
-        assert!(tables.service_maintenance(&"nope".into(), true, String::new()).is_err());
+        assert!(check
+            .record
+            .notes
+            .starts_with("Maintenance mode is enabled for this service"));
+        assert!(
+            !tables
+                .service_maintenance(&"w1".into(), true, "x".into())
+                .unwrap()
+                .changed
+        );
+        assert!(tables
+            .service_maintenance(&"nope".into(), true, String::new())
+            .is_err());
         assert!(tables.node_maintenance(true, "patching".into()).changed);
-        assert_eq!(tables.checks[&CheckId::from(NODE_MAINTENANCE)].record.notes, "patching");
+        assert_eq!(
+            tables.checks[&CheckId::from(NODE_MAINTENANCE)].record.notes,
+            "patching"
+        );
         assert!(tables.node_maintenance(false, String::new()).changed);
-        assert!(tables.service_maintenance(&"w1".into(), false, String::new()).unwrap().changed);
+        assert!(
+            tables
+                .service_maintenance(&"w1".into(), false, String::new())
+                .unwrap()
+                .changed
+        );
         assert!(tables.checks.is_empty());
     }
 

@@ -8,8 +8,8 @@
 
 use super::local_catalog::ServerCatalog;
 use super::proposer::Proposer;
-use crate::local::LocalState;
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
+use crate::local::LocalState;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
 };

@@ -53,7 +53,14 @@ impl Catalog for ServerCatalog {
 
     fn cluster_size(&self) -> usize {
         let store = self.store.read();
-        match query::run(&store, &Query::Nodes { node_meta: Vec::new() }).value {
+        match query::run(
+            &store,
+            &Query::Nodes {
+                node_meta: Vec::new(),
+            },
+        )
+        .value
+        {
             QueryResult::Nodes(nodes) => nodes.len(),
             _ => 1,
         }

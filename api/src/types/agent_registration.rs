@@ -14,7 +14,7 @@
 //! 3. A standalone check needs `Name` ("Missing check name"); its ID defaults to the name.
 //! 4. A check is exactly one kind: script (`Args`), HTTP, TCP, gRPC, or TTL. Interval kinds
 //!    need an `Interval` > 0 and no `TTL`; a TTL check needs `TTL` > 0. The interval is
-//!    raised to at least 10 ms; the timeout defaults to 10 s (30 s for scripts).
+//!    raised to at least 1 s; the timeout defaults to 10 s (30 s for scripts).
 //!    Kinds Legate does not run (UDP, H2PING, alias, Docker, OS service) are refused rather
 //!    than registered as checks that never run.
 //! 5. `Status`, when given, is `passing`, `warning` or `critical`; the default is critical.
@@ -96,7 +96,7 @@ folded_struct! {
 }
 
 /// Consul's `checks.MinInterval`.
-const MIN_INTERVAL: Duration = Duration::from_millis(10);
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Timeouts Consul applies when a definition gives none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
