@@ -1,4 +1,4 @@
-//! `/v1/agent/checks`, check register and deregister, and the TTL updates
+//! `/v1/agent/checks` (with `filter`), check register and deregister, and the TTL updates
 //! (`/v1/agent/check/{pass,warn,fail,update}/:id`), as Consul's `agent_endpoint.go` serves
 //! them.
 
@@ -6,6 +6,7 @@ use crate::agent_service::done;
 use crate::backend::Backend;
 use crate::decode::json_body;
 use crate::error::ApiError;
+use crate::filter::records;
 use crate::local::{LocalAgent, Source};
 use crate::options::refuse_enterprise;
 use crate::reply;
@@ -18,13 +19,17 @@ use std::collections::BTreeMap;
 /// `GET /v1/agent/checks`: check ID → check, with its current status and output.
 pub async fn list<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
-    let checks: BTreeMap<String, HealthCheck> = api
+    let matcher = options.filter_for(&records::HEALTH_CHECK)?;
+    let mut checks: BTreeMap<String, HealthCheck> = api
         .backend
         .local()
         .checks()
         .iter()
         .map(|check| (check.id.to_string(), HealthCheck::from(check)))
         .collect();
+    if let Some(matcher) = matcher {
+        matcher.retain_values(&mut checks);
+    }
     Ok(reply::json(&checks, options.pretty))
 }
 

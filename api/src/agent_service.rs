@@ -1,4 +1,4 @@
-//! `/v1/agent/services`, `/v1/agent/service/:id` (with hash blocking), and service register
+//! `/v1/agent/services` (with `filter`), `/v1/agent/service/:id` (with hash blocking), and service register
 //! and deregister: the services this agent owns, as Consul's `agent_endpoint.go` serves them.
 //!
 //! Agent endpoints answer from the agent's local state, without read headers; writes answer
@@ -8,6 +8,7 @@ use crate::backend::Backend;
 use crate::decode::json_body;
 use crate::duration;
 use crate::error::ApiError;
+use crate::filter::records;
 use crate::local::{LocalAgent, Source};
 use crate::options::{blocking_wait, refuse_enterprise};
 use crate::params::Params;
@@ -33,8 +34,9 @@ fn flag(params: &Params, name: &str) -> bool {
 /// `GET /v1/agent/services`: ID → service.
 pub async fn list<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
+    let matcher = options.filter_for(&records::AGENT_SERVICE)?;
     let dc = api.info().datacenter.to_string();
-    let services: BTreeMap<String, AgentService> = api
+    let mut services: BTreeMap<String, AgentService> = api
         .backend
         .local()
         .services()
@@ -46,6 +48,9 @@ pub async fn list<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Respons
             )
         })
         .collect();
+    if let Some(matcher) = matcher {
+        matcher.retain_values(&mut services);
+    }
     Ok(reply::json(&services, options.pretty))
 }
 

@@ -4,10 +4,14 @@
 //! Listings come in the store's order (node name, then service id), which is Consul's
 //! memdb order: Traefik zips `/v1/catalog/service/:name` and `/v1/health/service/:name` by
 //! position, so both must list instances identically.
+//!
+//! `?filter=` runs on each listed record after the query (see `filter::records` for which
+//! record each endpoint filters), so `X-Consul-Index` is the unfiltered query's.
 
 use crate::backend::Backend;
 use crate::decode::json_body;
 use crate::error::ApiError;
+use crate::filter::{records, Matcher};
 use crate::options::refuse_enterprise;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
@@ -15,7 +19,7 @@ use crate::types::{
     AgentService, CatalogService, DeregisterBody, Node, NodeServices, RegisterBody,
 };
 use axum::response::Response;
-use legate_catalog::{Command, Query, QueryResult};
+use legate_catalog::{self as catalog, Command, Query, QueryResult};
 use std::collections::BTreeMap;
 
 /// `PUT /v1/catalog/register` → `true`.
@@ -61,6 +65,7 @@ pub async fn datacenters<B: Backend>(
 /// `GET /v1/catalog/nodes`.
 pub async fn nodes<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
+    let filter = options.filter_for(&records::NODE)?;
     let query = Query::Nodes {
         node_meta: options.node_meta.clone(),
     };
@@ -69,24 +74,66 @@ pub async fn nodes<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Respon
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
-    let nodes: Vec<Node> = nodes
+    let mut nodes: Vec<Node> = nodes
         .iter()
         .map(|node| Node::from_record(node, &dc))
         .collect();
+    if let Some(filter) = &filter {
+        filter.retain(&mut nodes);
+    }
     Ok(reply::read_json(&nodes, &read.meta, options.pretty))
 }
 
-/// `GET /v1/catalog/services`: name → the union of its instances' tags.
+/// `GET /v1/catalog/services`: name → the union of its instances' tags. With `?filter=`
+/// the instances are filtered first, and only those that match contribute their name and
+/// tags, as in Consul.
 pub async fn services<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
-    let query = Query::Services {
-        node_meta: options.node_meta.clone(),
+    let node_meta = options.node_meta.clone();
+    let Some(filter) = options.filter_for(&records::SERVICE_NODE)? else {
+        let read = api.read(&options, Query::Services { node_meta }).await?;
+        let QueryResult::Services(services) = &read.value else {
+            return Err(unexpected(&read.value));
+        };
+        return Ok(reply::read_json(services, &read.meta, options.pretty));
     };
-    let read = api.read(&options, query).await?;
-    let QueryResult::Services(services) = &read.value else {
+    let read = api
+        .read(&options, Query::ServiceRecords { node_meta })
+        .await?;
+    let QueryResult::ServiceRecords(instances) = &read.value else {
         return Err(unexpected(&read.value));
     };
-    Ok(reply::read_json(services, &read.meta, options.pretty))
+    let services = matching_services(instances, &filter);
+    Ok(reply::read_json(&services, &read.meta, options.pretty))
+}
+
+/// Groups the instances that match `filter` by name, with the sorted union of their tags.
+///
+/// Consul filters the `ServiceNode` rows of its services table, whose node fields (`ID`,
+/// `Address`, `Datacenter`, `TaggedAddresses`, `NodeMeta`) are empty until a listing fills
+/// them in, which this one never does; so here too only `Node` is set, and a filter on
+/// `NodeMeta` selects nothing (`?node-meta=` is the way to select by node metadata).
+fn matching_services(
+    instances: &[catalog::Service],
+    filter: &Matcher,
+) -> BTreeMap<String, Vec<String>> {
+    let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for instance in instances {
+        let node = Node {
+            node: instance.node.to_string(),
+            ..Node::default()
+        };
+        if !filter.matches_record(&CatalogService::from_records(&node, instance)) {
+            continue;
+        }
+        let tags = services.entry(instance.name.to_string()).or_default();
+        tags.extend(instance.tags.iter().cloned());
+    }
+    for tags in services.values_mut() {
+        tags.sort();
+        tags.dedup();
+    }
+    services
 }
 
 /// `GET /v1/catalog/service/:name?tag=..`: its instances, flattened with their nodes.
@@ -99,6 +146,7 @@ pub async fn service<B: Backend>(
     if name.is_empty() {
         return Err(ApiError::BadRequest("Missing service name".into()));
     }
+    let filter = options.filter_for(&records::SERVICE_NODE)?;
     let query = Query::ServiceInstances {
         name: name.into(),
         tags: options.tags.clone(),
@@ -110,18 +158,22 @@ pub async fn service<B: Backend>(
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
-    let listed: Vec<CatalogService> = instances
+    let mut listed: Vec<CatalogService> = instances
         .iter()
         .map(|instance| {
             let node = Node::from_record(&instance.node, &dc);
             CatalogService::from_records(&node, &instance.service)
         })
         .collect();
+    if let Some(filter) = &filter {
+        filter.retain(&mut listed);
+    }
     Ok(reply::read_json(&listed, &read.meta, options.pretty))
 }
 
 /// `GET /v1/catalog/node/:node`: the node and its services, or `null` for an unknown node
-/// (Consul marshals its nil result).
+/// (Consul marshals its nil result). `?filter=` selects among the services; the node is
+/// always shown.
 pub async fn node<B: Backend>(
     api: &Api<B>,
     node: String,
@@ -131,6 +183,7 @@ pub async fn node<B: Backend>(
     if node.is_empty() {
         return Err(ApiError::BadRequest("Missing node name".into()));
     }
+    let filter = options.filter_for(&records::NODE_SERVICE)?;
     let read = api
         .read(&options, Query::NodeServices { node: node.into() })
         .await?;
@@ -138,15 +191,21 @@ pub async fn node<B: Backend>(
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
-    let answer = found.as_ref().map(|(node, services)| NodeServices {
-        node: Node::from_record(node, &dc),
-        services: services
+    let answer = found.as_ref().map(|(node, services)| {
+        let mut services = services
             .iter()
             .map(|service| {
                 let listed = AgentService::from_record(service, &dc);
                 (service.id.to_string(), listed)
             })
-            .collect::<BTreeMap<_, _>>(),
+            .collect::<BTreeMap<_, _>>();
+        if let Some(filter) = &filter {
+            filter.retain_values(&mut services);
+        }
+        NodeServices {
+            node: Node::from_record(node, &dc),
+            services,
+        }
     });
     Ok(reply::read_json(&answer, &read.meta, options.pretty))
 }

@@ -3,10 +3,12 @@
 //!
 //! `?passing` drops every instance with any non-passing check, node checks included; the
 //! catalog filters after running the query, so `X-Consul-Index` still reflects the
-//! unfiltered set, as in Consul.
+//! unfiltered set, as in Consul. So does `?filter=`, which runs on each `ServiceEntry` or
+//! `HealthCheck` listed.
 
 use crate::backend::Backend;
 use crate::error::ApiError;
+use crate::filter::{records, Matcher};
 use crate::options::parse_passing;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
@@ -35,11 +37,16 @@ impl StateFilter {
     }
 }
 
-fn checks_of(result: &QueryResult) -> Result<Vec<HealthCheck>, ApiError> {
-    match result {
-        QueryResult::Checks(checks) => Ok(checks.iter().map(HealthCheck::from).collect()),
-        other => Err(unexpected(other)),
+/// The checks of a `Checks` answer, those `filter` keeps.
+fn checks_of(result: &QueryResult, filter: Option<&Matcher>) -> Result<Vec<HealthCheck>, ApiError> {
+    let QueryResult::Checks(checks) = result else {
+        return Err(unexpected(result));
+    };
+    let mut checks: Vec<HealthCheck> = checks.iter().map(HealthCheck::from).collect();
+    if let Some(filter) = filter {
+        filter.retain(&mut checks);
     }
+    Ok(checks)
 }
 
 fn missing(what: &str) -> ApiError {
@@ -57,6 +64,7 @@ pub async fn service<B: Backend>(
         return Err(missing("service name"));
     }
     let passing = parse_passing(&request.params)?;
+    let filter = options.filter_for(&records::SERVICE_ENTRY)?;
     let query = Query::ServiceInstances {
         name: name.into(),
         tags: options.tags.clone(),
@@ -68,10 +76,13 @@ pub async fn service<B: Backend>(
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
-    let entries: Vec<ServiceEntry> = instances
+    let mut entries: Vec<ServiceEntry> = instances
         .iter()
         .map(|instance| ServiceEntry::from_instance(instance, &dc))
         .collect();
+    if let Some(filter) = &filter {
+        filter.retain(&mut entries);
+    }
     Ok(reply::read_json(&entries, &read.meta, options.pretty))
 }
 
@@ -85,12 +96,13 @@ pub async fn checks<B: Backend>(
     if name.is_empty() {
         return Err(missing("service name"));
     }
+    let filter = options.filter_for(&records::HEALTH_CHECK)?;
     let query = Query::ServiceChecks {
         name: name.into(),
         node_meta: options.node_meta.clone(),
     };
     let read = api.read(&options, query).await?;
-    let checks = checks_of(&read.value)?;
+    let checks = checks_of(&read.value, filter.as_ref())?;
     Ok(reply::read_json(&checks, &read.meta, options.pretty))
 }
 
@@ -104,10 +116,11 @@ pub async fn node<B: Backend>(
     if node.is_empty() {
         return Err(missing("node name"));
     }
+    let filter = options.filter_for(&records::HEALTH_CHECK)?;
     let read = api
         .read(&options, Query::NodeChecks { node: node.into() })
         .await?;
-    let checks = checks_of(&read.value)?;
+    let checks = checks_of(&read.value, filter.as_ref())?;
     Ok(reply::read_json(&checks, &read.meta, options.pretty))
 }
 
@@ -121,6 +134,7 @@ pub async fn state<B: Backend>(
     if state.is_empty() {
         return Err(missing("check state"));
     }
+    let matcher = options.filter_for(&records::HEALTH_CHECK)?;
     let filter = StateFilter::parse(&state);
     let query = Query::ChecksInState {
         state: match filter {
@@ -131,7 +145,7 @@ pub async fn state<B: Backend>(
         node_meta: options.node_meta.clone(),
     };
     let read = api.read(&options, query).await?;
-    let mut checks = checks_of(&read.value)?;
+    let mut checks = checks_of(&read.value, matcher.as_ref())?;
     if filter == StateFilter::Nothing {
         checks.clear();
     }

@@ -20,6 +20,8 @@
 //! - `options`: `RequestOptions`, the common query parameters (consistency, blocking
 //!   `index`/`wait` with cap and jitter, `dc`, `tag`, `node-meta`, CE `ns` refusal).
 //! - `params`: the raw query string and percent-decoding.
+//! - `filter`: Consul's `?filter=` expressions (go-bexpr): parsing, binding to the shape of
+//!   each endpoint's records, and evaluation.
 //! - `kv`, `catalog`, `health`, `status`, `agent`: one file per endpoint area.
 //! - `types`: Consul's JSON shapes and their conversions from and to catalog records.
 //! - `decode`: case-insensitive, snake_case-tolerant request decoding (`folded_struct!`).
@@ -43,6 +45,7 @@ pub mod config;
 pub mod decode;
 pub mod duration;
 pub mod error;
+pub mod filter;
 pub mod health;
 pub mod kv;
 pub mod local;

@@ -9,14 +9,21 @@
 //! 4. A blocking query (`index` > 0) waits `wait`, capped at `max_query_time`, or
 //!    `default_query_time` when `wait` is absent or not positive, plus a random jitter of up
 //!    to 1/16 of that, so that many watchers do not all return at once.
-//! 5. `filter` is not supported yet and answers 400 rather than being silently ignored,
-//!    which would hand clients unfiltered results they believe filtered.
+//! 5. `filter` is a go-bexpr expression, parsed here (after every other parameter, whose
+//!    errors Consul's HTTP layer reports first) and bound to the endpoint's records by
+//!    `RequestOptions::filter_for` before the query runs. A bad one answers 500 with
+//!    `Failed to create boolean expression evaluator: ...`, as Consul's RPC error does.
+//!    Endpoints filter after the query, so `X-Consul-Index` and blocking are unchanged.
+//!    Endpoints that do not filter (KV, status, agent self and members) ignore a valid
+//!    expression, as Consul does; an unparsable one is refused everywhere, where Consul's
+//!    non-filtering endpoints never look at it.
 //! 6. Unknown parameters are ignored.
 
 use crate::backend::{Consistency, ReadOptions};
 use crate::config::ApiConfig;
 use crate::duration;
 use crate::error::ApiError;
+use crate::filter::{Filter, FilterError, Matcher, Shape};
 use crate::params::Params;
 use axum::http::HeaderMap;
 use legate_catalog::{Datacenter, Index};
@@ -43,6 +50,8 @@ pub struct RequestOptions {
     pub tags: Vec<String>,
     /// `?pretty`, or the agent's default.
     pub pretty: bool,
+    /// `?filter=`, when non-empty: parsed, not yet bound to a record shape (rule 5).
+    pub filter: Option<Filter>,
 }
 
 /// Refuses the Enterprise namespace and partition selectors with Consul CE's texts.
@@ -93,11 +102,6 @@ impl RequestOptions {
         rng: &mut impl Rng,
     ) -> Result<RequestOptions, ApiError> {
         refuse_enterprise(params, headers)?;
-        if params.non_empty("filter").is_some() {
-            return Err(ApiError::BadRequest(
-                "filter expressions are not supported yet".into(),
-            ));
-        }
         let mut options = RequestOptions {
             datacenter: params.non_empty("dc").map(Datacenter::from),
             near: params.non_empty("near").map(str::to_owned),
@@ -149,7 +153,19 @@ impl RequestOptions {
             options.node_meta.push((key.to_owned(), value.to_owned()));
         }
         options.tags = params.all("tag").into_iter().map(str::to_owned).collect();
+        if let Some(text) = params.non_empty("filter") {
+            options.filter = Some(Filter::parse(text).map_err(filter_refused)?);
+        }
         Ok(options)
+    }
+
+    /// Rule 5: the request's filter bound to the records the endpoint filters (`None`
+    /// without `?filter=`), or Consul's refusal when it does not fit them.
+    pub fn filter_for(&self, shape: &'static Shape) -> Result<Option<Matcher>, ApiError> {
+        self.filter
+            .as_ref()
+            .map(|filter| filter.bind(shape).map_err(filter_refused))
+            .transpose()
     }
 
     /// The backend's view of these options. `local` is this agent's datacenter: naming it
@@ -163,6 +179,11 @@ impl RequestOptions {
             wait: self.wait,
         }
     }
+}
+
+/// Rule 5: Consul's answer to a filter it cannot build, a 500 from its RPC layer.
+pub fn filter_refused(error: FilterError) -> ApiError {
+    ApiError::Refused(error.consul_text())
 }
 
 /// `requested` when it names a datacenter other than `local`.
@@ -279,11 +300,44 @@ mod tests {
     }
 
     #[test]
-    fn filters_tags_meta_and_unknowns() {
+    fn filters_are_parsed_after_the_other_parameters() {
+        let options = parse("filter=Service.Tags+contains+%22v1%22").unwrap();
         assert_eq!(
-            error_text("filter=Service.Tags"),
-            "filter expressions are not supported yet"
+            options.filter.as_ref().map(Filter::source),
+            Some("Service.Tags contains \"v1\"")
         );
+        assert_eq!(parse("filter=").unwrap().filter, None);
+        let refused = parse("filter=Service.Tags").unwrap_err();
+        assert_eq!(
+            refused.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            refused.to_string(),
+            "Failed to create boolean expression evaluator: 1:13 (12): no match found, \
+             expected: \"!=\", \".\", \"==\", \"[\", [ \\t\\r\\n] or [a-zA-Z0-9_]"
+        );
+        assert_eq!(error_text("filter=x&index=x"), "Invalid index");
+        let bound = options_with("filter=Nope+%3D%3D+1")
+            .filter_for(&crate::filter::records::NODE)
+            .unwrap_err();
+        assert_eq!(
+            bound.to_string(),
+            "Failed to create boolean expression evaluator: Selector \"Nope\" is not valid"
+        );
+        assert!(parse("")
+            .unwrap()
+            .filter_for(&crate::filter::records::NODE)
+            .unwrap()
+            .is_none());
+    }
+
+    fn options_with(query: &str) -> RequestOptions {
+        parse(query).unwrap()
+    }
+
+    #[test]
+    fn tags_meta_and_unknowns() {
         let options =
             parse("tag=a&tag=b&node-meta=rack:r1&node-meta=bare&unknown=1&dc=dc2").unwrap();
         assert_eq!(options.tags, ["a", "b"]);

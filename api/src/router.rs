@@ -222,6 +222,7 @@ pub fn unexpected(result: &QueryResult) -> ApiError {
         QueryResult::Keys(_) => "Keys",
         QueryResult::Nodes(_) => "Nodes",
         QueryResult::Services(_) => "Services",
+        QueryResult::ServiceRecords(_) => "ServiceRecords",
         QueryResult::Instances(_) => "Instances",
         QueryResult::NodeServices(_) => "NodeServices",
         QueryResult::Checks(_) => "Checks",

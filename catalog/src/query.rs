@@ -30,6 +30,10 @@ pub enum Query {
     Nodes { node_meta: NodeMetaFilter },
     /// `GET /v1/catalog/services`.
     Services { node_meta: NodeMetaFilter },
+    /// `GET /v1/catalog/services?filter=`: every service instance, in store order, which
+    /// the API filters before grouping by name as Consul does. Same index and watches as
+    /// `Services`.
+    ServiceRecords { node_meta: NodeMetaFilter },
     /// `GET /v1/catalog/service/<name>` and `GET /v1/health/service/<name>`.
     ServiceInstances {
         name: ServiceName,
@@ -83,6 +87,8 @@ pub enum QueryResult {
     Nodes(Vec<Node>),
     /// Service name → the union of its instances' tags, sorted.
     Services(BTreeMap<String, Vec<String>>),
+    /// Service instances without their nodes or checks.
+    ServiceRecords(Vec<Service>),
     Instances(Vec<Instance>),
     /// `None` for an unknown node.
     NodeServices(Option<(Node, Vec<Service>)>),
@@ -97,6 +103,7 @@ pub fn run(store: &Store, query: &Query) -> Answer<QueryResult> {
         Query::KvKeys { prefix, separator } => kv_keys(store, prefix, separator.as_deref()),
         Query::Nodes { node_meta } => nodes(store, node_meta),
         Query::Services { node_meta } => services(store, node_meta),
+        Query::ServiceRecords { node_meta } => service_records(store, node_meta),
         Query::ServiceInstances {
             name,
             tags,
@@ -198,21 +205,26 @@ fn nodes(store: &Store, node_meta: &NodeMetaFilter) -> Answer<QueryResult> {
     }
 }
 
-fn services(store: &Store, node_meta: &NodeMetaFilter) -> Answer<QueryResult> {
-    let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for ((node_key, _), service) in &store.services {
-        if !node_meta.is_empty() && !meta_matches(&store.nodes[node_key], node_meta) {
-            continue;
-        }
-        let tags = services
-            .entry(service.name.as_str().to_owned())
-            .or_default();
-        tags.extend(service.tags.iter().cloned());
-    }
-    for tags in services.values_mut() {
-        tags.sort();
-        tags.dedup();
-    }
+/// Every service instance on a node carrying `node_meta`, in store order.
+fn services_on<'a>(
+    store: &'a Store,
+    node_meta: &'a NodeMetaFilter,
+) -> impl Iterator<Item = &'a Service> + 'a {
+    store
+        .services
+        .iter()
+        .filter(move |((node_key, _), _)| {
+            node_meta.is_empty() || meta_matches(&store.nodes[node_key], node_meta)
+        })
+        .map(|(_, service)| service)
+}
+
+/// The services table's index and topic, and the nodes' when node metadata selects.
+fn services_answer(
+    store: &Store,
+    node_meta: &NodeMetaFilter,
+    value: QueryResult,
+) -> Answer<QueryResult> {
     let mut watch = vec![Topic::Services];
     if !node_meta.is_empty() {
         watch.push(Topic::Nodes);
@@ -223,9 +235,29 @@ fn services(store: &Store, node_meta: &NodeMetaFilter) -> Answer<QueryResult> {
         } else {
             store.tables.services.max(store.tables.nodes)
         },
-        value: QueryResult::Services(services),
+        value,
         watch,
     }
+}
+
+fn services(store: &Store, node_meta: &NodeMetaFilter) -> Answer<QueryResult> {
+    let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for service in services_on(store, node_meta) {
+        let tags = services
+            .entry(service.name.as_str().to_owned())
+            .or_default();
+        tags.extend(service.tags.iter().cloned());
+    }
+    for tags in services.values_mut() {
+        tags.sort();
+        tags.dedup();
+    }
+    services_answer(store, node_meta, QueryResult::Services(services))
+}
+
+fn service_records(store: &Store, node_meta: &NodeMetaFilter) -> Answer<QueryResult> {
+    let records = services_on(store, node_meta).cloned().collect();
+    services_answer(store, node_meta, QueryResult::ServiceRecords(records))
 }
 
 fn has_tags(service: &Service, tags: &[String]) -> bool {

@@ -450,3 +450,35 @@ fn services_from_config_files() {
         || healthy_ids(&agent, "cfg", true) == ["cfg"],
     );
 }
+
+#[test]
+fn filters_on_agent_services_and_checks() {
+    let agent = Agent::server(&[]);
+    for (id, env) in [("f-1", "prod"), ("f-2", "dev")] {
+        put(
+            &agent,
+            "/v1/agent/service/register",
+            json!({"Name": "f", "ID": id, "Meta": {"env": env}, "Tags": [env],
+                   "Check": {"TTL": "10m"}}),
+        );
+    }
+    put(&agent, "/v1/agent/check/pass/service:f-1", json!(null));
+    let prod = get(&agent, "/v1/agent/services?filter=Meta.env%20%3D%3D%20%22prod%22");
+    assert_eq!(prod.as_object().unwrap().keys().collect::<Vec<_>>(), ["f-1"]);
+    let tagged = get(&agent, "/v1/agent/services?filter=%22dev%22%20in%20Tags");
+    assert_eq!(tagged.as_object().unwrap().keys().collect::<Vec<_>>(), ["f-2"]);
+    let critical = get(&agent, "/v1/agent/checks?filter=Status%20%3D%3D%20critical");
+    assert_eq!(
+        critical.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["service:f-2"]
+    );
+    let bad = http()
+        .get(agent.url("/v1/agent/services?filter=Meta.env%20%3D%3D"))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 500);
+    assert!(bad
+        .text()
+        .unwrap()
+        .starts_with("Failed to create boolean expression evaluator: "));
+}

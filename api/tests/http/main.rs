@@ -5,6 +5,7 @@ mod agent;
 mod blocking;
 mod catalog;
 mod errors;
+mod filter;
 mod harness;
 mod health;
 mod kv;

@@ -56,6 +56,10 @@ fn queries() -> Vec<Query> {
         },
         Query::Nodes { node_meta: vec![] },
         Query::Services { node_meta: vec![] },
+        Query::ServiceRecords { node_meta: vec![] },
+        Query::ServiceRecords {
+            node_meta: vec![("rack".into(), "r1".into())],
+        },
         instances("web", &[], false),
         instances("web", &[], true),
         Query::NodeServices {
