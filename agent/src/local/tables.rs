@@ -5,6 +5,7 @@
 //! runner starts and stops, persistence and syncs. The rules are Consul's `agent.AddService`,
 //! `RemoveService`, `AddCheck`, `updateTTLCheck` and the maintenance helpers.
 
+use super::check::cut;
 use legate_api::local::{CheckKind, CheckSpec, LocalError, ServiceSpec, Source};
 use legate_catalog::{self as catalog, CheckId, Health, NodeName, ServiceId};
 use serde::{Deserialize, Serialize};
@@ -79,16 +80,13 @@ pub struct Tables {
     pub checks: BTreeMap<CheckId, LocalCheck>,
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary.
-pub fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
+/// The reason given, or Consul's default note when none was.
+fn or_default(reason: String, default: &str) -> String {
+    if reason.is_empty() {
+        default.to_owned()
+    } else {
+        reason
     }
-    text
 }
 
 impl Tables {
@@ -258,7 +256,7 @@ impl Tables {
             .map_or(legate_api::local::DEFAULT_OUTPUT_MAX_SIZE, |spec| {
                 spec.output_max_size
             });
-        let output = truncate(output, max);
+        let output = cut(output, max);
         let record = &mut check.record;
         if record.status == status && record.output == output {
             return Update::None;
@@ -321,6 +319,26 @@ impl Tables {
         }
     }
 
+    /// Adds (`enable`) or removes a maintenance check; an existing one is kept as it is.
+    fn set_maintenance(
+        &mut self,
+        check_id: CheckId,
+        enable: bool,
+        make: impl FnOnce(&Self) -> LocalCheck,
+    ) -> Effects {
+        let mut effects = Effects::default();
+        if enable {
+            if !self.checks.contains_key(&check_id) {
+                let check = make(self);
+                self.checks.insert(check_id, check);
+                effects.changed = true;
+            }
+        } else if self.checks.remove(&check_id).is_some() {
+            effects.changed = true;
+        }
+        effects
+    }
+
     /// Enables or disables a service's maintenance check.
     pub fn service_maintenance(
         &mut self,
@@ -336,49 +354,19 @@ impl Tables {
                 LocalError::NotFound(format!("No service registered with ID {:?}", id.as_str()))
             })?;
         let check_id = CheckId::new(format!("{SERVICE_MAINTENANCE_PREFIX}{id}"));
-        let mut effects = Effects::default();
-        if enable {
-            if !self.checks.contains_key(&check_id) {
-                let reason = if reason.is_empty() {
-                    SERVICE_MAINTENANCE_REASON.to_owned()
-                } else {
-                    reason
-                };
-                let check = self.maintenance_check(
-                    check_id.clone(),
-                    "Service Maintenance Mode",
-                    reason,
-                    Some(&service),
-                );
-                self.checks.insert(check_id, check);
-                effects.changed = true;
-            }
-        } else if self.checks.remove(&check_id).is_some() {
-            effects.changed = true;
-        }
-        Ok(effects)
+        let notes = or_default(reason, SERVICE_MAINTENANCE_REASON);
+        Ok(self.set_maintenance(check_id.clone(), enable, |tables| {
+            tables.maintenance_check(check_id, "Service Maintenance Mode", notes, Some(&service))
+        }))
     }
 
     /// Enables or disables the node's maintenance check.
     pub fn node_maintenance(&mut self, enable: bool, reason: String) -> Effects {
         let check_id = CheckId::new(NODE_MAINTENANCE);
-        let mut effects = Effects::default();
-        if enable {
-            if !self.checks.contains_key(&check_id) {
-                let reason = if reason.is_empty() {
-                    NODE_MAINTENANCE_REASON.to_owned()
-                } else {
-                    reason
-                };
-                let check =
-                    self.maintenance_check(check_id.clone(), "Node Maintenance Mode", reason, None);
-                self.checks.insert(check_id, check);
-                effects.changed = true;
-            }
-        } else if self.checks.remove(&check_id).is_some() {
-            effects.changed = true;
-        }
-        effects
+        let notes = or_default(reason, NODE_MAINTENANCE_REASON);
+        self.set_maintenance(check_id.clone(), enable, |tables| {
+            tables.maintenance_check(check_id, "Node Maintenance Mode", notes, None)
+        })
     }
 
     /// Services whose check has been critical longer than its
@@ -564,7 +552,6 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("does not have associated TTL"));
-        assert_eq!(truncate("héllo".into(), 2), "h");
     }
 
     #[test]

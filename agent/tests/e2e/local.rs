@@ -463,10 +463,19 @@ fn filters_on_agent_services_and_checks() {
         );
     }
     put(&agent, "/v1/agent/check/pass/service:f-1", json!(null));
-    let prod = get(&agent, "/v1/agent/services?filter=Meta.env%20%3D%3D%20%22prod%22");
-    assert_eq!(prod.as_object().unwrap().keys().collect::<Vec<_>>(), ["f-1"]);
+    let prod = get(
+        &agent,
+        "/v1/agent/services?filter=Meta.env%20%3D%3D%20%22prod%22",
+    );
+    assert_eq!(
+        prod.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["f-1"]
+    );
     let tagged = get(&agent, "/v1/agent/services?filter=%22dev%22%20in%20Tags");
-    assert_eq!(tagged.as_object().unwrap().keys().collect::<Vec<_>>(), ["f-2"]);
+    assert_eq!(
+        tagged.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["f-2"]
+    );
     let critical = get(&agent, "/v1/agent/checks?filter=Status%20%3D%3D%20critical");
     assert_eq!(
         critical.as_object().unwrap().keys().collect::<Vec<_>>(),

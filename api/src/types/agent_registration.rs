@@ -25,7 +25,7 @@ use crate::folded_struct;
 use crate::local::{
     CheckKind, CheckSpec, GrpcProbe, HttpProbe, ServiceSpec, DEFAULT_OUTPUT_MAX_SIZE,
 };
-use crate::types::registration::{ServiceAddressBody, WeightsBody};
+use crate::types::registration::{tagged_addresses, ServiceAddressBody, WeightsBody};
 use legate_catalog::{self as catalog, Health, ServiceId};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -325,18 +325,7 @@ impl AgentServiceBody {
         };
         let meta = self.meta.unwrap_or_default();
         validate_meta(&meta).map_err(|text| bad(format!("Invalid Service Meta: {text}")))?;
-        let tagged_addresses = self
-            .tagged_addresses
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(tag, body)| {
-                let address = catalog::ServiceAddress {
-                    address: body.address.unwrap_or_default(),
-                    port: body.port.unwrap_or(0),
-                };
-                (tag, address)
-            })
-            .collect();
+        let tagged_addresses = tagged_addresses(self.tagged_addresses);
         let service = catalog::Service {
             node: Default::default(),
             id: id.clone().into(),

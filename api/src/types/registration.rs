@@ -200,6 +200,23 @@ impl RegisterBody {
     }
 }
 
+/// A service's `TaggedAddresses` body as the catalog stores them.
+pub fn tagged_addresses(
+    bodies: Option<BTreeMap<String, ServiceAddressBody>>,
+) -> BTreeMap<String, catalog::ServiceAddress> {
+    bodies
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(tag, body)| {
+            let address = catalog::ServiceAddress {
+                address: body.address.unwrap_or_default(),
+                port: body.port.unwrap_or(0),
+            };
+            (tag, address)
+        })
+        .collect()
+}
+
 impl ServiceBody {
     fn into_record(self, node: &str) -> Result<catalog::Service, ApiError> {
         let name = self.service.unwrap_or_default();
@@ -232,18 +249,7 @@ impl ServiceBody {
             }
             None => catalog::Weights::default(),
         };
-        let tagged_addresses = self
-            .tagged_addresses
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(tag, body)| {
-                let address = catalog::ServiceAddress {
-                    address: body.address.unwrap_or_default(),
-                    port: body.port.unwrap_or(0),
-                };
-                (tag, address)
-            })
-            .collect();
+        let tagged_addresses = tagged_addresses(self.tagged_addresses);
         Ok(catalog::Service {
             node: node.into(),
             id: id.into(),

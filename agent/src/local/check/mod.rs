@@ -36,7 +36,7 @@ mod ttl;
 mod tests;
 
 pub use http::USER_AGENT_VALUE;
-pub use output::cut_ttl_output;
+pub use output::{cut, cut_ttl_output};
 pub use probe::SetupError;
 pub use reporter::Reporter;
 pub use runners::{Runners, DEFAULT_SCRIPT_TIMEOUT, DEFAULT_TIMEOUT, MIN_INTERVAL};
