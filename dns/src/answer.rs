@@ -39,6 +39,7 @@ use legate_catalog::{Datacenter, Node, Service};
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The catalog read a question needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +75,8 @@ pub struct Facts {
 pub enum Found {
     #[default]
     Nothing,
-    Instances(Vec<Instance>),
+    /// Shared with the lookup's cache: answering only borrows the instances.
+    Instances(Arc<[Instance]>),
     Node(Option<Node>),
     Servers(Vec<Instance>),
     Reverse {
@@ -128,7 +130,7 @@ pub fn hostnames(request: &DnsRequest, found: &Found, config: &DnsConfig) -> BTr
     let ctx = Context::new(request, config);
     match (found, &request.parsed.query) {
         (Found::Instances(instances), DnsQuery::Service { tag, .. }) => {
-            for instance in instances {
+            for instance in instances.iter() {
                 if !health::has_tag(instance, tag.as_deref())
                     || !health::is_healthy(instance, config.only_passing)
                 {

@@ -196,7 +196,7 @@ impl<'a> Builder<'a> {
             (Found::Failed(error), _) => Err(error.into()),
             (Found::Instances(instances), DnsQuery::Service { name, tag, .. }) => {
                 let mut selected =
-                    health::select(instances.clone(), tag.as_deref(), ctx.config.only_passing);
+                    health::select(instances, tag.as_deref(), ctx.config.only_passing);
                 if selected.is_empty() {
                     return Err(Negative::NameError);
                 }
@@ -228,7 +228,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn service_srv(&mut self, instances: &[Instance], ttl: u32) {
+    fn service_srv(&mut self, instances: &[&Instance], ttl: u32) {
         let ctx = self.ctx;
         let mut seen = HashSet::new();
         for instance in instances {
@@ -301,7 +301,7 @@ impl<'a> Builder<'a> {
         out
     }
 
-    fn service_addresses(&mut self, instances: &[Instance], ttl: u32) {
+    fn service_addresses(&mut self, instances: &[&Instance], ttl: u32) {
         let ctx = self.ctx;
         let mut seen = HashSet::new();
         let mut first_cname: Vec<Record> = Vec::new();
@@ -427,7 +427,7 @@ impl<'a> Builder<'a> {
         let Found::Servers(servers) = &self.facts.found else {
             return (Vec::new(), Vec::new());
         };
-        let mut servers = health::select(servers.clone(), None, ctx.config.only_passing);
+        let mut servers = health::select(servers, None, ctx.config.only_passing);
         servers.shuffle(rng);
         let Some(zone) = records::fqdn(&ctx.domain) else {
             return (Vec::new(), Vec::new());

@@ -209,7 +209,7 @@ impl<L: Lookup> DnsHandler<L> {
         match need {
             Need::Nothing => Found::Nothing,
             Need::Service { name, dc } => {
-                let read = lookup.service_instances(ServiceName::new(name), self.read(dc));
+                let read = lookup.shared_service_instances(ServiceName::new(name), self.read(dc));
                 match self.bounded(read).await {
                     Ok(instances) => Found::Instances(instances),
                     Err(error) => Found::Failed(error),

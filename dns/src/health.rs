@@ -35,10 +35,15 @@ pub fn has_tag(instance: &Instance, tag: Option<&str>) -> bool {
     })
 }
 
-/// The instances a service question may answer with, in the order given.
-pub fn select(instances: Vec<Instance>, tag: Option<&str>, only_passing: bool) -> Vec<Instance> {
+/// The instances a service question may answer with, in the order given. Borrowed, so that
+/// answering (and shuffling) does not copy every instance's node, service and checks.
+pub fn select<'a>(
+    instances: &'a [Instance],
+    tag: Option<&str>,
+    only_passing: bool,
+) -> Vec<&'a Instance> {
     instances
-        .into_iter()
+        .iter()
         .filter(|instance| has_tag(instance, tag) && is_healthy(instance, only_passing))
         .collect()
 }
@@ -157,7 +162,8 @@ mod tests {
         assert!(has_tag(&i, Some("primary")));
         assert!(has_tag(&i, None));
         assert!(!has_tag(&i, Some("secondary")));
-        assert_eq!(select(vec![i.clone()], Some("PRIMARY"), false).len(), 1);
-        assert_eq!(select(vec![i], Some("other"), false).len(), 0);
+        let all = [i];
+        assert_eq!(select(&all, Some("PRIMARY"), false).len(), 1);
+        assert_eq!(select(&all, Some("other"), false).len(), 0);
     }
 }

@@ -14,7 +14,10 @@
 //!    Consul answers its "No path to datacenter" error.
 //! 4. `options.allow_stale` lets any server answer; a stale answer older than
 //!    `options.max_stale` is asked again of the leader (Consul's DNS does this once).
-//! 5. The frontend gives every call a deadline (`DnsHandler::with_lookup_timeout`, 5 s by
+//! 5. `shared_service_instances` returns what `service_instances` would. Its default copies
+//!    that list once into an `Arc`; an implementation that can keep the list until the
+//!    catalog changes overrides it, so a busy service is not copied for every question.
+//! 6. The frontend gives every call a deadline (`DnsHandler::with_lookup_timeout`, 5 s by
 //!    default) and answers SERVFAIL past it; implementations may cancel their work when the
 //!    future is dropped.
 
@@ -22,6 +25,7 @@ use legate_catalog::query::Instance;
 use legate_catalog::{Datacenter, Node, Service, ServiceName};
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -55,6 +59,16 @@ pub trait Lookup: Send + Sync + 'static {
         name: ServiceName,
         options: ReadOptions,
     ) -> impl Future<Output = Result<Vec<Instance>, LookupError>> + Send;
+
+    /// `service_instances` as a shared list (rule 5); what the frontend calls.
+    fn shared_service_instances(
+        &self,
+        name: ServiceName,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<Arc<[Instance]>, LookupError>> + Send {
+        let read = self.service_instances(name, options);
+        async move { read.await.map(Arc::from) }
+    }
 
     /// A node by name with its meta, or `None` when it is not registered.
     fn node(

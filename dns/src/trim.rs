@@ -23,6 +23,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_proto::ProtoError;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 
 /// The transport a request came on.
@@ -53,14 +54,20 @@ pub fn finalize(
     config: &DnsConfig,
 ) -> Vec<u8> {
     let compress = !config.disable_compression;
+    let mut encoded = None;
     if trim {
-        let trimmed = match transport {
-            Transport::Udp => trim_udp(request, &mut message, config.udp_answer_limit, compress),
-            Transport::Tcp => trim_tcp(request, &mut message, compress),
+        let fit = match transport {
+            Transport::Udp => fit_udp(request, &mut message, config.udp_answer_limit, compress),
+            Transport::Tcp => fit_tcp(request, &mut message, compress),
         };
-        if trimmed && config.enable_truncate {
+        encoded = fit.encoded;
+        if fit.dropped && config.enable_truncate {
             message.metadata.truncation = true;
+            encoded = None;
         }
+    }
+    if let Some(bytes) = encoded {
+        return bytes;
     }
     encode(&message, compress).unwrap_or_else(|error| {
         tracing::warn!(%error, "failed to encode a DNS reply");
@@ -72,6 +79,15 @@ pub fn finalize(
         failure.metadata.response_code = ResponseCode::ServFail;
         encode(&failure, compress).unwrap_or_default()
     })
+}
+
+/// What fitting a reply did.
+struct Fit {
+    /// Whether answers were dropped (the TC rule's input).
+    dropped: bool,
+    /// The final message's bytes, when the size loop's last measurement was already its
+    /// final encoding. Most replies fit at once, so this saves encoding them twice.
+    encoded: Option<Vec<u8>>,
 }
 
 /// Encodes a message, with or without name compression.
@@ -97,8 +113,17 @@ pub fn trim_udp(
     udp_answer_limit: usize,
     compress: bool,
 ) -> bool {
+    fit_udp(request, message, udp_answer_limit, compress).dropped
+}
+
+fn fit_udp(
+    request: &DnsRequest,
+    message: &mut Message,
+    udp_answer_limit: usize,
+    compress: bool,
+) -> Fit {
     let original = message.answers.len();
-    let index = ExtraIndex::new(message);
+    let index = ExtraIndex::default();
     let mut max = DEFAULT_UDP_SIZE;
     if let Some(edns) = &request.edns {
         max = max.max(usize::from(edns.max_payload()));
@@ -112,37 +137,48 @@ pub fn trim_udp(
         message.answers.truncate(max_answers);
         index.sync(message);
     }
-    shrink(message, &index, max, max - 8, measure_compressed);
-    message.answers.len() < original
+    let (_, measured) = shrink(message, &index, max, max - 8, measure_compressed);
+    Fit {
+        dropped: message.answers.len() < original,
+        // Bytes measured uncompressed are not the reply when the reply is compressed.
+        encoded: measured.filter(|_| measure_compressed == compress),
+    }
 }
 
 /// Fits a TCP reply; true when the size loop dropped answers (the count cut alone does not
 /// count, as in Consul).
 pub fn trim_tcp(request: &DnsRequest, message: &mut Message, compress: bool) -> bool {
+    fit_tcp(request, message, compress).dropped
+}
+
+fn fit_tcp(request: &DnsRequest, message: &mut Message, compress: bool) -> Fit {
     let cap = if request.qtype() == RecordType::SRV {
         MAX_TCP_SRV_ANSWERS
     } else {
         MAX_TCP_ANSWERS
     };
     message.answers.truncate(cap);
-    let index = ExtraIndex::new(message);
-    shrink(message, &index, MAX_TCP_SIZE, MAX_TCP_SIZE, compress)
+    let index = ExtraIndex::default();
+    let (dropped, encoded) = shrink(message, &index, MAX_TCP_SIZE, MAX_TCP_SIZE, compress);
+    Fit { dropped, encoded }
 }
 
 /// Drops answers until the message is at most `limit` bytes (keeping one); `max` is the
-/// size the binary search aims under. True when anything was dropped.
+/// size the binary search aims under. Returns whether anything was dropped, and the bytes
+/// of the last measurement when they are those of the final message.
 fn shrink(
     message: &mut Message,
     index: &ExtraIndex,
     max: usize,
     limit: usize,
     compress: bool,
-) -> bool {
+) -> (bool, Option<Vec<u8>>) {
     let mut dropped = false;
     while message.answers.len() > 1 {
-        let len = encoded_len(message, compress);
+        let bytes = encode(message, compress).ok();
+        let len = bytes.as_ref().map_or(usize::MAX, Vec::len);
         if len <= limit {
-            break;
+            return (dropped, bytes);
         }
         dropped = true;
         message.authorities.clear();
@@ -154,7 +190,7 @@ fn shrink(
         }
         index.sync(message);
     }
-    dropped
+    (dropped, None)
 }
 
 /// The largest number of answers whose message fits in `max` bytes, found by binary
@@ -183,14 +219,16 @@ fn binary_truncate(message: &mut Message, max: usize, index: &ExtraIndex, compre
 }
 
 /// The original additional section indexed by lower-case owner name (first record wins),
-/// so that it can be rebuilt for whatever answers remain. `None` when there were no
-/// additional records, in which case nothing is ever rebuilt.
-struct ExtraIndex(Option<HashMap<String, Record>>);
+/// so that it can be rebuilt for whatever answers remain. Built at the first rebuild, from
+/// the additional section as it still is then, because most replies fit untouched and never
+/// need it. `None` inside when there were no additional records: nothing is ever rebuilt.
+#[derive(Default)]
+struct ExtraIndex(OnceCell<Option<HashMap<String, Record>>>);
 
 impl ExtraIndex {
-    fn new(message: &Message) -> ExtraIndex {
+    fn build(message: &Message) -> Option<HashMap<String, Record>> {
         if message.additionals.is_empty() {
-            return ExtraIndex(None);
+            return None;
         }
         let mut index = HashMap::new();
         for record in &message.additionals {
@@ -198,12 +236,12 @@ impl ExtraIndex {
                 .entry(record.name.to_ascii().to_ascii_lowercase())
                 .or_insert_with(|| record.clone());
         }
-        ExtraIndex(Some(index))
+        Some(index)
     }
 
     /// Rebuilds the additional section for the SRV answers present.
     fn sync(&self, message: &mut Message) {
-        let Some(index) = &self.0 else {
+        let Some(index) = self.0.get_or_init(|| Self::build(message)) else {
             return;
         };
         let mut extra = Vec::new();
@@ -367,8 +405,7 @@ mod tests {
                 RData::A(rdata::A(Ipv4Addr::new(10, 0, 0, 2))),
             ),
         ];
-        let index = ExtraIndex::new(&message);
-        index.sync(&mut message);
+        ExtraIndex::default().sync(&mut message);
         let types: Vec<RecordType> = message
             .additionals
             .iter()

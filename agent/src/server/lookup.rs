@@ -5,9 +5,10 @@
 //! be served by the leader; a server that is not the leader cannot forward yet (that arrives
 //! with clustering), so it answers SERVFAIL rather than a possibly stale answer.
 
+use super::instance_cache::InstanceCache;
 use super::raft::RaftHandle;
 use legate_catalog::query::{self, Instance, Query, QueryResult};
-use legate_catalog::{Datacenter, Node, Service, ServiceName, SharedStore};
+use legate_catalog::{Datacenter, Node, Service, ServiceName, SharedStore, Store};
 use legate_dns::{Lookup, LookupError, ReadOptions};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct ServerLookup {
     store: Arc<SharedStore>,
     raft: RaftHandle,
     datacenter: Datacenter,
+    /// Service questions repeat far more often than the catalog changes.
+    instances: InstanceCache,
 }
 
 impl ServerLookup {
@@ -24,6 +27,7 @@ impl ServerLookup {
             store,
             raft,
             datacenter,
+            instances: InstanceCache::default(),
         }
     }
 
@@ -48,16 +52,20 @@ impl Lookup for ServerLookup {
         options: ReadOptions,
     ) -> Result<Vec<Instance>, LookupError> {
         self.admit(&options)?;
-        let query = Query::ServiceInstances {
-            name,
-            tags: Vec::new(),
-            node_meta: Vec::new(),
-            passing: false,
-        };
-        match query::run(&self.store.read(), &query).value {
-            QueryResult::Instances(instances) => Ok(instances),
-            other => Err(LookupError::Unavailable(format!("unexpected {other:?}"))),
-        }
+        all_instances(&self.store.read(), name)
+    }
+
+    async fn shared_service_instances(
+        &self,
+        name: ServiceName,
+        options: ReadOptions,
+    ) -> Result<Arc<[Instance]>, LookupError> {
+        self.admit(&options)?;
+        let store = self.store.read();
+        self.instances
+            .get_or_compute(&store, name.as_str(), |store| {
+                all_instances(store, name.clone())
+            })
     }
 
     async fn node(&self, name: String, options: ReadOptions) -> Result<Option<Node>, LookupError> {
@@ -91,5 +99,19 @@ impl Lookup for ServerLookup {
             &self.store.read(),
             &ip.to_string(),
         ))
+    }
+}
+
+/// Every instance of a service, whatever its health (`Lookup` rule 2).
+fn all_instances(store: &Store, name: ServiceName) -> Result<Vec<Instance>, LookupError> {
+    let query = Query::ServiceInstances {
+        name,
+        tags: Vec::new(),
+        node_meta: Vec::new(),
+        passing: false,
+    };
+    match query::run(store, &query).value {
+        QueryResult::Instances(instances) => Ok(instances),
+        other => Err(LookupError::Unavailable(format!("unexpected {other:?}"))),
     }
 }

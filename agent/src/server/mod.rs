@@ -8,8 +8,10 @@
 //! - `proposer`: batches concurrent writes into one Raft entry.
 //! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
 //! - `lookup`: `dns::Lookup` over the local store.
+//! - `instance_cache`: service instances kept for DNS until the catalog changes.
 //! - `local_catalog`: anti-entropy's view of the catalog (this node's records, writes via Raft).
 pub mod backend;
+pub mod instance_cache;
 pub mod leader;
 pub mod local_catalog;
 pub mod lookup;
