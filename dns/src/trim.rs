@@ -174,6 +174,10 @@ fn shrink(
     compress: bool,
 ) -> (bool, Option<Vec<u8>>) {
     let mut dropped = false;
+    // Planned once, from the answers as they are before the first drop: every later answer
+    // list is a prefix of them, and rebuilding the section name by name on each of the
+    // (possibly hundreds of) rounds dominated the cost of large TCP replies.
+    let mut plan: Option<Option<ExtraPlan>> = None;
     while message.answers.len() > 1 {
         let bytes = encode(message, compress).ok();
         let len = bytes.as_ref().map_or(usize::MAX, Vec::len);
@@ -182,27 +186,37 @@ fn shrink(
         }
         dropped = true;
         message.authorities.clear();
+        let plan = plan.get_or_insert_with(|| index.plan(message, &message.answers));
         if len.saturating_sub(max) > 100 {
-            let best = binary_truncate(message, max, index, compress);
+            let best = binary_truncate(message, max, plan.as_ref(), compress);
             message.answers.truncate(best);
         } else {
             message.answers.pop();
         }
-        index.sync(message);
+        if let Some(plan) = plan {
+            message.additionals = plan.for_prefix(message.answers.len());
+        }
     }
     (dropped, None)
 }
 
 /// The largest number of answers whose message fits in `max` bytes, found by binary
 /// search; a count leaving less than 10 bytes spare is taken at once.
-fn binary_truncate(message: &mut Message, max: usize, index: &ExtraIndex, compress: bool) -> usize {
+fn binary_truncate(
+    message: &mut Message,
+    max: usize,
+    plan: Option<&ExtraPlan>,
+    compress: bool,
+) -> usize {
     let original = message.answers.clone();
     let (mut start, mut end) = (0, original.len() + 1);
     let mut best = None;
     while end - start > 1 {
         let median = start + (end - start) / 2;
         message.answers = original[..median].to_vec();
-        index.sync(message);
+        if let Some(plan) = plan {
+            message.additionals = plan.for_prefix(median);
+        }
         let len = encoded_len(message, compress);
         if len <= max {
             if max - len < 10 {
@@ -239,30 +253,54 @@ impl ExtraIndex {
         Some(index)
     }
 
-    /// Rebuilds the additional section for the SRV answers present.
-    fn sync(&self, message: &mut Message) {
-        let Some(index) = self.0.get_or_init(|| Self::build(message)) else {
-            return;
-        };
-        let mut extra = Vec::new();
+    /// The additional records `answers` need, answer by answer (see `ExtraPlan`); `None`
+    /// when there were no additional records. `message` is only read to build the index.
+    fn plan(&self, message: &Message, answers: &[Record]) -> Option<ExtraPlan> {
+        let index = self.0.get_or_init(|| Self::build(message)).as_ref()?;
+        let mut records = Vec::new();
+        let mut ends = Vec::with_capacity(answers.len());
         let mut resolved = HashSet::new();
-        for answer in &message.answers {
-            let RData::SRV(srv) = &answer.data else {
-                continue;
-            };
-            let mut target = srv.target.to_ascii().to_ascii_lowercase();
-            while resolved.insert(target.clone()) {
-                let Some(record) = index.get(&target) else {
-                    break;
-                };
-                extra.push(record.clone());
-                match &record.data {
-                    RData::CNAME(cname) => target = cname.0.to_ascii().to_ascii_lowercase(),
-                    _ => break,
+        for answer in answers {
+            if let RData::SRV(srv) = &answer.data {
+                let mut target = srv.target.to_ascii().to_ascii_lowercase();
+                while resolved.insert(target.clone()) {
+                    let Some(record) = index.get(&target) else {
+                        break;
+                    };
+                    records.push(record.clone());
+                    match &record.data {
+                        RData::CNAME(cname) => target = cname.0.to_ascii().to_ascii_lowercase(),
+                        _ => break,
+                    }
                 }
             }
+            ends.push(records.len());
         }
-        message.additionals = extra;
+        Some(ExtraPlan { records, ends })
+    }
+
+    /// Rebuilds the additional section for the SRV answers present.
+    fn sync(&self, message: &mut Message) {
+        if let Some(plan) = self.plan(message, &message.answers) {
+            message.additionals = plan.records;
+        }
+    }
+}
+
+/// The additional section for a list of answers, and for each of its prefixes: answers only
+/// add records the ones before them did not, so the section for the first `n` answers is the
+/// first `ends[n - 1]` records. Trimming plans once instead of rebuilding the section, name
+/// by name, for every answer count it tries.
+struct ExtraPlan {
+    records: Vec<Record>,
+    ends: Vec<usize>,
+}
+
+impl ExtraPlan {
+    /// The additional section for the first `count` answers planned.
+    fn for_prefix(&self, count: usize) -> Vec<Record> {
+        let end = count.checked_sub(1).map_or(0, |last| self.ends[last]);
+        self.records[..end].to_vec()
     }
 }
 
@@ -412,6 +450,28 @@ mod tests {
             .map(|r| r.record_type())
             .collect();
         assert_eq!(types, [RecordType::CNAME, RecordType::A]);
+    }
+
+    #[test]
+    fn a_planned_prefix_is_what_sync_would_build() {
+        let request = request(RecordType::SRV, None);
+        let mut message = srv_reply(&request, 6);
+        // A repeated target adds nothing the second time.
+        let again = message.answers[1].clone();
+        message.answers.insert(3, again);
+        let plan = ExtraIndex::default()
+            .plan(&message, &message.answers)
+            .unwrap();
+        for count in 0..=message.answers.len() {
+            let mut prefix = message.clone();
+            prefix.answers.truncate(count);
+            ExtraIndex::default().sync(&mut prefix);
+            assert_eq!(
+                plan.for_prefix(count),
+                prefix.additionals,
+                "{count} answers"
+            );
+        }
     }
 
     #[test]
