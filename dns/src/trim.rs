@@ -98,7 +98,28 @@ pub fn encode(message: &Message, compress: bool) -> Result<Vec<u8>, ProtoError> 
         encoder.set_name_encoding(NameEncoding::Uncompressed);
     }
     message.emit(&mut encoder)?;
+    if !complete(message, &buffer) {
+        return Err(ProtoError::from("message does not fit in one DNS message"));
+    }
     Ok(buffer)
+}
+
+/// Whether `bytes` hold all of `message`. hickory stops emitting records at 65,535 bytes and
+/// still succeeds, with header counts describing only what it wrote; such bytes are a
+/// different, silently truncated reply, so they count as too large and the trimming below
+/// decides what to drop (binary search rather than one answer per round).
+fn complete(message: &Message, bytes: &[u8]) -> bool {
+    let count = |at: usize| {
+        bytes.get(at..at + 2).map_or(0, |pair| {
+            usize::from(u16::from_be_bytes([pair[0], pair[1]]))
+        })
+    };
+    // The additional count includes the EDNS OPT record; hickory also sets TC when it cuts.
+    let truncated = bytes.get(2).is_some_and(|flags| flags & 0x02 != 0);
+    count(6) == message.answers.len()
+        && count(8) == message.authorities.len()
+        && count(10) == message.additionals.len() + usize::from(message.edns.is_some())
+        && truncated == message.metadata.truncation
 }
 
 /// The encoded size of a message; unencodable counts as too large.
@@ -492,6 +513,35 @@ mod tests {
         let mut message = srv_reply(&request, 1100);
         trim_tcp(&request, &mut message, true);
         assert!(message.answers.len() <= MAX_TCP_SRV_ANSWERS);
+    }
+
+    #[test]
+    fn a_reply_hickory_would_cut_short_is_trimmed_whole() {
+        // 1000 SRV answers with two additional records each exceed 64 KiB; hickory's encoder
+        // would stop at 65,535 bytes and succeed with a cut-short message. The trim must
+        // instead drop whole answers with their additional records, EDNS or not.
+        for edns in [None, Some(4096)] {
+            let request = request(RecordType::SRV, edns);
+            let mut message = srv_reply(&request, 1000);
+            message.edns = request.edns.clone();
+            assert!(
+                encode(&message, true).is_err(),
+                "the untrimmed reply does not fit"
+            );
+            assert!(trim_tcp(&request, &mut message, true));
+            let bytes = encode(&message, true).unwrap();
+            assert!(bytes.len() <= MAX_TCP_SIZE);
+            let reply = Message::from_vec(&bytes).unwrap();
+            assert!(!reply.metadata.truncation, "{edns:?}");
+            assert_eq!(reply.answers.len(), message.answers.len());
+            // Every kept answer keeps its target's address record.
+            let addresses = reply
+                .additionals
+                .iter()
+                .filter(|record| record.record_type() == RecordType::A)
+                .count();
+            assert_eq!(addresses, reply.answers.len(), "{edns:?}");
+        }
     }
 
     #[test]
