@@ -75,6 +75,24 @@ impl Reporter for ChannelReporter {
     }
 }
 
+/// What one change touched: its runner effects, and the records to persist beyond those
+/// the effects name.
+struct Touched {
+    effects: Effects,
+    services: Vec<ServiceId>,
+    checks: Vec<CheckId>,
+}
+
+impl Touched {
+    fn new(effects: Effects, services: Vec<ServiceId>, checks: Vec<CheckId>) -> Touched {
+        Touched {
+            effects,
+            services,
+            checks,
+        }
+    }
+}
+
 struct Inner<C> {
     tables: Mutex<Tables>,
     /// Output-only changes waiting for `check_update_interval`: check → due (agent ms).
@@ -261,23 +279,47 @@ impl<C: Catalog> LocalState<C> {
         })
     }
 
-    /// Persists what `effects` touched, restarts runners, and announces the change.
-    fn settle(
+    /// Applies one change to the tables, persists the records it touched, restarts its
+    /// runners, announces it and waits for its sync. If persisting fails the tables are put
+    /// back as they were, so a refused change is never half-applied. (The clone this takes
+    /// is linear in the agent's services and checks, which is small next to the fsync.)
+    async fn change(
         &self,
-        tables: &Tables,
-        effects: Effects,
-        services: &[ServiceId],
-        extra_checks: &[CheckId],
-    ) -> Result<bool, LocalError> {
+        apply: impl FnOnce(&mut Tables) -> Result<Touched, LocalError>,
+    ) -> Result<(), LocalError> {
+        let changed = {
+            let mut tables = self.tables();
+            let before = tables.clone();
+            let touched = apply(&mut tables)?;
+            match self.settle(&tables, touched) {
+                Ok(changed) => changed,
+                Err(error) => {
+                    *tables = before;
+                    return Err(error);
+                }
+            }
+        };
+        if changed {
+            self.inner.sync.sync_now(self.inner.config.sync_wait).await;
+        }
+        Ok(())
+    }
+
+    /// Persists what a change touched, restarts runners, and announces the change.
+    fn settle(&self, tables: &Tables, touched: Touched) -> Result<bool, LocalError> {
+        let Touched {
+            effects,
+            services,
+            mut checks,
+        } = touched;
         if !effects.changed {
             return Ok(false);
         }
-        let mut checks: Vec<CheckId> = effects.start.iter().map(|spec| spec.id.clone()).collect();
+        checks.extend(effects.start.iter().map(|spec| spec.id.clone()));
         checks.extend(effects.stop.iter().cloned());
-        checks.extend(extra_checks.iter().cloned());
         self.inner
             .store
-            .save(tables, services, &checks)
+            .save(tables, &services, &checks)
             .map_err(storage)?;
         for id in &effects.stop {
             self.inner.runners.stop(id);
@@ -294,12 +336,6 @@ impl<C: Catalog> LocalState<C> {
     fn start_runner(&self, spec: &CheckSpec, ttl_remaining: Option<Duration>) {
         if let Err(error) = self.inner.runners.start(spec, ttl_remaining) {
             tracing::warn!("check {}: cannot run: {error}", spec.id);
-        }
-    }
-
-    async fn sync_after(&self, changed: bool) {
-        if changed {
-            self.inner.sync.sync_now(self.inner.config.sync_wait).await;
         }
     }
 
@@ -437,9 +473,7 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
         }
         let id = spec.service.id.clone();
         let now = self.now();
-        let changed = {
-            let mut tables = self.tables();
-            let before = tables.clone();
+        self.change(|tables| {
             let effects = tables.add_service(spec, replace_existing_checks, source, now);
             // Service name or tag changes reach the checks' denormalised copies.
             let touched: Vec<CheckId> = tables
@@ -448,26 +482,17 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
                 .filter(|(_, check)| check.record.service_id == id)
                 .map(|(check_id, _)| check_id.clone())
                 .collect();
-            match self.settle(&tables, effects, &[id], &touched) {
-                Ok(changed) => changed,
-                Err(error) => {
-                    *tables = before;
-                    return Err(error);
-                }
-            }
-        };
-        self.sync_after(changed).await;
-        Ok(())
+            Ok(Touched::new(effects, vec![id], touched))
+        })
+        .await
     }
 
     async fn deregister_service(&self, id: ServiceId) -> Result<(), LocalError> {
-        let changed = {
-            let mut tables = self.tables();
+        self.change(|tables| {
             let effects = tables.remove_service(&id);
-            self.settle(&tables, effects, &[id], &[])?
-        };
-        self.sync_after(changed).await;
-        Ok(())
+            Ok(Touched::new(effects, vec![id], Vec::new()))
+        })
+        .await
     }
 
     async fn register_check(&self, spec: CheckSpec, source: Source) -> Result<(), LocalError> {
@@ -475,30 +500,19 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
             return Err(refused);
         }
         let now = self.now();
-        let changed = {
-            let mut tables = self.tables();
-            let before = tables.clone();
+        self.change(|tables| {
             let effects = tables.add_check(spec, source, now)?;
-            match self.settle(&tables, effects, &[], &[]) {
-                Ok(changed) => changed,
-                Err(error) => {
-                    *tables = before;
-                    return Err(error);
-                }
-            }
-        };
-        self.sync_after(changed).await;
-        Ok(())
+            Ok(Touched::new(effects, Vec::new(), Vec::new()))
+        })
+        .await
     }
 
     async fn deregister_check(&self, id: CheckId) -> Result<(), LocalError> {
-        let changed = {
-            let mut tables = self.tables();
+        self.change(|tables| {
             let effects = tables.remove_check(&id);
-            self.settle(&tables, effects, &[], &[])?
-        };
-        self.sync_after(changed).await;
-        Ok(())
+            Ok(Touched::new(effects, Vec::new(), Vec::new()))
+        })
+        .await
     }
 
     async fn update_ttl(
@@ -551,24 +565,20 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
         reason: String,
     ) -> Result<(), LocalError> {
         let check = CheckId::new(format!("{}{id}", super::tables::SERVICE_MAINTENANCE_PREFIX));
-        let changed = {
-            let mut tables = self.tables();
+        self.change(|tables| {
             let effects = tables.service_maintenance(&id, enable, reason)?;
-            self.settle(&tables, effects, &[], &[check])?
-        };
-        self.sync_after(changed).await;
-        Ok(())
+            Ok(Touched::new(effects, Vec::new(), vec![check]))
+        })
+        .await
     }
 
     async fn node_maintenance(&self, enable: bool, reason: String) -> Result<(), LocalError> {
         let check = CheckId::new(super::tables::NODE_MAINTENANCE);
-        let changed = {
-            let mut tables = self.tables();
+        self.change(|tables| {
             let effects = tables.node_maintenance(enable, reason);
-            self.settle(&tables, effects, &[], &[check])?
-        };
-        self.sync_after(changed).await;
-        Ok(())
+            Ok(Touched::new(effects, Vec::new(), vec![check]))
+        })
+        .await
     }
 
     fn services(&self) -> Vec<catalog::Service> {
@@ -581,11 +591,5 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
 
     fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changes.subscribe()
-    }
-}
-
-impl<C> Drop for Inner<C> {
-    fn drop(&mut self) {
-        self.runners.stop_all();
     }
 }
