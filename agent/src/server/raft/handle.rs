@@ -112,12 +112,15 @@ impl RaftHandle {
     }
 }
 
-/// Mirrors openraft's metrics into a `bool` watch that changes only when leadership does, so
-/// leader-only tasks are not woken by every applied entry. The mirroring task ends when
-/// Raft stops (its metrics channel closes) or when every receiver is gone.
+/// Mirrors openraft's server metrics into a `bool` watch that changes only when leadership
+/// does, so leader-only tasks are not woken by every applied entry. The server metrics change
+/// only with the vote, state, leader or membership; the full `metrics()` channel is sent on
+/// every applied entry, and watching it cost a task wake-up per write. The mirroring task ends,
+/// reporting `false`, when Raft stops (its metrics channel closes), or when every receiver is
+/// gone.
 fn mirror_leadership(raft: &Raft) -> watch::Receiver<bool> {
-    let mut metrics = raft.metrics();
-    let leads = |metrics: &openraft::RaftMetrics<NodeId, openraft::BasicNode>| {
+    let mut metrics = raft.server_metrics();
+    let leads = |metrics: &openraft::metrics::RaftServerMetrics<NodeId, openraft::BasicNode>| {
         metrics.state == ServerState::Leader
     };
     let (sender, receiver) = watch::channel(leads(&metrics.borrow()));
@@ -126,7 +129,12 @@ fn mirror_leadership(raft: &Raft) -> watch::Receiver<bool> {
             let now = leads(&metrics.borrow_and_update());
             sender.send_if_modified(|current| std::mem::replace(current, now) != now);
             tokio::select! {
-                changed = metrics.changed() => if changed.is_err() { return },
+                changed = metrics.changed() => if changed.is_err() {
+                    // Raft stopped. openraft's last server metrics may still say leader,
+                    // since only the full metrics carry the shutdown.
+                    sender.send_if_modified(|current| std::mem::replace(current, false));
+                    return;
+                },
                 _ = sender.closed() => return,
             }
         }
