@@ -10,7 +10,9 @@
 //!    started later has returned; the leader counts itself towards the commit quorum from
 //!    that report, so an acknowledged write is on disk. The fsync is shared: the `flusher`
 //!    task runs one for every append that arrived while the previous one ran (group commit).
-//! 3. `truncate` and `purge` fsync too, so the log never reappears with a hole after a crash.
+//! 3. `truncate` fsyncs too, so the log never reappears with a hole after a crash. `purge`
+//!    fsyncs the purge point; from then on readers skip the entries at or below it, and the
+//!    `purger` thread removes them in the background (see there why that is safe).
 //! 4. `save_committed` is not fsynced by itself: the next append's or vote's fsync carries it.
 //!    Losing it only means that, after a restart, the tail is applied once the new term
 //!    commits it rather than at once.
@@ -24,13 +26,14 @@
 
 use super::error::storage_error;
 use super::flusher::Flusher;
+use super::purger::Purger;
 use super::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -49,6 +52,10 @@ pub struct LogStore {
     committed_index: Arc<AtomicU64>,
     /// Shares fsyncs between appends (rule 2).
     flusher: Flusher,
+    /// The first index readers may see: one past the durable purge point (zero before any
+    /// purge). Entries below it may still sit in `logs` until the purger removes them.
+    first_readable: Arc<AtomicU64>,
+    purger: Purger,
 }
 
 impl LogStore {
@@ -58,16 +65,23 @@ impl LogStore {
             db.open_tree(name)
                 .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e))
         };
+        let logs = open("logs")?;
+        let start_error = |e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e);
         let store = LogStore {
             db: db.clone(),
-            logs: open("logs")?,
+            purger: Purger::start(logs.clone()).map_err(start_error)?,
+            logs,
             meta: open("meta")?,
             committed_index: Arc::default(),
-            flusher: Flusher::start(db.clone())
-                .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))?,
+            flusher: Flusher::start(db.clone()).map_err(start_error)?,
+            first_readable: Arc::default(),
         };
         let committed: Option<LogId> = store.read_meta(COMMITTED_KEY)?;
         store.note_committed(committed.as_ref());
+        if let Some(purged) = store.read_meta::<LogId>(LAST_PURGED_KEY)? {
+            // Removes what a crash left below the purge point, if anything.
+            store.skip_purged(purged.index);
+        }
         Ok(store)
     }
 
@@ -79,6 +93,13 @@ impl LogStore {
     fn note_committed(&self, committed: Option<&LogId>) {
         let index = committed.map_or(0, |log_id| log_id.index);
         self.committed_index.store(index, Ordering::Relaxed);
+    }
+
+    /// Hides the entries up to `index` from readers and has the purger remove them.
+    fn skip_purged(&self, index: u64) {
+        self.first_readable
+            .fetch_max(index.saturating_add(1), Ordering::AcqRel);
+        self.purger.remove_up_to(index);
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -121,17 +142,23 @@ impl LogStore {
     }
 }
 
-/// Entries removed per sled batch when purging.
-const PURGE_BATCH: u64 = 1024;
-
-fn key_index(key: &[u8]) -> u64 {
+pub(super) fn key_index(key: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&key[..8]);
     u64::from_be_bytes(bytes)
 }
 
-fn index_key(index: u64) -> [u8; 8] {
+pub(super) fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
+}
+
+/// Whether a range starting at `first` and ending at `end` holds any index.
+fn reaches(first: u64, end: Bound<u64>) -> bool {
+    match end {
+        Bound::Included(last) => first <= last,
+        Bound::Excluded(limit) => first < limit,
+        Bound::Unbounded => true,
+    }
 }
 
 fn encode<T: Serialize>(value: &T, subject: ErrorSubject<u64>) -> Result<Vec<u8>, StorageError> {
@@ -147,8 +174,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let start = range.start_bound().map(|index| index_key(*index));
-        let end = range.end_bound().map(|index| index_key(*index));
+        // Purged entries the purger has not removed yet are not part of the log.
+        let first = match range.start_bound() {
+            Bound::Included(index) => *index,
+            Bound::Excluded(index) => index.saturating_add(1),
+            Bound::Unbounded => 0,
+        }
+        .max(self.first_readable.load(Ordering::Acquire));
+        let end = range.end_bound().cloned();
+        if !reaches(first, end) {
+            return Ok(Vec::new());
+        }
+        let start = Bound::Included(index_key(first));
+        let end = end.map(index_key);
         let mut entries = Vec::new();
         for item in self.logs.range::<[u8; 8], _>((start, end)) {
             let (_, bytes) =
@@ -249,34 +287,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        // The purge point goes first and is flushed before any entry goes: after a crash in
-        // between, the log still starts where `get_log_state` says, with some extra entries
-        // below it that the next purge removes.
+        // The purge point is durable before any entry goes, and readers skip what is below
+        // it from then on; the entries are removed in the background (see `purger`).
         self.write_meta(LAST_PURGED_KEY, &log_id, ErrorSubject::Logs)?;
         self.flush(ErrorSubject::Logs).await?;
-        // Log keys are consecutive indexes, so the doomed keys are computed, not read: reading
-        // them back would pull every purged entry into sled's cache. They go in bounded
-        // batches, so one purge never builds a batch as large as the whole trimmed log.
-        let first = match self
-            .logs
-            .first()
-            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?
-        {
-            Some((key, _)) => key_index(&key),
-            None => return self.flush(ErrorSubject::Logs).await,
-        };
-        let mut next = first;
-        while next <= log_id.index {
-            let end = log_id.index.min(next.saturating_add(PURGE_BATCH - 1));
-            let mut batch = sled::Batch::default();
-            for index in next..=end {
-                batch.remove(&index_key(index));
-            }
-            self.logs
-                .apply_batch(batch)
-                .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
-            next = end + 1;
-        }
-        self.flush(ErrorSubject::Logs).await
+        self.skip_purged(log_id.index);
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 mod durability;
 mod network;
+mod purge;
 mod restart;
 mod snapshot;
 mod suite;
