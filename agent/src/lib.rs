@@ -7,8 +7,10 @@
 //! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
 //! - `local`: the host agent's own services and checks; `local::check` runs the checks.
 //! - `node_id`: the node's persistent UUID.
+//! - `durable_db`: a sled database whose flush is an fsync.
 pub mod cli;
 pub mod config;
+pub mod durable_db;
 pub mod local;
 pub mod node_id;
 pub mod run;

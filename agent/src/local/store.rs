@@ -8,6 +8,7 @@
 //! additions. Every change is flushed before it is acknowledged.
 
 use super::tables::{LocalCheck, LocalService, Tables};
+use crate::durable_db::DurableDb;
 use legate_catalog::{CheckId, Health, ServiceId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -20,6 +21,8 @@ use thiserror::Error;
 pub enum StoreError {
     #[error("local state storage: {0}")]
     Sled(#[from] sled::Error),
+    #[error("local state storage: {0}")]
+    Sync(#[from] std::io::Error),
     #[error("local state record: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -41,7 +44,7 @@ pub struct Loaded {
 }
 
 pub struct LocalStore {
-    db: sled::Db,
+    durable: DurableDb,
 }
 
 fn service_key(id: &ServiceId) -> Vec<u8> {
@@ -58,18 +61,16 @@ fn ttl_key(id: &CheckId) -> Vec<u8> {
 
 impl LocalStore {
     pub fn open(data_dir: &Path) -> Result<LocalStore, StoreError> {
-        let db = sled::Config::new()
-            .path(data_dir.join("local"))
-            .cache_capacity(1 << 20)
-            .open()?;
-        Ok(LocalStore { db })
+        let config = sled::Config::new().cache_capacity(1 << 20);
+        let durable = DurableDb::open(&data_dir.join("local"), config)?;
+        Ok(LocalStore { durable })
     }
 
     /// Reads everything back; a record that no longer decodes is skipped with a warning
     /// rather than keeping the agent from starting.
     pub fn load(&self) -> Result<Loaded, StoreError> {
         let mut loaded = Loaded::default();
-        for item in self.db.iter() {
+        for item in self.durable.db().iter() {
             let (key, value) = item?;
             let key = String::from_utf8_lossy(&key).into_owned();
             let decoded = match key.split_once('/') {
@@ -111,14 +112,16 @@ impl LocalStore {
                 }
             }
         }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        self.durable.db().apply_batch(batch)?;
+        self.durable.sync()?;
         Ok(())
     }
 
     pub fn save_ttl(&self, id: &CheckId, state: &TtlState) -> Result<(), StoreError> {
-        self.db.insert(ttl_key(id), serde_json::to_vec(state)?)?;
-        self.db.flush()?;
+        self.durable
+            .db()
+            .insert(ttl_key(id), serde_json::to_vec(state)?)?;
+        self.durable.sync()?;
         Ok(())
     }
 }

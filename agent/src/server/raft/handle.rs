@@ -4,6 +4,7 @@
 use super::error::{ReadError, WaitError, WriteError};
 use super::metrics::RaftMetrics;
 use super::types::{NodeId, Raft};
+use crate::durable_db::DurableDb;
 use legate_catalog::{Command, CommandResult, LogPayload};
 use openraft::metrics::WaitError as OpenraftWaitError;
 use openraft::ServerState;
@@ -18,7 +19,7 @@ pub struct RaftHandle {
     raft: Raft,
     node_id: NodeId,
     /// Kept so `shutdown` can flush it; the log store holds the same database.
-    db: sled::Db,
+    db: DurableDb,
     /// Written by the log store on every commit (see `RaftMetrics::commit_index`).
     commit_index: Arc<AtomicU64>,
     /// Whether this server leads; see `leadership_watch`.
@@ -29,7 +30,7 @@ impl RaftHandle {
     pub(super) fn new(
         raft: Raft,
         node_id: NodeId,
-        db: sled::Db,
+        db: DurableDb,
         commit_index: Arc<AtomicU64>,
     ) -> RaftHandle {
         let leadership = mirror_leadership(&raft);
@@ -106,7 +107,7 @@ impl RaftHandle {
         }
         // Every acknowledged entry is already durable; this covers the committed index,
         // which is saved without its own fsync.
-        if let Err(error) = self.db.flush_async().await {
+        if let Err(error) = self.db.sync_async().await {
             tracing::error!(%error, "flushing the raft database at shutdown failed");
         }
     }

@@ -18,8 +18,7 @@
 //! Layout:
 //! - `types`: the openraft type configuration and aliases.
 //! - `log_store`: the log, vote and committed id on sled, with the fsync rules.
-//! - `flusher`, `purger`: the log store's threads for group commit and for removing purged
-//!   entries.
+//! - `purger`: the log store's thread that removes purged entries.
 //! - `state_machine`: applying entries to the catalog; building and installing snapshots.
 //! - `snapshot_file`: atomic snapshot files on disk.
 //! - `network`: the RPC client factory (no transport yet).
@@ -28,7 +27,6 @@
 //! - `error`: start, write, read and wait errors.
 
 mod error;
-mod flusher;
 mod handle;
 mod log_store;
 mod metrics;
@@ -50,6 +48,7 @@ pub use network::{Network, NetworkClient, NoTransport};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use types::{NodeId, Raft, TypeConfig};
 
+use crate::durable_db::DurableDb;
 use legate_catalog::SharedStore;
 use openraft::{BasicNode, SnapshotPolicy};
 use std::collections::BTreeMap;
@@ -183,16 +182,15 @@ pub async fn start(
 }
 
 /// Opens sled on a blocking thread: recovery reads the whole log and may take a while.
-async fn open_db(path: PathBuf) -> Result<sled::Db, RaftStartError> {
+async fn open_db(path: PathBuf) -> Result<DurableDb, RaftStartError> {
     let opened = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
             // We fsync exactly when the log store's rules say; see `log_store`.
-            sled::Config::new()
-                .path(path)
+            let config = sled::Config::new()
                 .flush_every_ms(None)
-                .cache_capacity(SLED_CACHE_BYTES)
-                .open()
+                .cache_capacity(SLED_CACHE_BYTES);
+            DurableDb::open(&path, config)
         })
         .await
     };

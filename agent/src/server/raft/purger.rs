@@ -58,19 +58,21 @@ impl Purger {
 }
 
 /// Removes entries from the start of `logs` up to `index`, lowest first. Log keys are
-/// consecutive indexes, so only the first is read; reading each doomed entry back would pull
-/// it into sled's cache. A failure is logged and left for the next purge: the entries are
-/// below the purge point and never read.
+/// consecutive indexes, so only the first and last are read; reading each doomed entry back
+/// would pull it into sled's cache. The last bounds the work when a snapshot install purges
+/// far past the end of a short log. A failure is logged and left for the next purge: the
+/// entries are below the purge point and never read.
 fn remove_up_to(logs: &sled::Tree, index: u64) {
-    let first = match logs.first() {
-        Ok(Some((key, _))) => key_index(&key),
-        Ok(None) => return,
+    let stored = logs.first().and_then(|first| Ok((first, logs.last()?)));
+    let (first, last) = match stored {
+        Ok((Some((first, _)), Some((last, _)))) => (key_index(&first), key_index(&last)),
+        Ok(_) => return,
         Err(error) => {
             tracing::warn!(%error, "reading the raft log to purge it failed");
             return;
         }
     };
-    for doomed in first..=index {
+    for doomed in first..=index.min(last) {
         if let Err(error) = logs.remove(index_key(doomed)) {
             tracing::warn!(%error, "removing a purged raft log entry failed");
             return;

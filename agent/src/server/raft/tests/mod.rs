@@ -9,6 +9,7 @@ mod snapshot;
 mod suite;
 
 use super::types::{Entry, LogId};
+use crate::durable_db::DurableDb;
 use legate_catalog::command::{KvCondition, KvSet};
 use legate_catalog::query::{self, Query};
 use legate_catalog::{Command, KvEntry, LogPayload, QueryResult, SharedStore};
@@ -38,20 +39,16 @@ fn normal_entry(term: u64, index: u64, command: Command) -> Entry {
     }
 }
 
-fn open_db(path: &Path) -> sled::Db {
-    sled::Config::new()
-        .path(path)
-        .flush_every_ms(None)
-        .open()
-        .expect("open sled")
+fn open_db(path: &Path) -> DurableDb {
+    DurableDb::open(path, sled::Config::new().flush_every_ms(None)).expect("open sled")
 }
 
-/// Reopens a database whose previous handles were just dropped. The log store's flusher task
-/// holds a handle until the runtime next polls it and it sees its queue closed, so yield to it
-/// until sled's file lock is free (bounded: a handle still held after that is a real leak).
-async fn reopen_db(path: &Path) -> sled::Db {
+/// Reopens a database whose previous handles were just dropped. The log store's purger thread
+/// holds a handle until it sees its doorbell closed, so wait for it until sled's file lock is
+/// free (bounded: a handle still held after that is a real leak).
+async fn reopen_db(path: &Path) -> DurableDb {
     for _ in 0..1000 {
-        let attempt = sled::Config::new().path(path).flush_every_ms(None).open();
+        let attempt = DurableDb::open(path, sled::Config::new().flush_every_ms(None));
         match attempt {
             Ok(db) => return db,
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,

@@ -2,6 +2,7 @@
 //! the background, also when a crash left some behind.
 
 use super::{kv_set, log_id, normal_entry, open_db, reopen_db};
+use crate::durable_db::DurableDb;
 use crate::server::raft::types::Entry;
 use crate::server::raft::LogStore;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
@@ -15,15 +16,15 @@ fn entries(indexes: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
 }
 
 /// The lowest index still stored in sled's `logs` tree, whatever readers are shown.
-fn first_stored(db: &sled::Db) -> Option<u64> {
-    let logs = db.open_tree("logs").expect("logs tree");
+fn first_stored(db: &DurableDb) -> Option<u64> {
+    let logs = db.db().open_tree("logs").expect("logs tree");
     let (key, _) = logs.first().expect("read first")?;
     Some(u64::from_be_bytes(
         key.as_ref().try_into().expect("8-byte key"),
     ))
 }
 
-async fn eventually_first_stored(db: &sled::Db, expected: u64) {
+async fn eventually_first_stored(db: &DurableDb, expected: u64) {
     for _ in 0..1000 {
         if first_stored(db) == Some(expected) {
             return;
@@ -93,11 +94,12 @@ async fn entries_a_crash_left_below_the_purge_point_are_hidden_and_removed_on_op
         // A crash right after the purge point was made durable, before any entry went:
         // write the point the way `purge` does, without a purger to remove anything.
         let point = bincode::serialize(&log_id(1, 12)).expect("encode");
-        db.open_tree("meta")
+        db.db()
+            .open_tree("meta")
             .expect("meta tree")
             .insert(b"last_purged", point)
             .expect("write purge point");
-        db.flush().expect("flush");
+        db.sync().expect("flush");
     }
     let db = reopen_db(dir.path()).await;
     let mut store = LogStore::open(&db).expect("reopen log store");
