@@ -9,14 +9,14 @@
 //! 4. A blocking query (`index` > 0) waits `wait`, capped at `max_query_time`, or
 //!    `default_query_time` when `wait` is absent or not positive, plus a random jitter of up
 //!    to 1/16 of that, so that many watchers do not all return at once.
-//! 5. `filter` is a go-bexpr expression, parsed here (after every other parameter, whose
-//!    errors Consul's HTTP layer reports first) and bound to the endpoint's records by
-//!    `RequestOptions::filter_for` before the query runs. A bad one answers 500 with
-//!    `Failed to create boolean expression evaluator: ...`, as Consul's RPC error does.
-//!    Endpoints filter after the query, so `X-Consul-Index` and blocking are unchanged.
-//!    Endpoints that do not filter (KV, status, agent self and members) ignore a valid
-//!    expression, as Consul does; an unparsable one is refused everywhere, where Consul's
-//!    non-filtering endpoints never look at it.
+//! 5. `filter` is a go-bexpr expression, kept as text here and parsed and bound to the
+//!    endpoint's records by `RequestOptions::filter_for` before the query runs, so after
+//!    every other parameter, whose errors Consul's HTTP layer reports first. A bad one
+//!    answers 500 with `Failed to create boolean expression evaluator: ...`, as Consul's RPC
+//!    error does. Endpoints filter after the query, so `X-Consul-Index` and blocking are
+//!    unchanged. Endpoints that do not filter (KV, status, agent self and members) never
+//!    call `filter_for`, so they ignore any expression, even an unparsable one, as Consul
+//!    does.
 //! 6. Unknown parameters are ignored.
 
 use crate::backend::{Consistency, ReadOptions};
@@ -50,8 +50,8 @@ pub struct RequestOptions {
     pub tags: Vec<String>,
     /// `?pretty`, or the agent's default.
     pub pretty: bool,
-    /// `?filter=`, when non-empty: parsed, not yet bound to a record shape (rule 5).
-    pub filter: Option<Filter>,
+    /// `?filter=`, when non-empty, as sent: only endpoints that filter parse it (rule 5).
+    pub filter: Option<String>,
 }
 
 /// Refuses the Enterprise namespace and partition selectors with Consul CE's texts.
@@ -153,18 +153,21 @@ impl RequestOptions {
             options.node_meta.push((key.to_owned(), value.to_owned()));
         }
         options.tags = params.all("tag").into_iter().map(str::to_owned).collect();
-        if let Some(text) = params.non_empty("filter") {
-            options.filter = Some(Filter::parse(text).map_err(filter_refused)?);
-        }
+        options.filter = params.non_empty("filter").map(str::to_owned);
         Ok(options)
     }
 
-    /// Rule 5: the request's filter bound to the records the endpoint filters (`None`
-    /// without `?filter=`), or Consul's refusal when it does not fit them.
+    /// Rule 5: the request's filter parsed and bound to the records the endpoint filters
+    /// (`None` without `?filter=`), or Consul's refusal when it does not parse or does not
+    /// fit them.
     pub fn filter_for(&self, shape: &'static Shape) -> Result<Option<Matcher>, ApiError> {
         self.filter
-            .as_ref()
-            .map(|filter| filter.bind(shape).map_err(filter_refused))
+            .as_deref()
+            .map(|text| {
+                Filter::parse(text)
+                    .and_then(|filter| filter.bind(shape))
+                    .map_err(filter_refused)
+            })
             .transpose()
     }
 
@@ -300,14 +303,17 @@ mod tests {
     }
 
     #[test]
-    fn filters_are_parsed_after_the_other_parameters() {
+    fn filters_are_parsed_after_the_other_parameters_and_only_where_used() {
         let options = parse("filter=Service.Tags+contains+%22v1%22").unwrap();
         assert_eq!(
-            options.filter.as_ref().map(Filter::source),
+            options.filter.as_deref(),
             Some("Service.Tags contains \"v1\"")
         );
         assert_eq!(parse("filter=").unwrap().filter, None);
-        let refused = parse("filter=Service.Tags").unwrap_err();
+        // Unparsable, yet the options parse: only an endpoint that filters refuses it.
+        let refused = options_with("filter=Service.Tags")
+            .filter_for(&crate::filter::records::SERVICE_NODE)
+            .unwrap_err();
         assert_eq!(
             refused.status(),
             axum::http::StatusCode::INTERNAL_SERVER_ERROR

@@ -337,6 +337,16 @@ async fn every_filtered_endpoint_refuses_a_bad_expression_before_reading() {
         // An empty filter is no filter.
         assert_eq!(api.get(&format!("{path}?filter=")).await.status, 200);
     }
+    // Endpoints that do not filter never look at the expression, as in Consul.
+    assert_eq!(api.put("/v1/kv/k", "v").await.status, 200);
+    for path in [
+        "/v1/kv/k",
+        "/v1/kv/?keys",
+        "/v1/status/leader",
+        "/v1/agent/self",
+    ] {
+        assert_eq!(api.get(&filtered(path, "foo")).await.status, 200, "{path}");
+    }
     // Other parameters' errors come first, as Consul's HTTP layer checks them first.
     let both = api.get(&filtered("/v1/catalog/nodes?index=x", "foo")).await;
     assert_eq!(
