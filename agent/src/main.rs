@@ -7,7 +7,16 @@ use legate_agent::config::{normalize_args, Config};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
+        Ok(cli) => cli,
+        // Consul's commands exit 1 on arguments they cannot parse (clap's default is 2);
+        // `-help` and `-version` still print and exit 0.
+        Err(error) if error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::from(1);
+        }
+        Err(error) => error.exit(),
+    };
     match cli.command {
         Verb::Agent(flags) => {
             let config = match Config::resolve(&flags) {

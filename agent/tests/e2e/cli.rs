@@ -244,6 +244,15 @@ fn services_verbs_refuse_bad_arguments() {
         assert_eq!((code, out.as_str()), (1, ""), "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+    // A flag no verb knows exits 1, as Consul's commands do; help still exits 0.
+    for args in [&["kv", "get", "-bogus", "k"][..], &["agent", "-bogus"]] {
+        let (code, out, err) = cli(args);
+        assert_eq!((code, out.as_str()), (1, ""), "{args:?}: {err}");
+        assert!(err.contains("bogus"), "{args:?}: {err}");
+    }
+    let (code, out, _) = cli(&["kv", "get", "-help"]);
+    assert_eq!(code, 0);
+    assert!(!out.is_empty());
 
     // A call that fails names the service, as Consul does.
     let down = format!("-http-addr=127.0.0.1:{}", crate::harness::free_port());
