@@ -168,21 +168,9 @@ impl Tables {
         }
         if replace_existing_checks {
             let keep: Vec<CheckId> = spec.checks.iter().map(|check| check.id.clone()).collect();
-            let gone: Vec<CheckId> = self
-                .checks
-                .iter()
-                .filter(|(check_id, check)| {
-                    check.record.service_id == id
-                        && check.spec.is_some()
-                        && !keep.contains(check_id)
-                })
-                .map(|(check_id, _)| check_id.clone())
-                .collect();
-            for check_id in gone {
-                self.checks.remove(&check_id);
-                effects.stop.push(check_id);
-                effects.changed = true;
-            }
+            self.remove_checks_where(&mut effects, |check_id, check| {
+                check.record.service_id == id && check.spec.is_some() && !keep.contains(check_id)
+            });
         }
         // The service's name and tags are denormalised into its checks.
         for check in self.checks.values_mut() {
@@ -203,18 +191,24 @@ impl Tables {
         if self.services.remove(id).is_some() {
             effects.changed = true;
         }
-        let gone: Vec<CheckId> = self
-            .checks
-            .iter()
-            .filter(|(_, check)| check.record.service_id == *id)
-            .map(|(check_id, _)| check_id.clone())
-            .collect();
-        for check_id in gone {
-            self.checks.remove(&check_id);
-            effects.stop.push(check_id);
-            effects.changed = true;
-        }
+        self.remove_checks_where(&mut effects, |_, check| check.record.service_id == *id);
         effects
+    }
+
+    /// Removes every check `doomed` picks, noting each runner to stop.
+    fn remove_checks_where(
+        &mut self,
+        effects: &mut Effects,
+        doomed: impl Fn(&CheckId, &LocalCheck) -> bool,
+    ) {
+        self.checks.retain(|check_id, check| {
+            let gone = doomed(check_id, check);
+            if gone {
+                effects.stop.push(check_id.clone());
+                effects.changed = true;
+            }
+            !gone
+        });
     }
 
     /// Adds or replaces a standalone check; its service must exist.

@@ -19,8 +19,8 @@
 //!    commits it rather than at once.
 //!
 //! The database is opened with `flush_every_ms(None)`: we flush exactly when the rules above
-//! say so, and a background flusher would only add fsyncs. Every flush is a `DurableDb::sync`,
-//! sled's flush plus `fdatasync`, since sled's flush alone is not durable.
+//! say so, and sled's background flusher would only add fsyncs. Every flush is a
+//! `DurableDb::sync`, sled's flush plus `fdatasync`, since sled's flush alone is not durable.
 //!
 //! `append` fsyncs on openraft's core task, blocking its worker thread for the fsync, rather
 //! than handing it to a thread of its own as it once did: the core waits for the report

@@ -69,6 +69,14 @@ impl StateMachine {
     }
 }
 
+fn snapshot_write_error(meta: &SnapshotMeta, error: io::Error) -> StorageError {
+    storage_error(
+        ErrorSubject::Snapshot(Some(meta.signature())),
+        ErrorVerb::Write,
+        error,
+    )
+}
+
 /// Runs blocking file I/O off the async worker threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
@@ -114,13 +122,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             })
         })
         .await
-        .map_err(|e| {
-            storage_error(
-                ErrorSubject::Snapshot(Some(meta.signature())),
-                ErrorVerb::Write,
-                e,
-            )
-        })?;
+        .map_err(|e| snapshot_write_error(&meta, e))?;
         // openraft 0.9 takes only the metadata of a built snapshot (`core/sm/worker.rs`:
         // `res.map(|snap| Response::BuildSnapshot(snap.meta))`) and serves snapshots to
         // followers through `get_current_snapshot`, which reads the file. So the data is
@@ -202,13 +204,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let written = meta.clone();
         blocking(move || snapshots.write(&written, &data))
             .await
-            .map_err(|e| {
-                storage_error(
-                    ErrorSubject::Snapshot(Some(meta.signature())),
-                    ErrorVerb::Write,
-                    e,
-                )
-            })?;
+            .map_err(|e| snapshot_write_error(meta, e))?;
         self.shared.replace(store);
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
