@@ -41,12 +41,12 @@ fn parse(text: &str) -> Option<String> {
         .map(|id| id.hyphenated().to_string())
 }
 
-/// The Raft node id derived from the UUID: stable across restarts, and unique in practice
-/// among a datacenter's handful of servers.
-pub fn raft_id(node_id: &str) -> u64 {
-    let id = uuid::Uuid::parse_str(node_id).expect("node ids are validated UUIDs");
-    let bytes = id.as_bytes();
-    u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
+/// The Raft node id: all 128 bits of the UUID, so two servers' ids differ whenever their
+/// UUIDs do (an id cut to 8 bytes made UUIDs that differ only in their tail collide).
+pub fn raft_id(node_id: &str) -> u128 {
+    uuid::Uuid::parse_str(node_id)
+        .expect("node ids are validated UUIDs")
+        .as_u128()
 }
 
 #[cfg(test)]
@@ -60,5 +60,13 @@ mod tests {
         assert_eq!(load_or_create(dir.path(), None).unwrap(), first);
         assert!(load_or_create(dir.path(), Some("not-a-uuid")).is_err());
         assert_ne!(raft_id(&first), 0);
+    }
+
+    #[test]
+    fn raft_ids_differ_when_only_the_tail_of_the_uuid_does() {
+        let a = raft_id("0b7a3c1e-58d4-4b8e-9e2f-6d1c0a9b8e7f");
+        let b = raft_id("0b7a3c1e-58d4-4b8e-9e2f-6d1c0a9b8e70");
+        assert_ne!(a, b);
+        assert_eq!(a, 0x0b7a3c1e_58d4_4b8e_9e2f_6d1c0a9b8e7f);
     }
 }

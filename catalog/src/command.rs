@@ -2,8 +2,8 @@
 //!
 //! A `Command` is durable: it sits in the Raft log and in every follower's log, possibly for a
 //! long time, and is decoded by later versions of Legate. So the log carries `LogPayload`, a
-//! versioned envelope, and variants are only ever appended (bincode encodes the variant
-//! number). Everything `apply` needs is inside the command, including time once sessions
+//! versioned envelope, and variants are only ever appended (the codec writes the variant
+//! number; see `codec` for the versioning rules and the byte fixtures that pin them). Everything `apply` needs is inside the command, including time once sessions
 //! arrive, so applying the same log gives the same state on every server.
 
 use crate::types::{Check, CheckId, Index, KvEntry, Node, NodeName, Service, ServiceId};

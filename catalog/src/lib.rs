@@ -15,6 +15,7 @@
 //!
 //! Layout:
 //! - `types`: newtypes (`NodeName`, `ServiceId`, `Index` ...) and stored records.
+//! - `codec`: the durable encoding and the rules for versioning it.
 //! - `command`: the versioned Raft log payload and its results.
 //! - `store`: the tables and `apply` (`catalog` for nodes, services and checks; `kv` for keys
 //!   and tombstones; `snapshot` for snapshot and restore).
@@ -22,6 +23,7 @@
 //! - `watch`: topics, the waiter registry, `SharedStore` and `block_until`.
 //! - `invariants`: the checker every test runs after every apply.
 
+pub mod codec;
 pub mod command;
 pub mod invariants;
 pub mod query;

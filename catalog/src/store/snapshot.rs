@@ -1,12 +1,12 @@
 //! Snapshot and restore of the whole store.
 //!
-//! The format is a versioned bincode envelope holding the tables as plain lists; derived
+//! The format is a versioned envelope (see `codec` for the rules) holding the tables as plain lists; derived
 //! indexes (service name → instances) are rebuilt on restore, and the result is checked with
 //! the invariant checker before it replaces anything, so a corrupt snapshot is refused whole.
 
 use super::{fold, Store, TableIndexes};
-use crate::invariants;
 use crate::types::{Check, Index, KvEntry, Node, Service};
+use crate::{codec, invariants};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use std::io::Write;
@@ -49,7 +49,7 @@ struct SnapshotV1Ref<'a> {
     service_indexes: Seq<'a, (&'a String, &'a Index)>,
 }
 
-/// A sequence of known length serialised from an iterator (bincode needs the length first).
+/// A sequence of known length serialised from an iterator (the codec writes the length first).
 /// Serialising takes the iterator, so a `Seq` serialises once; `snapshot_ref` makes a new
 /// one for each pass.
 struct Seq<'a, T> {
@@ -82,7 +82,9 @@ impl<T: Serialize> Serialize for Seq<'_, T> {
 #[derive(Debug, Error)]
 pub enum SnapshotError {
     #[error("snapshot is not readable: {0}")]
-    Decode(#[from] bincode::Error),
+    Decode(#[from] codec::DecodeError),
+    #[error("snapshot could not be written: {0}")]
+    Write(#[from] codec::EncodeError),
     #[error("snapshot breaks store invariants: {0}")]
     Invalid(String),
 }
@@ -103,12 +105,12 @@ impl Store {
 
     /// The size in bytes of `snapshot()`, computed without building it.
     pub fn snapshot_size(&self) -> u64 {
-        bincode::serialized_size(&self.snapshot_ref()).expect("in-memory store serialises")
+        codec::encoded_size(&self.snapshot_ref())
     }
 
     /// Writes the snapshot to `writer` as it is serialised.
     pub fn write_snapshot(&self, writer: impl Write) -> Result<(), SnapshotError> {
-        Ok(bincode::serialize_into(writer, &self.snapshot_ref())?)
+        Ok(codec::encode_into(&self.snapshot_ref(), writer)?)
     }
 
     /// Serialises the whole store.
@@ -121,7 +123,7 @@ impl Store {
 
     /// Rebuilds a store from `snapshot` bytes.
     pub fn restore(bytes: &[u8]) -> Result<Store, SnapshotError> {
-        let SnapshotFormat::V1(snapshot) = bincode::deserialize(bytes)?;
+        let SnapshotFormat::V1(snapshot) = codec::decode(bytes)?;
         let mut store = Store {
             last_index: snapshot.last_index,
             tables: snapshot.tables,

@@ -1,7 +1,10 @@
 //! The Raft log and vote on sled.
 //!
-//! Two trees: `logs` maps an index (big-endian, so sled's byte order is log order) to a
-//! bincode `Entry`; `meta` holds the vote, the committed log id and the last purged log id.
+//! Two trees: `logs` maps an index (big-endian, so sled's byte order is log order) to an
+//! encoded `EntryRecord`; `meta` holds the vote, the committed log id, the last purged log id
+//! and the format marker, each a versioned record (`record`). A database whose log or meta
+//! holds data but no format marker was written by Legate 0.1's unversioned format and is
+//! refused at open with a message that says so, rather than misread.
 //!
 //! Durability rules, which Raft's safety rests on:
 //! 1. `save_vote` returns only after the vote is fsynced: a server that forgets its vote could
@@ -33,8 +36,10 @@
 
 use super::error::storage_error;
 use super::purger::Purger;
-use super::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
+use super::record::{EntryRecord, LogIdRecord, VoteRecord};
+use super::types::{Entry, LogId, LogState, NodeId, StorageError, TypeConfig, Vote};
 use crate::durable_db::DurableDb;
+use legate_catalog::codec;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
 use serde::de::DeserializeOwned;
@@ -48,6 +53,14 @@ use std::sync::Arc;
 const VOTE_KEY: &[u8] = b"vote";
 const COMMITTED_KEY: &[u8] = b"committed";
 const LAST_PURGED_KEY: &[u8] = b"last_purged";
+/// The format of everything in this database; see the module doc.
+const FORMAT_KEY: &[u8] = b"format";
+const FORMAT: &[u8] = b"legate-raft-log/1";
+
+/// The database holds a log this build cannot read. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownFormat(String);
 
 /// The log store. Clones share the same trees; openraft's log readers are clones.
 #[derive(Clone)]
@@ -83,9 +96,10 @@ impl LogStore {
             committed_index: Arc::default(),
             first_readable: Arc::default(),
         };
-        let committed: Option<LogId> = store.read_meta(COMMITTED_KEY)?;
+        store.check_format()?;
+        let committed = store.read_log_id(COMMITTED_KEY)?;
         store.note_committed(committed.as_ref());
-        if let Some(purged) = store.read_meta::<LogId>(LAST_PURGED_KEY)? {
+        if let Some(purged) = store.read_log_id(LAST_PURGED_KEY)? {
             // Removes what a crash left below the purge point, if anything.
             store.skip_purged(purged.index);
         }
@@ -109,30 +123,67 @@ impl LogStore {
         self.purger.remove_up_to(index);
     }
 
+    /// Marks a new database with this build's format, and refuses one in another format.
+    fn check_format(&self) -> Result<(), StorageError> {
+        let read_error = |e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e);
+        match self.meta.get(FORMAT_KEY).map_err(read_error)? {
+            Some(format) if format.as_ref() == FORMAT => Ok(()),
+            Some(format) => Err(storage_error(
+                ErrorSubject::Store,
+                ErrorVerb::Read,
+                UnknownFormat(format!(
+                    "the raft log is in format {:?}, which this release cannot read",
+                    String::from_utf8_lossy(&format)
+                )),
+            )),
+            None if self.logs.is_empty() && self.meta.is_empty() => {
+                self.meta
+                    .insert(FORMAT_KEY, FORMAT)
+                    .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+                Ok(())
+            }
+            None => Err(storage_error(
+                ErrorSubject::Store,
+                ErrorVerb::Read,
+                UnknownFormat(
+                    "the raft log was written by Legate 0.1 in its unversioned format, which \
+                     this release cannot read; move the data directory aside and start afresh"
+                        .to_owned(),
+                ),
+            )),
+        }
+    }
+
     fn read_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         let read_error = |e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e);
         match self.meta.get(key).map_err(read_error)? {
             None => Ok(None),
-            Some(bytes) => bincode::deserialize(&bytes)
+            Some(bytes) => codec::decode(&bytes)
                 .map(Some)
                 .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e)),
         }
+    }
+
+    fn read_log_id(&self, key: &[u8]) -> Result<Option<LogId>, StorageError> {
+        Ok(self
+            .read_meta::<LogIdRecord>(key)?
+            .and_then(Option::<LogId>::from))
     }
 
     fn write_meta<T: Serialize>(
         &self,
         key: &[u8],
         value: &T,
-        subject: ErrorSubject<u64>,
+        subject: ErrorSubject<NodeId>,
     ) -> Result<(), StorageError> {
-        let bytes = encode(value, subject.clone())?;
+        let bytes = encode(value);
         self.meta
             .insert(key, bytes)
             .map_err(|e| storage_error(subject, ErrorVerb::Write, e))?;
         Ok(())
     }
 
-    async fn flush(&self, subject: ErrorSubject<u64>) -> Result<(), StorageError> {
+    async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
         self.durable
             .sync_async()
             .await
@@ -167,12 +218,14 @@ fn reaches(first: u64, end: Bound<u64>) -> bool {
     }
 }
 
-fn encode<T: Serialize>(value: &T, subject: ErrorSubject<u64>) -> Result<Vec<u8>, StorageError> {
-    bincode::serialize(value).map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    codec::encode(value)
 }
 
 fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
-    bincode::deserialize(bytes).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+    codec::decode::<EntryRecord>(bytes)
+        .map(Entry::from)
+        .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -207,7 +260,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
-        let last_purged_log_id: Option<LogId> = self.read_meta(LAST_PURGED_KEY)?;
+        let last_purged_log_id = self.read_log_id(LAST_PURGED_KEY)?;
         // Normally every present entry is above the purge point. After a crash in the middle
         // of a purge past the end of the log (a snapshot install), leftovers may sit below
         // it; the purge point wins then. `None` orders below any log id.
@@ -223,23 +276,26 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        self.write_meta(VOTE_KEY, vote, ErrorSubject::Vote)?;
+        self.write_meta(VOTE_KEY, &VoteRecord::from(vote), ErrorSubject::Vote)?;
         self.flush(ErrorSubject::Vote).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.read_meta(VOTE_KEY)
+        Ok(self.read_meta::<VoteRecord>(VOTE_KEY)?.map(Vote::from))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write_meta(COMMITTED_KEY, &committed, ErrorSubject::Store)?;
+        self.write_meta(
+            COMMITTED_KEY,
+            &LogIdRecord::from(committed.as_ref()),
+            ErrorSubject::Store,
+        )?;
         self.note_committed(committed.as_ref());
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        // Stored as `Option<LogId>`, so a saved `None` reads back as `None` too.
-        Ok(self.read_meta::<Option<LogId>>(COMMITTED_KEY)?.flatten())
+        self.read_log_id(COMMITTED_KEY)
     }
 
     async fn append<I>(
@@ -253,7 +309,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut encoded = Vec::new();
         for entry in entries {
-            let bytes = encode(&entry, ErrorSubject::Log(entry.log_id))?;
+            let bytes = encode(&EntryRecord::from(&entry));
             encoded.push((index_key(entry.log_id.index), bytes));
         }
         let written = if encoded.len() == 1 {
@@ -302,7 +358,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // The purge point is durable before any entry goes, and readers skip what is below
         // it from then on; the entries are removed in the background (see `purger`).
-        self.write_meta(LAST_PURGED_KEY, &log_id, ErrorSubject::Logs)?;
+        self.write_meta(
+            LAST_PURGED_KEY,
+            &LogIdRecord::from(Some(&log_id)),
+            ErrorSubject::Logs,
+        )?;
         self.flush(ErrorSubject::Logs).await?;
         self.skip_purged(log_id.index);
         Ok(())

@@ -20,6 +20,7 @@
 //! - `log_store`: the log, vote and committed id on sled, with the fsync rules.
 //! - `purger`: the log store's thread that removes purged entries.
 //! - `state_machine`: applying entries to the catalog; building and installing snapshots.
+//! - `record`: the versioned durable forms of entries, votes, log ids and snapshot headers.
 //! - `snapshot_file`: atomic snapshot files on disk.
 //! - `network`: the RPC client factory (no transport yet).
 //! - `handle`: `RaftHandle`, the API the agent uses.
@@ -32,6 +33,7 @@ mod log_store;
 mod metrics;
 mod network;
 mod purger;
+pub(crate) mod record;
 mod snapshot_file;
 mod snapshotter;
 mod state_machine;

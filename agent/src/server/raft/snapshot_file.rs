@@ -1,8 +1,9 @@
 //! Snapshot files on disk: written atomically, the newest one wins.
 //!
 //! A file is `snapshot-<term>-<index>.bin`, named after the last log id it covers, and holds
-//! a small versioned bincode header (the Raft metadata and the length of the data) followed
-//! by the catalog's own snapshot bytes. Rules:
+//! `MAGIC`, the length of the header as a little-endian `u32`, the header (`SnapshotHeader`,
+//! a versioned record: the Raft metadata and the length of the data), then the catalog's own
+//! snapshot bytes. Rules:
 //! 1. A file is written as `<name>.tmp`, fsynced, renamed into place, and then the directory
 //!    is fsynced, so a crash leaves either the old snapshot or the complete new one.
 //! 2. After a write, files older than the new one are deleted. A deletion lost in a crash is
@@ -12,9 +13,9 @@
 //! 4. A header longer than `HEADER_BYTES_MAX`, or data shorter or longer than the header says,
 //!    is an error, never a partial read.
 
+use super::record::SnapshotHeader;
 use super::types::SnapshotMeta;
-use bincode::Options;
-use serde::{Deserialize, Serialize};
+use legate_catalog::codec;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -28,17 +29,9 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// and bounds what a corrupt length prefix could make the decoder allocate.
 const HEADER_BYTES_MAX: u64 = 1 << 20;
 
-#[derive(Serialize, Deserialize)]
-enum Header {
-    V1 { meta: SnapshotMeta, data_len: u64 },
-}
-
-fn header_options() -> impl Options {
-    bincode::DefaultOptions::new()
-        .with_fixint_encoding()
-        .allow_trailing_bytes()
-        .with_limit(HEADER_BYTES_MAX)
-}
+/// Marks a Legate snapshot file; files of other origins (or of the unversioned format of
+/// Legate 0.1) are refused by name rather than misread.
+const MAGIC: &[u8; 8] = b"LGSNAP\0\x01";
 
 fn invalid(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error)
@@ -92,13 +85,10 @@ impl SnapshotDir {
         let temp_path = self.path.join(format!("{name}{TEMP_SUFFIX}"));
         let file = File::create(&temp_path)?;
         let mut writer = BufWriter::new(&file);
-        let header = Header::V1 {
-            meta: meta.clone(),
-            data_len,
-        };
-        header_options()
-            .serialize_into(&mut writer, &header)
-            .map_err(invalid)?;
+        let header = codec::encode(&SnapshotHeader::new(meta, data_len));
+        writer.write_all(MAGIC)?;
+        writer.write_all(&(header.len() as u32).to_le_bytes())?;
+        writer.write_all(&header)?;
         let mut counted = Counted {
             inner: &mut writer,
             written: 0,
@@ -173,9 +163,27 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
 
 fn read(path: &Path) -> io::Result<(SnapshotMeta, Vec<u8>)> {
     let mut reader = BufReader::new(File::open(path)?);
-    let Header::V1 { meta, data_len } = header_options()
-        .deserialize_from(&mut reader)
-        .map_err(invalid)?;
+    let mut magic = [0u8; 8];
+    reader.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(invalid(format!(
+            "{} is not a snapshot this release can read (unknown format marker)",
+            path.display()
+        )));
+    }
+    let mut length = [0u8; 4];
+    reader.read_exact(&mut length)?;
+    let length = u64::from(u32::from_le_bytes(length));
+    if length > HEADER_BYTES_MAX {
+        return Err(invalid(format!(
+            "{}: a {length}-byte snapshot header is past the limit",
+            path.display()
+        )));
+    }
+    let mut header = vec![0u8; length as usize];
+    reader.read_exact(&mut header)?;
+    let header: SnapshotHeader = codec::decode(&header).map_err(invalid)?;
+    let (meta, data_len) = (header.meta(), header.data_len());
     let mut data = Vec::new();
     // One byte past the promised length is enough to notice a longer file.
     reader

@@ -12,7 +12,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = LogPayload,
         R = CommandResult,
-        NodeId = u64,
+        NodeId = u128,
         // `addr` is the server RPC address ("127.0.0.1:8300"), the one peers dial.
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -22,8 +22,9 @@ openraft::declare_raft_types!(
         AsyncRuntime = openraft::TokioRuntime,
 );
 
-/// A server's Raft id, stable for the life of its data directory.
-pub type NodeId = u64;
+/// A server's Raft id: its node UUID as a number, so ids of distinct servers never collide
+/// and every id names one node (`operator raft list-peers` shows it as the UUID).
+pub type NodeId = u128;
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type Entry = openraft::Entry<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;

@@ -4,6 +4,7 @@
 mod durability;
 mod network;
 mod purge;
+mod records;
 mod restart;
 mod snapshot;
 mod suite;

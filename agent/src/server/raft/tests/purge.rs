@@ -93,7 +93,9 @@ async fn entries_a_crash_left_below_the_purge_point_are_hidden_and_removed_on_op
             .expect("append");
         // A crash right after the purge point was made durable, before any entry went:
         // write the point the way `purge` does, without a purger to remove anything.
-        let point = bincode::serialize(&log_id(1, 12)).expect("encode");
+        let point = legate_catalog::codec::encode(&crate::server::raft::record::LogIdRecord::from(
+            Some(&log_id(1, 12)),
+        ));
         db.db()
             .open_tree("meta")
             .expect("meta tree")

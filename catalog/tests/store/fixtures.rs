@@ -1,0 +1,251 @@
+//! Byte fixtures for the durable formats (see `legate_catalog::codec` for the rules).
+//!
+//! Each fixture is the hex of one encoded value in `tests/fixtures/`. A test decodes the
+//! checked-in bytes and compares them with the value they must mean, and encodes that value
+//! and compares the bytes, so any change of layout fails here. To add a fixture for a NEW
+//! version or variant, run once with `LEGATE_WRITE_FIXTURES=1`: only missing files are
+//! written; an existing fixture is never rewritten, because old bytes must keep decoding.
+
+use crate::harness::*;
+use legate_catalog::codec::fixture;
+use legate_catalog::command::{
+    ApplyError, Deregistration, KvCondition, KvDeleteMode, LogPayload, Outcome, Registration,
+};
+use legate_catalog::types::*;
+use legate_catalog::{Command, CommandResult, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn pin<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+    name: &str,
+    value: &T,
+) {
+    fixture::pin(&dir(), name, value);
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn indexes(create: u64, modify: u64) -> RaftIndexes {
+    RaftIndexes {
+        create_index: Index(create),
+        modify_index: Index(modify),
+    }
+}
+
+/// Records with every field set, so that a reordered or retyped field shows.
+fn full_node() -> Node {
+    Node {
+        id: "0b7a3c1e-58d4-4b8e-9e2f-6d1c0a9b8e7f".into(),
+        name: "web-1".into(),
+        address: "10.0.0.7".into(),
+        tagged_addresses: map(&[("lan", "10.0.0.7"), ("wan", "198.51.100.7")]),
+        meta: map(&[("rack", "r1")]),
+        indexes: indexes(3, 4),
+    }
+}
+
+fn full_service() -> Service {
+    Service {
+        node: "web-1".into(),
+        id: "web-80".into(),
+        name: "web".into(),
+        kind: "".into(),
+        tags: vec!["v1".into(), "primary".into()],
+        address: "10.0.0.8".into(),
+        tagged_addresses: BTreeMap::from([(
+            "lan".to_owned(),
+            ServiceAddress {
+                address: "10.0.0.8".into(),
+                port: 8080,
+            },
+        )]),
+        meta: map(&[("version", "1.2")]),
+        port: 80,
+        socket_path: "/run/web.sock".into(),
+        weights: Weights {
+            passing: 10,
+            warning: 1,
+        },
+        enable_tag_override: true,
+        indexes: indexes(5, 6),
+    }
+}
+
+fn full_check() -> Check {
+    Check {
+        node: "web-1".into(),
+        id: "service:web-80".into(),
+        name: "Service 'web' check".into(),
+        status: Health::Warning,
+        notes: "notes".into(),
+        output: "HTTP GET: 429".into(),
+        service_id: "web-80".into(),
+        service_name: "web".into(),
+        service_tags: vec!["v1".into()],
+        check_type: "http".into(),
+        exposed_port: 21500,
+        definition: CheckDefinition {
+            http: "http://10.0.0.8:80/health".into(),
+            header: BTreeMap::from([("X-A".to_owned(), vec!["1".to_owned(), "2".to_owned()])]),
+            method: "POST".into(),
+            body: "{}".into(),
+            tls_server_name: "web.example".into(),
+            tls_skip_verify: true,
+            tcp: "10.0.0.8:80".into(),
+            udp: "10.0.0.8:53".into(),
+            grpc: "10.0.0.8:9090/svc".into(),
+            grpc_use_tls: true,
+            os_service: "web".into(),
+            interval: "10s".into(),
+            timeout: "1s".into(),
+            deregister_critical_service_after: "90m".into(),
+        },
+        indexes: indexes(7, 8),
+    }
+}
+
+fn full_kv_entry() -> KvEntry {
+    KvEntry {
+        key: "app/config".into(),
+        value: vec![0, 1, 2, 255],
+        flags: 42,
+        lock_index: 3,
+        session: Some("adf4238a-882b-9ddc-4a9d-5b6758e4159e".into()),
+        indexes: indexes(9, 10),
+    }
+}
+
+/// One sample of every `Command` variant, by fixture name. A new variant adds a line here
+/// (and its fixture); an existing line never changes.
+fn commands() -> Vec<(&'static str, Command)> {
+    vec![
+        (
+            "command-v1-register",
+            Command::Register(Box::new(Registration {
+                node: full_node(),
+                skip_node_update: true,
+                service: Some(full_service()),
+                checks: vec![full_check()],
+            })),
+        ),
+        (
+            "command-v1-deregister-node",
+            Command::Deregister(Deregistration::Node("web-1".into())),
+        ),
+        (
+            "command-v1-deregister-service",
+            Command::Deregister(Deregistration::Service("web-1".into(), "web-80".into())),
+        ),
+        (
+            "command-v1-deregister-check",
+            Command::Deregister(Deregistration::Check("web-1".into(), "c1".into())),
+        ),
+        (
+            "command-v1-kv-set",
+            Command::KvSet(legate_catalog::command::KvSet {
+                entry: full_kv_entry(),
+                condition: KvCondition::Always,
+            }),
+        ),
+        (
+            "command-v1-kv-set-cas",
+            kv_set_if("a", "b", KvCondition::ModifyIndex(Index(77))),
+        ),
+        ("command-v1-kv-delete", kv_delete("a/b", KvDeleteMode::Key)),
+        (
+            "command-v1-kv-delete-cas",
+            kv_delete("a/b", KvDeleteMode::ModifyIndex(Index(12))),
+        ),
+        (
+            "command-v1-kv-delete-tree",
+            kv_delete("a/", KvDeleteMode::Tree),
+        ),
+        (
+            "command-v1-reap-tombstones",
+            Command::ReapTombstones(Index(1234)),
+        ),
+        (
+            "command-v1-batch",
+            Command::Batch(vec![kv_set("x", "1"), deregister_node("n")]),
+        ),
+    ]
+}
+
+#[test]
+fn every_command_variant_keeps_its_bytes() {
+    for (name, command) in commands() {
+        pin(name, &LogPayload::from(command));
+    }
+}
+
+#[test]
+fn every_result_keeps_its_bytes() {
+    let results: Vec<(&str, CommandResult)> = vec![
+        ("result-v1-done", Ok(Outcome::Done)),
+        ("result-v1-condition", Ok(Outcome::Condition(false))),
+        (
+            "result-v1-batch",
+            Ok(Outcome::Batch(vec![
+                Ok(Outcome::Done),
+                Err(ApplyError::MissingNode),
+            ])),
+        ),
+        ("result-v1-missing-service", Err(ApplyError::MissingService)),
+        (
+            "result-v1-missing-node-name",
+            Err(ApplyError::MissingNodeName),
+        ),
+        (
+            "result-v1-missing-service-name",
+            Err(ApplyError::MissingServiceName),
+        ),
+        ("result-v1-nested-batch", Err(ApplyError::NestedBatch)),
+    ];
+    for (name, result) in results {
+        pin(name, &result);
+    }
+}
+
+/// The store a v1 snapshot fixture was taken from: every table holds something.
+fn sample_store() -> Store {
+    let mut h = Harness::new();
+    h.ok(register(
+        full_node(),
+        Some(full_service()),
+        vec![Check {
+            node: "web-1".into(),
+            ..full_check()
+        }],
+    ));
+    h.ok(kv_set("a/b", "1"));
+    h.ok(Command::KvSet(legate_catalog::command::KvSet {
+        entry: full_kv_entry(),
+        condition: KvCondition::Always,
+    }));
+    h.ok(kv_set("a/c", "2"));
+    h.ok(kv_delete("a/c", KvDeleteMode::Key));
+    h.store
+}
+
+#[test]
+fn a_v1_snapshot_keeps_decoding() {
+    let store = sample_store();
+    let bytes = store.snapshot();
+    let stored = fixture::load(&dir(), "snapshot-v1", &bytes);
+    let restored = Store::restore(&stored).expect("the v1 snapshot fixture restores");
+    assert_eq!(
+        restored.snapshot(),
+        bytes,
+        "the v1 snapshot no longer round-trips"
+    );
+    assert_eq!(fixture::hex(&bytes), fixture::hex(&stored));
+}
