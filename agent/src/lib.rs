@@ -2,7 +2,9 @@
 //!
 //! Layout:
 //! - `config`: flags (Consul's spelling), JSON config files, defaults, resolution.
-//! - `run`: `run(config, shutdown)` wires store, Raft, leader loop and HTTP, and stops them.
+//! - `listeners`: the sockets an agent serves on, bound before `run`.
+//! - `run`: `run(config, listeners, cancel)` wires store, Raft, RPC, leader loop, HTTP and
+//!   DNS, and stops them.
 //! - `server`: Raft on sled, the leader's duties, and the server `Backend`.
 //! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
 //! - `local`: the host agent's own services and checks; `local::check` runs the checks.
@@ -11,6 +13,7 @@
 pub mod cli;
 pub mod config;
 pub mod durable_db;
+pub mod listeners;
 pub mod local;
 pub mod node_id;
 pub mod run;

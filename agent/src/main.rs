@@ -31,7 +31,16 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            match runtime.block_on(legate_agent::run::run(config, shutdown_signal())) {
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let run = async {
+                let on_signal = cancel.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    on_signal.cancel();
+                });
+                legate_agent::run::bind_and_run(config, cancel).await
+            };
+            match runtime.block_on(run) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("==> Error starting agent: {error:#}");

@@ -1,7 +1,9 @@
-//! `run(config, shutdown)`: wires the store, Raft, the leader loop and the HTTP API together,
-//! and tears them down in order when `shutdown` completes.
+//! `run(config, listeners, cancel)`: wires the store, Raft, server RPC, the leader loop, the
+//! HTTP API and DNS together on pre-bound sockets, and tears them down in order when `cancel`
+//! fires.
 
 use crate::config::Config;
+use crate::listeners::Listeners;
 use crate::local::plan::Managed;
 use crate::local::store::LocalStore;
 use crate::local::LocalState;
@@ -11,16 +13,20 @@ use crate::server::leader::{self, reconcile::ServerMember};
 use crate::server::local_catalog::ServerCatalog;
 use crate::server::lookup::ServerLookup;
 use crate::server::raft::{self, RaftOptions};
+use crate::server::read_path::{LastContact, ReadPath};
+use crate::server::rpc::{self, RpcClient, RpcLimits, ServerRpc};
+use crate::server::write_path::WritePath;
 use anyhow::Context;
 use legate_api::backend::AgentInfo;
 use legate_api::{ApiConfig, ServeLimits};
 use legate_catalog::{SharedStore, Store};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The source revision, when the build knows it.
@@ -29,8 +35,18 @@ pub const REVISION: &str = match option_env!("LEGATE_REVISION") {
     None => "unknown",
 };
 
-/// Runs the agent until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Binds the configured sockets and runs the agent until `cancel` fires.
+pub async fn bind_and_run(config: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config).await?;
+    run(config, listeners, cancel).await
+}
+
+/// Runs the agent on `listeners` until `cancel` fires.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
@@ -45,7 +61,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
     let node_id = node_id::load_or_create(&data_dir, config.node_id.as_deref())?;
-    let rpc_addr = SocketAddr::new(config.advertise_addr, config.ports.server).to_string();
+    // What peers dial: the advertised address and the port actually bound (port 0 in tests).
+    let rpc_port = listeners
+        .rpc
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok())
+        .map_or(config.ports.server, |addr| addr.port());
+    let rpc_addr = SocketAddr::new(config.advertise_addr, rpc_port).to_string();
+    let rpc_client = RpcClient::new();
+    let tasks = TaskTracker::new();
 
     let store = Arc::new(SharedStore::new(Store::new()));
     let raft = raft::start(
@@ -60,9 +84,31 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             ..RaftOptions::default()
         },
         store.clone(),
+        rpc_client.clone(),
     )
     .await
     .context("starting raft")?;
+    let writes = WritePath::new(raft.clone(), rpc_client.clone(), rpc_addr.clone());
+    let reads = ReadPath::new(
+        raft.clone(),
+        store.clone(),
+        rpc_client.clone(),
+        LastContact::default(),
+        rpc_addr.clone(),
+    );
+    if let Some(listener) = listeners.rpc {
+        let handler = Arc::new(ServerRpc {
+            raft: raft.clone(),
+            writes: writes.clone(),
+            reads: reads.clone(),
+        });
+        tasks.spawn(rpc::serve(
+            listener,
+            handler,
+            RpcLimits::default(),
+            cancel.child_token(),
+        ));
+    }
 
     let info = AgentInfo {
         datacenter: config.datacenter.as_str().into(),
@@ -79,7 +125,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         client_addr: config.client_addr.to_string(),
         http_port: config.ports.http.max(0) as u16,
         dns_port: config.ports.dns,
-        server_port: config.ports.server,
+        server_port: rpc_port,
         serf_lan_port: config.ports.serf_lan,
         dev_mode: config.dev,
     };
@@ -90,11 +136,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         node_name: config.node_name.clone(),
         node_id: node_id.clone(),
         address: config.advertise_addr.to_string(),
-        server_port: config.ports.server,
+        server_port: Some(rpc_port),
         version: VERSION.to_owned(),
+        status: leader::reconcile::MemberStatus::Alive,
     };
     let leader_task = tokio::spawn(leader::run(
         raft.clone(),
+        writes.clone(),
         store.clone(),
         vec![me.clone()],
         stopped.clone(),
@@ -103,7 +151,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
     let local = LocalState::start(
         LocalStore::open(&data_dir).context("opening the local state")?,
-        ServerCatalog::new(raft.clone(), store.clone()),
+        ServerCatalog::new(writes.clone(), store.clone()),
         leader::reconcile::wanted(&me).node,
         Managed {
             services: vec!["consul".into()],
@@ -114,12 +162,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         stopped.clone(),
     )
     .map_err(|error| anyhow::anyhow!("loading the local state: {error}"))?;
-    let backend = Arc::new(ServerBackend::new(raft.clone(), store.clone(), info, local));
-    let http = if config.ports.http >= 0 {
-        let address = SocketAddr::new(config.client_addr, config.ports.http as u16);
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding HTTP to {address}"))?;
+    let backend = Arc::new(ServerBackend::new(
+        raft.clone(),
+        writes.clone(),
+        reads.clone(),
+        store.clone(),
+        info,
+        local,
+    ));
+    let http = if let Some(listener) = listeners.http {
         let router = legate_api::router(
             backend,
             ApiConfig {
@@ -145,14 +196,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     } else {
         None
     };
-    let dns = if config.ports.dns >= 0 {
-        let address = SocketAddr::new(config.client_addr, config.ports.dns as u16);
-        // Two UDP sockets on one port (SO_REUSEPORT), so both cores answer queries.
-        let udp = legate_dns::bind_udp_reuseport(address, 2)
-            .with_context(|| format!("binding DNS (UDP) to {address}"))?;
-        let tcp = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding DNS (TCP) to {address}"))?;
+    let dns = if !listeners.dns_udp.is_empty() {
+        let (udp, tcp) = (listeners.dns_udp, listeners.dns_tcp);
         let lookup = ServerLookup::new(
             store.clone(),
             raft.clone(),
@@ -165,7 +210,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         };
         Some(tokio::spawn(legate_dns::serve(
             udp,
-            Some(tcp),
+            tcp,
             handler,
             dns_shutdown,
         )))
@@ -174,7 +219,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     eprintln!("==> Legate agent running!");
 
-    shutdown.await;
+    cancel.cancelled().await;
     eprintln!("==> Caught signal, shutting down...");
     let _ = stop.send(true);
     if let Some(dns) = dns {
@@ -186,6 +231,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     let _ = leader_task.await;
     let _ = announce.await;
+    tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
     raft.shutdown().await;
     eprintln!("==> Legate agent stopped");
     Ok(())

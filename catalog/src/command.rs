@@ -22,6 +22,12 @@ impl LogPayload {
             LogPayload::V1(command) => command,
         }
     }
+
+    pub fn into_command(self) -> Command {
+        match self {
+            LogPayload::V1(command) => command,
+        }
+    }
 }
 
 impl From<Command> for LogPayload {

@@ -12,10 +12,11 @@
 use crate::store::{fold, Store};
 use crate::types::{Check, Health, Index, KvEntry, Node, NodeName, Service, ServiceName};
 use crate::watch::{Answer, Topic};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A read, parsed at the API boundary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
     /// `GET /v1/kv/<key>`.
     KvGet { key: String },
@@ -64,7 +65,7 @@ pub type NodeMetaFilter = Vec<(String, String)>;
 
 /// One service instance with its node and its checks (node checks first, then its own, each
 /// in check-id order): a catalog `ServiceNode` and a health `ServiceEntry` in one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub node: Node,
     pub service: Service,
@@ -80,7 +81,7 @@ impl Instance {
 }
 
 /// What a query answers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueryResult {
     Kv(Vec<KvEntry>),
     Keys(Vec<String>),

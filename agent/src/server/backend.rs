@@ -1,27 +1,27 @@
 //! `api::Backend` for a server agent: reads from the local store, writes through Raft.
 //!
-//! Consistency (contract §2.3): `stale` reads the local store on any server; the default
-//! reads on the leader; `consistent` first confirms leadership with a quorum. `max_stale`
-//! turns a stale read whose last contact with the leader is too old into a leader read. A
-//! server that is not the leader cannot yet forward (that arrives with clustering), so a
-//! non-stale read there answers "No cluster leader" like a Consul server without one.
+//! Reads follow the consistency modes of `read_path` (forwarded to the leader where the mode
+//! needs it); writes take the one write path (`write_path`), forwarded to the leader from a
+//! follower.
 
 use super::local_catalog::ServerCatalog;
-use super::proposer::Proposer;
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
+use super::read_path::{ReadFailure, ReadPath};
+use super::rpc::message::{ReadConsistency, ReadRequest};
+use super::write_path::WritePath;
 use crate::local::LocalState;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
 };
-use legate_catalog::{query, Command, Datacenter, Outcome, Query, QueryResult, SharedStore};
+use legate_catalog::{Command, Datacenter, Outcome, Query, QueryResult, SharedStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct ServerBackend {
     raft: RaftHandle,
-    /// Writes go through the proposer, which batches concurrent ones into one entry.
-    proposer: Proposer,
+    writes: WritePath,
+    reads: ReadPath,
     store: Arc<SharedStore>,
     info: AgentInfo,
     started: Instant,
@@ -32,13 +32,16 @@ pub struct ServerBackend {
 impl ServerBackend {
     pub fn new(
         raft: RaftHandle,
+        writes: WritePath,
+        reads: ReadPath,
         store: Arc<SharedStore>,
         info: AgentInfo,
         local: LocalState<ServerCatalog>,
     ) -> ServerBackend {
         ServerBackend {
             local,
-            proposer: Proposer::start(raft.clone()),
+            writes,
+            reads,
             raft,
             store,
             info,
@@ -88,11 +91,14 @@ impl ServerBackend {
 
 fn write_error(error: WriteError) -> BackendError {
     match error {
-        // Not applied: a single server that is not the leader has no one to forward to.
+        // Not applied, and no leader could take it.
         WriteError::NotLeader { .. } => BackendError::NoLeader,
         WriteError::Refused(message) => BackendError::Internal(message),
-        // Raft stopped mid-write: the entry may or may not have been committed.
-        WriteError::Stopped(fatal) => BackendError::Indeterminate(fatal.to_string()),
+        WriteError::ShuttingDown => BackendError::Internal(error.to_string()),
+        // The entry may or may not have been committed.
+        WriteError::Storage { .. } | WriteError::Indeterminate { .. } => {
+            BackendError::Indeterminate(error.to_string())
+        }
     }
 }
 
@@ -101,15 +107,13 @@ struct View {
     is_leader: bool,
     leader: Option<String>,
     voters: Vec<String>,
-    /// openraft 0.9 publishes no follower last-contact time; a single server is always the
-    /// leader when it answers a non-stale read, so this is zero there, and on a leader it is
-    /// the time since a quorum last acknowledged it.
+    /// Zero on the leader; on a follower, the time since the leader last reached it.
     last_contact: Duration,
     metrics: RaftMetrics,
 }
 
 impl View {
-    fn of(raft: &RaftHandle) -> View {
+    fn of(raft: &RaftHandle, reads: &ReadPath) -> View {
         let metrics = raft.metrics();
         View {
             is_leader: metrics.is_leader(),
@@ -119,9 +123,25 @@ impl View {
                 .iter()
                 .filter_map(|peer| peer.addr.clone())
                 .collect(),
-            last_contact: Duration::from_millis(metrics.millis_since_quorum_ack.unwrap_or(0)),
+            last_contact: reads.contact_age(),
             metrics,
         }
+    }
+}
+
+fn wire_consistency(consistency: Consistency) -> ReadConsistency {
+    match consistency {
+        Consistency::Default => ReadConsistency::Default,
+        Consistency::Stale => ReadConsistency::Stale,
+        Consistency::Consistent => ReadConsistency::Consistent,
+    }
+}
+
+fn api_consistency(consistency: ReadConsistency) -> Consistency {
+    match consistency {
+        ReadConsistency::Default => Consistency::Default,
+        ReadConsistency::Stale => Consistency::Stale,
+        ReadConsistency::Consistent => Consistency::Consistent,
     }
 }
 
@@ -138,44 +158,28 @@ impl Backend for ServerBackend {
         query: Query,
     ) -> Result<Read<QueryResult>, BackendError> {
         self.check_datacenter(&options.datacenter)?;
-        let status = View::of(&self.raft);
-        let mut consistency = options.consistency;
-        if consistency == Consistency::Stale {
-            let too_old = options
+        let request = ReadRequest {
+            query,
+            consistency: wire_consistency(options.consistency),
+            min_index: options.min_index.0,
+            wait_ms: options.wait.as_millis().min(u64::MAX as u128) as u64,
+            max_stale_ms: options
                 .max_stale
-                .is_some_and(|max| status.last_contact > max);
-            if too_old {
-                consistency = Consistency::Default;
-            }
-        }
-        match consistency {
-            Consistency::Stale => {}
-            Consistency::Default if status.is_leader => {}
-            Consistency::Default => return Err(BackendError::NoLeader),
-            Consistency::Consistent => self
-                .raft
-                .ensure_linearizable()
-                .await
-                .map_err(|_| BackendError::NoLeader)?,
-        }
-        let deadline = tokio::time::sleep(options.wait);
+                .map(|max| max.as_millis().min(u64::MAX as u128) as u64),
+        };
         let answer = self
-            .store
-            .block_until(options.min_index, deadline, |store| {
-                query::run(store, &query)
-            })
-            .await;
-        let status = View::of(&self.raft);
+            .reads
+            .read(request)
+            .await
+            .map_err(|failure| match failure {
+                ReadFailure::NoLeader => BackendError::NoLeader,
+            })?;
         Ok(Read {
             meta: ReadMeta {
-                index: answer.index,
-                known_leader: status.leader.is_some(),
-                last_contact: if status.is_leader {
-                    Duration::ZERO
-                } else {
-                    status.last_contact
-                },
-                consistency,
+                index: legate_catalog::Index(answer.index),
+                known_leader: answer.known_leader,
+                last_contact: Duration::from_millis(answer.last_contact_ms),
+                consistency: api_consistency(answer.consistency),
             },
             value: answer.value,
         })
@@ -187,7 +191,7 @@ impl Backend for ServerBackend {
         command: Command,
     ) -> Result<Outcome, BackendError> {
         self.check_datacenter(&datacenter)?;
-        match self.proposer.write(command).await.map_err(write_error)? {
+        match self.writes.write(command).await.map_err(write_error)? {
             Ok(outcome) => Ok(outcome),
             Err(rejected) => Err(BackendError::Rejected(rejected)),
         }
@@ -198,7 +202,7 @@ impl Backend for ServerBackend {
         datacenter: Option<Datacenter>,
     ) -> Result<RaftStatus, BackendError> {
         self.check_datacenter(&datacenter)?;
-        let status = View::of(&self.raft);
+        let status = View::of(&self.raft, &self.reads);
         Ok(RaftStatus {
             leader: status.leader,
             peers: status.voters,
@@ -214,7 +218,7 @@ impl Backend for ServerBackend {
     }
 
     async fn agent_stats(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        let status = View::of(&self.raft);
+        let status = View::of(&self.raft, &self.reads);
         let known_datacenters = self.datacenters().await.map_or(0, |known| known.len());
         let (nodes, services, checks, keys) = {
             let store = self.store.read();

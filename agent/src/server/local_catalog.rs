@@ -1,12 +1,10 @@
 //! `ServerCatalog`: anti-entropy's view of the catalog on a server agent: this node's
 //! records from the local store, writes through Raft.
 //!
-//! A single server is its own leader, so its store is current. A follower in a cluster may
-//! read a slightly stale view; the worst that does is a redundant write, which the store
-//! skips because it changes nothing.
+//! A follower in a cluster may read a slightly stale view; the worst that does is a redundant
+//! write, which the store skips because it changes nothing.
 
-use super::proposer::Proposer;
-use super::raft::RaftHandle;
+use super::write_path::WritePath;
 use crate::local::plan::Remote;
 use crate::local::syncer::Catalog;
 use legate_catalog::query::{self, Query, QueryResult};
@@ -14,16 +12,13 @@ use legate_catalog::{Command, NodeName, SharedStore};
 use std::sync::Arc;
 
 pub struct ServerCatalog {
-    proposer: Proposer,
+    writes: WritePath,
     store: Arc<SharedStore>,
 }
 
 impl ServerCatalog {
-    pub fn new(raft: RaftHandle, store: Arc<SharedStore>) -> ServerCatalog {
-        ServerCatalog {
-            proposer: Proposer::start(raft),
-            store,
-        }
+    pub fn new(writes: WritePath, store: Arc<SharedStore>) -> ServerCatalog {
+        ServerCatalog { writes, store }
     }
 }
 
@@ -44,7 +39,7 @@ impl Catalog for ServerCatalog {
     }
 
     async fn apply(&self, command: Command) -> Result<(), String> {
-        match self.proposer.write(command).await {
+        match self.writes.write(command).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(refused)) => Err(refused.to_string()),
             Err(error) => Err(error.to_string()),

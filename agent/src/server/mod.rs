@@ -6,6 +6,9 @@
 //! - `leader`: tasks that run only on the leader (reconcile the catalog with the servers,
 //!   reap old KV tombstones).
 //! - `proposer`: batches concurrent writes into one Raft entry.
+//! - `write_path`: the one write path (proposer on the leader, forwarding elsewhere).
+//! - `read_path`: the consistency modes, forwarding default and `consistent` reads.
+//! - `rpc`: the server port: Raft's messages, forwarded writes and reads.
 //! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
 //! - `lookup`: `dns::Lookup` over the local store.
 //! - `instance_cache`: service instances kept for DNS until the catalog changes.
@@ -17,3 +20,6 @@ pub mod local_catalog;
 pub mod lookup;
 pub mod proposer;
 pub mod raft;
+pub mod read_path;
+pub mod rpc;
+pub mod write_path;

@@ -61,12 +61,16 @@ impl Proposer {
             }
         }
         let (reply, answer) = oneshot::channel();
-        let stopped = || WriteError::Refused("the agent is shutting down".to_owned());
+        // Not queued: the batching task is gone, so the command never reached Raft.
         self.queue
             .send(Proposal { command, reply })
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| WriteError::ShuttingDown)?;
+        // Queued, then the reply was dropped: the batch may have been handed to Raft before
+        // the task ended, so nobody can say whether it applied.
+        answer.await.map_err(|_| WriteError::Indeterminate {
+            reason: "the agent stopped before the write was answered".to_owned(),
+        })?
     }
 }
 
@@ -127,10 +131,13 @@ async fn propose(raft: &RaftHandle, mut batch: Vec<Proposal>) {
         }
         Ok(other) => {
             // The store always answers a batch with one result per command; anything else
-            // is a bug, and the writers must not be told their writes failed cleanly.
-            let message = format!("batch of {count} answered {other:?}");
+            // is a bug. The entry was committed, so the writers must not be told their writes
+            // failed cleanly: their outcome is unknown.
+            let reason = format!("a batch of {count} was answered {other:?}");
             for reply in replies {
-                let _ = reply.send(Err(WriteError::Refused(message.clone())));
+                let _ = reply.send(Err(WriteError::Indeterminate {
+                    reason: reason.clone(),
+                }));
             }
         }
         Err(error) => {

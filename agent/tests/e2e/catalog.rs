@@ -52,7 +52,7 @@ fn the_server_registers_itself_as_the_consul_service() {
     assert_eq!(services["consul"], json!([]));
     let consul = get(&http, &agent, "/v1/health/service/consul");
     assert_eq!(consul[0]["Node"]["Node"], "e2e-node");
-    assert_eq!(consul[0]["Service"]["Port"], 8300);
+    assert_eq!(consul[0]["Service"]["Port"], agent.rpc_port);
     assert_eq!(consul[0]["Checks"][0]["CheckID"], "serfHealth");
     assert_eq!(consul[0]["Checks"][0]["Status"], "passing");
     let leader: String = http

@@ -26,6 +26,8 @@ pub struct Agent {
     pub http_port: u16,
     /// DNS answers on this port, UDP and TCP.
     pub dns_port: u16,
+    /// Server RPC.
+    pub rpc_port: u16,
     pub data_dir: PathBuf,
     pub extra: Vec<String>,
     pub log: PathBuf,
@@ -43,6 +45,7 @@ impl Agent {
             child: None,
             http_port: 0,
             dns_port: 0,
+            rpc_port: 0,
             data_dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log,
@@ -67,6 +70,7 @@ impl Agent {
             if self.http_port == 0 {
                 self.http_port = free_port();
                 self.dns_port = free_port();
+                self.rpc_port = free_port();
             }
             let log = std::fs::OpenOptions::new()
                 .create(true)
@@ -80,6 +84,8 @@ impl Agent {
                 format!("-data-dir={}", self.data_dir.display()),
                 format!("-http-port={}", self.http_port),
                 format!("-dns-port={}", self.dns_port),
+                format!("-server-port={}", self.rpc_port),
+                "-bind=127.0.0.1".into(),
                 "-node=e2e-node".into(),
             ];
             args.extend(self.extra.iter().cloned());

@@ -9,6 +9,7 @@ pub mod reconcile;
 pub mod tombstones;
 
 use super::raft::RaftHandle;
+use super::write_path::WritePath;
 use legate_catalog::Command;
 use legate_catalog::SharedStore;
 use reconcile::ServerMember;
@@ -24,6 +25,7 @@ pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
 /// Runs until `shutdown` flips to true.
 pub async fn run(
     raft: RaftHandle,
+    writes: WritePath,
     store: Arc<SharedStore>,
     members: Vec<ServerMember>,
     mut shutdown: watch::Receiver<bool>,
@@ -53,7 +55,7 @@ pub async fn run(
         }
         let newest = store.read().newest_tombstone();
         if let Some(up_to) = gc.tick(started.elapsed(), newest) {
-            if let Err(error) = raft.write(Command::ReapTombstones(up_to)).await {
+            if let Err(error) = writes.write(Command::ReapTombstones(up_to)).await {
                 tracing::warn!("leader: tombstone reap failed: {error}");
             }
         }
@@ -62,7 +64,7 @@ pub async fn run(
         }
         let commands = reconcile::plan(&members, &store.read());
         for command in commands {
-            match raft.write(command).await {
+            match writes.write(command).await {
                 Ok(Ok(_)) => tracing::info!("leader: registered this server in the catalog"),
                 Ok(Err(refused)) => tracing::warn!("leader: reconcile refused: {refused}"),
                 // Lost leadership meanwhile; the next leader reconciles.

@@ -2,31 +2,50 @@
 //!
 //! Consul's leader keeps every gossip member registered as a node with a `serfHealth` check,
 //! and every server also as an instance of the `consul` service on port 8300, which clients,
-//! DNS (`consul.service.consul`) and `/v1/catalog/services` rely on. Until gossip arrives the
-//! only member a server knows is itself. `plan` is pure: it compares the wanted registration
-//! with what the store holds and returns a command only when they differ, so reconciling an
-//! already-correct catalog writes nothing to the log.
+//! DNS (`consul.service.consul`) and `/v1/catalog/services` rely on. The rules:
+//! 1. An alive member is registered with `serfHealth` passing ("Agent alive and reachable").
+//! 2. A failed member keeps its node and services, with `serfHealth` critical ("Agent not
+//!    live or unreachable"), so its services leave `?passing` and DNS.
+//! 3. A member that left is deregistered, with everything on it.
+//! 4. A node that carries a `serfHealth` check but is no member at all (reaped, or forgotten
+//!    while no leader was watching) is deregistered. Nodes registered through the catalog API
+//!    carry no `serfHealth` and are left alone.
+//!
+//! `plan` is pure: it compares what the members call for with what the store holds and
+//! returns a command only where they differ, so reconciling an already-correct catalog writes
+//! nothing to the log.
 
-use legate_catalog::command::Registration;
+use legate_catalog::command::{Deregistration, Registration};
 use legate_catalog::query::{self, Query, QueryResult};
 use legate_catalog::types::{Check, CheckDefinition, Health, Node, Service, Weights};
 use legate_catalog::{Command, Store};
 use std::collections::BTreeMap;
 
-/// A server as the catalog should show it.
+/// A gossip member as the catalog should show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerMember {
     pub node_name: String,
     pub node_id: String,
     pub address: String,
-    pub server_port: u16,
+    /// The server RPC port; `None` for a client agent, which gets no `consul` service.
+    pub server_port: Option<u16>,
     pub version: String,
+    pub status: MemberStatus,
+}
+
+/// A member's gossip status, as far as the catalog cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberStatus {
+    Alive,
+    Failed,
+    Left,
 }
 
 /// The check every live member carries.
 pub const SERF_CHECK_ID: &str = "serfHealth";
 
-/// The registration that makes `member` appear as Consul shows a live server.
+/// The registration that makes `member` appear as Consul shows a live member (rule 1), or
+/// a failed one (rule 2).
 pub fn wanted(member: &ServerMember) -> Registration {
     let mut tagged_addresses = BTreeMap::new();
     for key in ["lan", "lan_ipv4", "wan", "wan_ipv4"] {
@@ -44,11 +63,11 @@ pub fn wanted(member: &ServerMember) -> Registration {
         meta,
         ..Node::default()
     };
-    let service = Service {
+    let service = member.server_port.map(|port| Service {
         node: node.name.clone(),
         id: "consul".into(),
         name: "consul".into(),
-        port: member.server_port,
+        port,
         weights: Weights::default(),
         meta: BTreeMap::from([
             ("raft_version".to_owned(), "3".to_owned()),
@@ -58,34 +77,76 @@ pub fn wanted(member: &ServerMember) -> Registration {
             ("version".to_owned(), member.version.clone()),
         ]),
         ..Service::default()
+    });
+    let (status, output) = match member.status {
+        MemberStatus::Alive | MemberStatus::Left => (Health::Passing, "Agent alive and reachable"),
+        MemberStatus::Failed => (Health::Critical, "Agent not live or unreachable"),
     };
     let check = Check {
         node: node.name.clone(),
         id: SERF_CHECK_ID.into(),
         name: "Serf Health Status".to_owned(),
-        status: Health::Passing,
-        output: "Agent alive and reachable".to_owned(),
+        status,
+        output: output.to_owned(),
         definition: CheckDefinition::default(),
         ..Check::default()
     };
     Registration {
         node,
         skip_node_update: false,
-        service: Some(service),
+        service,
         checks: vec![check],
     }
 }
 
 /// The commands that bring the catalog in line with `members`; empty when it already is.
 pub fn plan(members: &[ServerMember], store: &Store) -> Vec<Command> {
-    members
+    let mut commands: Vec<Command> = members
         .iter()
-        .filter_map(|member| {
-            let registration = wanted(member);
-            (!is_registered(&registration, store))
-                .then_some(Command::Register(Box::new(registration)))
+        .filter_map(|member| match member.status {
+            MemberStatus::Left => node_exists(store, &member.node_name).then(|| {
+                Command::Deregister(Deregistration::Node(member.node_name.as_str().into()))
+            }),
+            MemberStatus::Alive | MemberStatus::Failed => {
+                let registration = wanted(member);
+                (!is_registered(&registration, store))
+                    .then_some(Command::Register(Box::new(registration)))
+            }
         })
-        .collect()
+        .collect();
+    // Rule 4: nodes gossip once vouched for and no longer knows.
+    let known: std::collections::BTreeSet<String> = members
+        .iter()
+        .map(|member| member.node_name.to_lowercase())
+        .collect();
+    let all = query::run(
+        store,
+        &Query::ChecksInState {
+            state: None,
+            node_meta: Vec::new(),
+        },
+    );
+    if let QueryResult::Checks(checks) = all.value {
+        let orphans: std::collections::BTreeSet<String> = checks
+            .iter()
+            .filter(|check| check.id.as_str() == SERF_CHECK_ID)
+            .map(|check| check.node.as_str().to_owned())
+            .filter(|node| !known.contains(&node.to_lowercase()))
+            .collect();
+        commands.extend(
+            orphans
+                .into_iter()
+                .map(|node| Command::Deregister(Deregistration::Node(node.as_str().into()))),
+        );
+    }
+    commands
+}
+
+fn node_exists(store: &Store, node: &str) -> bool {
+    matches!(
+        query::run(store, &Query::NodeServices { node: node.into() }).value,
+        QueryResult::NodeServices(Some(_))
+    )
 }
 
 fn is_registered(wanted: &Registration, store: &Store) -> bool {
@@ -128,9 +189,84 @@ mod tests {
             node_name: "srv-1".into(),
             node_id: "0f3c7e9a-0000-4000-8000-000000000001".into(),
             address: "127.0.0.1".into(),
-            server_port: 8300,
+            server_port: Some(8300),
             version: "0.1.0".into(),
+            status: MemberStatus::Alive,
         }
+    }
+
+    fn client(name: &str, status: MemberStatus) -> ServerMember {
+        ServerMember {
+            node_name: name.into(),
+            node_id: "0f3c7e9a-0000-4000-8000-0000000000c1".into(),
+            address: "127.0.0.9".into(),
+            server_port: None,
+            version: "0.1.0".into(),
+            status,
+        }
+    }
+
+    fn reconcile(store: &mut Store, members: &[ServerMember]) {
+        let commands = plan(members, store);
+        apply_all(store, &commands);
+    }
+
+    fn apply_all(store: &mut Store, commands: &[Command]) {
+        for command in commands {
+            let next = Index(store.last_index().0 + 1);
+            store.apply(next, command).unwrap();
+        }
+    }
+
+    fn serf_status(store: &Store, node: &str) -> Option<Health> {
+        match query::run(store, &Query::NodeChecks { node: node.into() }).value {
+            QueryResult::Checks(checks) => checks
+                .into_iter()
+                .find(|check| check.id.as_str() == SERF_CHECK_ID)
+                .map(|check| check.status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_client_is_registered_then_failed_then_deregistered_when_it_leaves() {
+        let mut store = Store::new();
+        let alive = [me(), client("c1", MemberStatus::Alive)];
+        reconcile(&mut store, &alive);
+        assert_eq!(serf_status(&store, "c1"), Some(Health::Passing));
+        assert!(plan(&alive, &store).is_empty());
+
+        let failed = [me(), client("c1", MemberStatus::Failed)];
+        reconcile(&mut store, &failed);
+        assert_eq!(serf_status(&store, "c1"), Some(Health::Critical));
+        assert!(plan(&failed, &store).is_empty());
+
+        let left = [me(), client("c1", MemberStatus::Left)];
+        reconcile(&mut store, &left);
+        assert!(!node_exists(&store, "c1"));
+        assert!(plan(&left, &store).is_empty());
+    }
+
+    #[test]
+    fn a_reaped_member_is_deregistered_but_catalog_only_nodes_stay() {
+        let mut store = Store::new();
+        reconcile(&mut store, &[me(), client("c1", MemberStatus::Failed)]);
+        let external = Registration {
+            node: Node {
+                name: "external".into(),
+                address: "10.0.0.1".into(),
+                ..Node::default()
+            },
+            skip_node_update: false,
+            service: None,
+            checks: Vec::new(),
+        };
+        apply_all(&mut store, &[Command::Register(Box::new(external))]);
+        // c1 is reaped: no longer a member at all.
+        reconcile(&mut store, &[me()]);
+        assert!(!node_exists(&store, "c1"));
+        assert!(node_exists(&store, "external"));
+        assert!(node_exists(&store, "srv-1"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::types::{NodeId, StorageError};
 use openraft::error::{ClientWriteError, Fatal, ForwardToLeader, RaftError};
 use openraft::{AnyError, BasicNode, ErrorSubject, ErrorVerb, StorageIOError};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -78,6 +79,10 @@ impl From<Fatal<NodeId>> for RaftStartError {
 
 /// A write that did not produce a result. Clone, so that every writer of a batched entry
 /// can be told.
+///
+/// Two kinds, and callers must keep them apart (a client told "not applied" may retry, and a
+/// retry of a write that did apply applies it twice): `NotLeader`, `Refused` and
+/// `ShuttingDown` were never appended; `Storage` and `Indeterminate` may have been.
 #[derive(Clone, Debug, Error)]
 pub enum WriteError {
     /// This server is not the leader. The command was neither appended nor applied: send it
@@ -87,11 +92,29 @@ pub enum WriteError {
     /// Raft refused the entry itself (a membership change in progress). Not applied; retry.
     #[error("write refused: {0}")]
     Refused(String),
-    /// Raft stopped (shutdown, or a storage failure) before answering. If it stopped during
-    /// the write, the entry may have been appended and may still be applied, here after a
-    /// restart or by the next leader, so a blind retry can apply it twice.
-    #[error("raft stopped; the write may have been applied: {0}")]
-    Stopped(Fatal<NodeId>),
+    /// The agent is shutting down and the command never reached Raft. Not applied; retry on
+    /// another server.
+    #[error("the agent is shutting down; the write was not applied")]
+    ShuttingDown,
+    /// The log's storage failed, and Raft stopped. The entry may have been appended (and be
+    /// applied after a restart or by another leader), so the outcome is unknown.
+    #[error("raft storage failed; the write may have been applied: {source}")]
+    Storage { source: Arc<StorageError> },
+    /// The command was handed to Raft and then lost from sight (Raft stopped, the reply was
+    /// lost, the leader changed before an answer): it may or may not be applied. Retrying
+    /// blindly can apply it twice; a conditional write (`?cas=`) is safe to retry.
+    #[error("the write's outcome is unknown (it may have been applied): {reason}")]
+    Indeterminate { reason: String },
+}
+
+impl WriteError {
+    /// Whether the command may have been applied.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            WriteError::Storage { .. } | WriteError::Indeterminate { .. }
+        )
+    }
 }
 
 impl From<RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>> for WriteError {
@@ -105,7 +128,12 @@ impl From<RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>> for WriteError
             RaftError::APIError(ClientWriteError::ChangeMembershipError(refused)) => {
                 WriteError::Refused(refused.to_string())
             }
-            RaftError::Fatal(fatal) => WriteError::Stopped(fatal),
+            RaftError::Fatal(Fatal::StorageError(source)) => WriteError::Storage {
+                source: Arc::new(source),
+            },
+            RaftError::Fatal(fatal) => WriteError::Indeterminate {
+                reason: fatal.to_string(),
+            },
         }
     }
 }
@@ -121,7 +149,7 @@ pub enum ReadError {
     NoQuorum(String),
     /// Raft stopped. Retrying on this server does not help.
     #[error("raft stopped: {0}")]
-    Stopped(Fatal<NodeId>),
+    Stopped(Box<Fatal<NodeId>>),
 }
 
 impl From<RaftError<NodeId, openraft::error::CheckIsLeaderError<NodeId, BasicNode>>> for ReadError {
@@ -138,7 +166,7 @@ impl From<RaftError<NodeId, openraft::error::CheckIsLeaderError<NodeId, BasicNod
             RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(quorum)) => {
                 ReadError::NoQuorum(quorum.to_string())
             }
-            RaftError::Fatal(fatal) => ReadError::Stopped(fatal),
+            RaftError::Fatal(fatal) => ReadError::Stopped(Box::new(fatal)),
         }
     }
 }

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! On restart the newest snapshot is loaded into the `SharedStore` and openraft re-applies
-//! the log tail up to the saved committed index. The network has no transport yet: this is a
-//! single-server Raft until clustering lands (see `network`).
+//! the log tail up to the saved committed index. Peers are reached through server RPC (see
+//! `network`).
 //!
 //! Layout:
 //! - `types`: the openraft type configuration and aliases.
@@ -22,7 +22,7 @@
 //! - `state_machine`: applying entries to the catalog; building and installing snapshots.
 //! - `record`: the versioned durable forms of entries, votes, log ids and snapshot headers.
 //! - `snapshot_file`: atomic snapshot files on disk.
-//! - `network`: the RPC client factory (no transport yet).
+//! - `network`: openraft's RPCs over server RPC.
 //! - `handle`: `RaftHandle`, the API the agent uses.
 //! - `metrics`: `RaftMetrics` and `Peer`.
 //! - `error`: start, write, read and wait errors.
@@ -46,7 +46,7 @@ pub use error::{RaftStartError, ReadError, WaitError, WriteError};
 pub use handle::RaftHandle;
 pub use log_store::LogStore;
 pub use metrics::{Peer, RaftMetrics};
-pub use network::{Network, NetworkClient, NoTransport};
+pub use network::{Network, NetworkClient};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use types::{NodeId, Raft, TypeConfig};
 
@@ -155,6 +155,7 @@ const SLED_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 pub async fn start(
     options: RaftOptions,
     shared: Arc<SharedStore>,
+    rpc: crate::server::rpc::RpcClient,
 ) -> Result<RaftHandle, RaftStartError> {
     let config = Arc::new(options.openraft_config()?);
     let last_index = shared.read().last_index();
@@ -166,7 +167,8 @@ pub async fn start(
     let log_store = LogStore::open(&db)?;
     let commit_index = log_store.committed_index();
     let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared).await?;
-    let raft = Raft::new(options.node_id, config, Network, log_store, state_machine).await?;
+    let network = Network::new(rpc, options.node_id);
+    let raft = Raft::new(options.node_id, config, network, log_store, state_machine).await?;
     tokio::spawn(snapshotter::run(
         raft.clone(),
         options.snapshot_threshold,

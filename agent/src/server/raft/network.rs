@@ -1,49 +1,59 @@
-//! The Raft network, for now without a transport.
+//! The Raft network: openraft's RPCs carried by server RPC (`server::rpc`) to each peer's
+//! server port, over the pooled, multiplexed connection to that peer.
 //!
-//! Legate runs a single server until clustering lands with the server RPC layer (port 8300,
-//! one multiplexed connection per peer). A single voter never sends a Raft RPC: it elects
-//! itself and commits on its own flush. So every client this factory makes fails every call
-//! with `Unreachable` and says why, rather than pretending to deliver. openraft treats
-//! `Unreachable` as "back off and retry", which is the right behaviour if a peer ever does
-//! appear in the membership before the transport exists.
+//! Every call has a deadline: openraft's own TTL for appends and votes, and a longer one for
+//! a whole snapshot (`SNAPSHOT_DEADLINE`), which may be tens of megabytes. A peer that cannot
+//! be reached is `Unreachable`, which openraft answers by backing off that peer; a call that
+//! times out is `Timeout`; anything else (a broken connection, a peer whose Raft stopped) is a
+//! network error, retried on the next heartbeat.
 
+use super::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteRecord};
 use super::types::{NodeId, TypeConfig};
+use crate::server::rpc::message::{AppendAnswer, Request, RequestV1, ResponseV1};
+use crate::server::rpc::{RpcClient, RpcError};
 use openraft::error::{
-    Fatal, InstallSnapshotError, RPCError, RaftError, ReplicationClosed, StreamingError,
-    Unreachable,
+    Fatal, InstallSnapshotError, NetworkError, RPCError, RaftError, ReplicationClosed,
+    StreamingError, Timeout, Unreachable,
 };
-use openraft::network::RPCOption;
+use openraft::network::{RPCOption, RPCTypes};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, OptionalSend, RaftNetwork, RaftNetworkFactory, Snapshot, Vote};
 use std::future::Future;
+use std::time::Duration;
 use thiserror::Error;
 
-/// Why every RPC fails: there is no transport yet.
+/// How long sending a whole snapshot may take.
+const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The peer answered something that does not fit the call.
 #[derive(Debug, Error)]
-#[error("no RPC transport to node {target}: Legate runs a single server until clustering lands")]
-pub struct NoTransport {
-    target: NodeId,
-}
+#[error("{0}")]
+pub struct UnexpectedAnswer(String);
 
 /// The network factory handed to openraft.
-#[derive(Clone, Debug, Default)]
-pub struct Network;
-
-/// A client for one peer; every call fails with `NoTransport`.
-#[derive(Debug)]
-pub struct NetworkClient {
-    target: NodeId,
+#[derive(Clone, Debug)]
+pub struct Network {
+    client: RpcClient,
+    /// This server's id, for openraft's timeout reports.
+    node_id: NodeId,
 }
 
-impl NetworkClient {
-    fn unreachable(&self) -> Unreachable {
-        Unreachable::new(&NoTransport {
-            target: self.target,
-        })
+impl Network {
+    pub fn new(client: RpcClient, node_id: NodeId) -> Network {
+        Network { client, node_id }
     }
+}
+
+/// A client for one peer.
+#[derive(Debug)]
+pub struct NetworkClient {
+    client: RpcClient,
+    node_id: NodeId,
+    target: NodeId,
+    addr: String,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -52,18 +62,80 @@ type RpcResult<T, E = openraft::error::Infallible> =
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = NetworkClient;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> NetworkClient {
-        NetworkClient { target }
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> NetworkClient {
+        NetworkClient {
+            client: self.client.clone(),
+            node_id: self.node_id,
+            target,
+            addr: node.addr.clone(),
+        }
     }
+}
+
+impl NetworkClient {
+    async fn call<E: std::error::Error>(
+        &self,
+        action: RPCTypes,
+        request: RequestV1,
+        deadline: Duration,
+    ) -> Result<ResponseV1, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+        let answer = self
+            .client
+            .call(&self.addr, &Request::V1(request), deadline)
+            .await;
+        match answer {
+            Ok(ResponseV1::Failed(reason)) => Err(RPCError::Network(NetworkError::new(
+                &UnexpectedAnswer(format!("node {} failed the call: {reason}", self.target)),
+            ))),
+            Ok(response) => Ok(response),
+            Err(error @ RpcError::Connect { .. }) => {
+                Err(RPCError::Unreachable(Unreachable::new(&error)))
+            }
+            Err(RpcError::Timeout { after, .. }) => Err(RPCError::Timeout(Timeout {
+                action,
+                id: self.node_id,
+                target: self.target,
+                timeout: after,
+            })),
+            Err(error) => Err(RPCError::Network(NetworkError::new(&error))),
+        }
+    }
+}
+
+fn unexpected<E: std::error::Error>(
+    response: ResponseV1,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    RPCError::Network(NetworkError::new(&UnexpectedAnswer(format!(
+        "unexpected answer {response:?}"
+    ))))
 }
 
 impl RaftNetwork<TypeConfig> for NetworkClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        let request = RequestV1::AppendEntries {
+            vote: VoteRecord::from(&rpc.vote),
+            prev_log_id: rpc.prev_log_id.as_ref().map(LogIdV1::from),
+            leader_commit: rpc.leader_commit.as_ref().map(LogIdV1::from),
+            entries: rpc.entries.iter().map(EntryRecord::from).collect(),
+        };
+        match self
+            .call(RPCTypes::AppendEntries, request, option.hard_ttl())
+            .await?
+        {
+            ResponseV1::AppendEntries(answer) => Ok(match answer {
+                AppendAnswer::Success => AppendEntriesResponse::Success,
+                AppendAnswer::PartialSuccess(log_id) => {
+                    AppendEntriesResponse::PartialSuccess(log_id.map(Into::into))
+                }
+                AppendAnswer::Conflict => AppendEntriesResponse::Conflict,
+                AppendAnswer::HigherVote(vote) => AppendEntriesResponse::HigherVote(vote.into()),
+            }),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn install_snapshot(
@@ -71,24 +143,72 @@ impl RaftNetwork<TypeConfig> for NetworkClient {
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        // With `storage-v2`, openraft sends snapshots through `full_snapshot`; the chunked
+        // API is never called.
+        Err(RPCError::Network(NetworkError::new(&UnexpectedAnswer(
+            "chunked snapshots are not used; see full_snapshot".to_owned(),
+        ))))
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>> {
-        Err(RPCError::Unreachable(self.unreachable()))
+        let request = RequestV1::Vote {
+            vote: VoteRecord::from(&rpc.vote),
+            last_log_id: rpc.last_log_id.as_ref().map(LogIdV1::from),
+        };
+        match self
+            .call(RPCTypes::Vote, request, option.hard_ttl())
+            .await?
+        {
+            ResponseV1::Vote {
+                vote,
+                granted,
+                last_log_id,
+            } => Ok(VoteResponse {
+                vote: vote.into(),
+                vote_granted: granted,
+                last_log_id: last_log_id.map(Into::into),
+            }),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn full_snapshot(
         &mut self,
-        _vote: Vote<NodeId>,
-        _snapshot: Snapshot<TypeConfig>,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        vote: Vote<NodeId>,
+        snapshot: Snapshot<TypeConfig>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
-        Err(StreamingError::Unreachable(self.unreachable()))
+        let data = snapshot.snapshot.into_inner();
+        let request = RequestV1::InstallSnapshot {
+            vote: VoteRecord::from(&vote),
+            header: SnapshotHeader::new(&snapshot.meta, data.len() as u64),
+            data,
+        };
+        let call = self.call::<openraft::error::Infallible>(
+            RPCTypes::InstallSnapshot,
+            request,
+            SNAPSHOT_DEADLINE,
+        );
+        let answer = tokio::select! {
+            answer = call => answer,
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+        };
+        match answer {
+            Ok(ResponseV1::InstallSnapshot { vote }) => Ok(SnapshotResponse { vote: vote.into() }),
+            Ok(other) => Err(StreamingError::Network(NetworkError::new(
+                &UnexpectedAnswer(format!("unexpected answer {other:?}")),
+            ))),
+            Err(RPCError::Unreachable(unreachable)) => {
+                Err(StreamingError::Unreachable(unreachable))
+            }
+            Err(RPCError::Timeout(timeout)) => Err(StreamingError::Timeout(timeout)),
+            Err(RPCError::Network(network)) => Err(StreamingError::Network(network)),
+            Err(other) => Err(StreamingError::Network(NetworkError::new(&other))),
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! votes, snapshot handling, and a full restart of a single-server node.
 
 mod durability;
-mod network;
 mod purge;
 mod records;
 mod restart;

@@ -12,9 +12,13 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 async fn start_node(options: &RaftOptions) -> (RaftHandle, Arc<SharedStore>) {
     let shared = Arc::new(SharedStore::default());
-    let handle = start(options.clone(), shared.clone())
-        .await
-        .expect("start raft");
+    let handle = start(
+        options.clone(),
+        shared.clone(),
+        crate::server::rpc::RpcClient::new(),
+    )
+    .await
+    .expect("start raft");
     handle.wait_for_leader(DEADLINE).await.expect("a leader");
     (handle, shared)
 }

@@ -1,0 +1,61 @@
+//! The sockets an agent serves on, bound before `run` starts, so that tests can bind port 0
+//! and learn the ports, and so that a port already taken fails at start-up with its name.
+
+use crate::config::Config;
+use anyhow::Context;
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, UdpSocket};
+
+/// Every socket `run` serves on. `None` where the interface is disabled (a negative port).
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: Option<TcpListener>,
+    /// DNS over UDP: several sockets on one port (SO_REUSEPORT), so every core answers.
+    pub dns_udp: Vec<UdpSocket>,
+    pub dns_tcp: Option<TcpListener>,
+    /// Server RPC (servers only).
+    pub rpc: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds what `config` asks for, on its addresses and ports.
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        let http = if config.ports.http >= 0 {
+            let address = SocketAddr::new(config.client_addr, config.ports.http as u16);
+            Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding HTTP to {address}"))?,
+            )
+        } else {
+            None
+        };
+        let (dns_udp, dns_tcp) = if config.ports.dns >= 0 {
+            let address = SocketAddr::new(config.client_addr, config.ports.dns as u16);
+            let udp = legate_dns::bind_udp_reuseport(address, 2)
+                .with_context(|| format!("binding DNS (UDP) to {address}"))?;
+            let tcp = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding DNS (TCP) to {address}"))?;
+            (udp, Some(tcp))
+        } else {
+            (Vec::new(), None)
+        };
+        let rpc = if config.server {
+            let address = SocketAddr::new(config.bind_addr, config.ports.server);
+            Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding server RPC to {address}"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Listeners {
+            http,
+            dns_udp,
+            dns_tcp,
+            rpc,
+        })
+    }
+}

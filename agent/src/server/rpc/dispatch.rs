@@ -1,0 +1,111 @@
+//! What a server does with each RPC it receives: Raft's messages go to the local Raft node,
+//! forwarded writes into the write path, forwarded reads into the read path.
+
+use super::message::{AppendAnswer, RequestV1, ResponseV1, StatusAnswer};
+use super::server::Handler;
+use crate::server::raft::record::{LogIdV1, VoteRecord};
+use crate::server::raft::types::{Entry, Snapshot};
+use crate::server::raft::RaftHandle;
+use crate::server::read_path::ReadPath;
+use crate::server::write_path::{remote_error, WritePath};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
+use std::io::Cursor;
+use std::net::SocketAddr;
+
+/// The RPC handler of a server agent.
+pub struct ServerRpc {
+    pub raft: RaftHandle,
+    pub writes: WritePath,
+    pub reads: ReadPath,
+}
+
+impl Handler for ServerRpc {
+    async fn handle(&self, request: RequestV1, _peer: SocketAddr) -> ResponseV1 {
+        match request {
+            RequestV1::AppendEntries {
+                vote,
+                prev_log_id,
+                leader_commit,
+                entries,
+            } => {
+                let request = AppendEntriesRequest {
+                    vote: vote.into(),
+                    prev_log_id: prev_log_id.map(Into::into),
+                    leader_commit: leader_commit.map(Into::into),
+                    entries: entries.into_iter().map(Entry::from).collect(),
+                };
+                match self.raft.raft().append_entries(request).await {
+                    Ok(response) => {
+                        let answer = match response {
+                            AppendEntriesResponse::Success => AppendAnswer::Success,
+                            AppendEntriesResponse::PartialSuccess(log_id) => {
+                                AppendAnswer::PartialSuccess(log_id.as_ref().map(LogIdV1::from))
+                            }
+                            AppendEntriesResponse::Conflict => AppendAnswer::Conflict,
+                            AppendEntriesResponse::HigherVote(vote) => {
+                                AppendAnswer::HigherVote(VoteRecord::from(&vote))
+                            }
+                        };
+                        // Anything but a higher vote means the sender leads this server's
+                        // current term: that is contact with the leader.
+                        if !matches!(answer, AppendAnswer::HigherVote(_)) {
+                            self.reads.last_contact().touch();
+                        }
+                        ResponseV1::AppendEntries(answer)
+                    }
+                    Err(error) => ResponseV1::Failed(error.to_string()),
+                }
+            }
+            RequestV1::Vote { vote, last_log_id } => {
+                let request = VoteRequest {
+                    vote: vote.into(),
+                    last_log_id: last_log_id.map(Into::into),
+                };
+                match self.raft.raft().vote(request).await {
+                    Ok(response) => ResponseV1::Vote {
+                        vote: VoteRecord::from(&response.vote),
+                        granted: response.vote_granted,
+                        last_log_id: response.last_log_id.as_ref().map(LogIdV1::from),
+                    },
+                    Err(error) => ResponseV1::Failed(error.to_string()),
+                }
+            }
+            RequestV1::InstallSnapshot { vote, header, data } => {
+                let snapshot = Snapshot {
+                    meta: header.meta(),
+                    snapshot: Box::new(Cursor::new(data)),
+                };
+                match self
+                    .raft
+                    .raft()
+                    .install_full_snapshot(vote.into(), snapshot)
+                    .await
+                {
+                    Ok(response) => {
+                        self.reads.last_contact().touch();
+                        ResponseV1::InstallSnapshot {
+                            vote: VoteRecord::from(&response.vote),
+                        }
+                    }
+                    Err(error) => ResponseV1::Failed(error.to_string()),
+                }
+            }
+            RequestV1::Write { command } => {
+                let command = command.into_command();
+                ResponseV1::Write(self.writes.write(command).await.map_err(remote_error))
+            }
+            RequestV1::Read(request) => ResponseV1::Read(self.reads.read_here(&request).await),
+            RequestV1::Status => {
+                let metrics = self.raft.metrics();
+                ResponseV1::Status(StatusAnswer {
+                    leader: metrics.leader.and_then(|peer| peer.addr),
+                    voters: metrics
+                        .voters
+                        .into_iter()
+                        .filter_map(|peer| peer.addr)
+                        .collect(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The messages servers (and client agents) exchange on the server RPC port.
+//!
+//! Every message is a versioned enum encoded with `legate_catalog::codec`, under its rules: a
+//! layout never changes in place, a new field means a new version, and byte fixtures pin each
+//! one. Raft's messages carry the log store's own records (`record`), never openraft's types,
+//! so the wire does not change when openraft does.
+
+use crate::server::raft::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteRecord};
+use legate_catalog::{CommandResult, LogPayload, Query, QueryResult};
+use serde::{Deserialize, Serialize};
+
+/// A request, as the caller sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    V1(RequestV1),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestV1 {
+    /// Raft: replicate entries (or a heartbeat when empty).
+    AppendEntries {
+        vote: VoteRecord,
+        prev_log_id: Option<LogIdV1>,
+        leader_commit: Option<LogIdV1>,
+        entries: Vec<EntryRecord>,
+    },
+    /// Raft: a candidate asks for a vote.
+    Vote {
+        vote: VoteRecord,
+        last_log_id: Option<LogIdV1>,
+    },
+    /// Raft: the leader sends a whole snapshot to a follower too far behind its log.
+    InstallSnapshot {
+        vote: VoteRecord,
+        header: SnapshotHeader,
+        #[serde(with = "bytes")]
+        data: Vec<u8>,
+    },
+    /// A write forwarded to the leader by a follower or a client agent.
+    Write { command: LogPayload },
+    /// A read forwarded to a server: to the leader for the default and `consistent` modes,
+    /// to any server for `stale` (from a client agent).
+    Read(ReadRequest),
+    /// Which server leads, and who votes; any server answers from its own view.
+    Status,
+}
+
+/// A forwarded read and how to serve it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRequest {
+    pub query: Query,
+    pub consistency: ReadConsistency,
+    /// Answer only once the result's index passes this one (a blocking query)...
+    pub min_index: u64,
+    /// ...or once this many milliseconds have passed.
+    pub wait_ms: u64,
+    /// `?max_stale`, in milliseconds, for a stale read.
+    pub max_stale_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadConsistency {
+    Default,
+    Stale,
+    Consistent,
+}
+
+/// A response, as the callee sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    V1(ResponseV1),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseV1 {
+    AppendEntries(AppendAnswer),
+    Vote {
+        vote: VoteRecord,
+        granted: bool,
+        last_log_id: Option<LogIdV1>,
+    },
+    InstallSnapshot {
+        vote: VoteRecord,
+    },
+    Write(Result<CommandResult, RemoteWriteError>),
+    Read(Result<ReadAnswer, RemoteReadError>),
+    Status(StatusAnswer),
+    /// The callee could not serve the request at all (its Raft stopped, or the request made
+    /// no sense to it). Nothing was changed by the request.
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppendAnswer {
+    Success,
+    /// Only the entries up to this log id were accepted.
+    PartialSuccess(Option<LogIdV1>),
+    /// `prev_log_id` does not match the follower's log.
+    Conflict,
+    /// The follower has seen a newer vote; the sender is no longer leader.
+    HigherVote(VoteRecord),
+}
+
+/// Why a forwarded write did not produce a result, in the terms of `raft::WriteError`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteWriteError {
+    /// Not applied: the callee does not lead. `leader` is the RPC address it knows of.
+    NotLeader { leader: Option<String> },
+    /// Not applied.
+    Refused(String),
+    /// Not applied: the callee is shutting down.
+    ShuttingDown,
+    /// May have been applied.
+    Indeterminate(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadAnswer {
+    pub index: u64,
+    pub value: QueryResult,
+    pub known_leader: bool,
+    pub last_contact_ms: u64,
+    pub consistency: ReadConsistency,
+}
+
+/// Why a forwarded read was not served. Reads change nothing, so any of them may be retried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteReadError {
+    NotLeader { leader: Option<String> },
+    NoLeader,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusAnswer {
+    /// The leader's RPC address, when known.
+    pub leader: Option<String>,
+    /// The voters' RPC addresses.
+    pub voters: Vec<String>,
+}
+
+/// Byte strings as one length-prefixed run rather than a sequence of one-byte elements, so a
+/// large snapshot decodes at memory speed.
+mod bytes {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(bytes.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(bytes)
+            }
+        }
+        deserializer.deserialize_byte_buf(Visitor)
+    }
+}
