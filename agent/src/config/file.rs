@@ -48,6 +48,22 @@ pub struct FileConfig {
     pub check_deregister_interval_min: Option<String>,
     /// Service and check definitions; Consul accepts one (`service`) or many (`services`),
     /// and later files add to earlier ones.
+    // Clustering (see `config::cluster`).
+    pub start_join: Vec<String>,
+    pub retry_join: Vec<String>,
+    pub retry_interval: Option<String>,
+    pub retry_max: Option<u32>,
+    pub encrypt: Option<String>,
+    pub encrypt_verify_incoming: Option<bool>,
+    pub encrypt_verify_outgoing: Option<bool>,
+    pub rejoin_after_leave: Option<bool>,
+    pub leave_on_terminate: Option<bool>,
+    pub skip_leave_on_interrupt: Option<bool>,
+    pub pid_file: Option<PathBuf>,
+    pub reconnect_timeout: Option<String>,
+    pub gossip_lan: FileGossip,
+    pub autopilot: FileAutopilot,
+    pub performance: FilePerformance,
     pub service: Option<legate_api::types::AgentServiceBody>,
     pub services: Vec<legate_api::types::AgentServiceBody>,
     pub check: Option<legate_api::types::AgentCheckBody>,
@@ -62,6 +78,36 @@ pub struct FilePorts {
     pub server: Option<u16>,
     pub serf_lan: Option<u16>,
     pub serf_wan: Option<u16>,
+}
+
+/// `gossip_lan`: Consul's LAN gossip tuning (durations as Go strings).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FileGossip {
+    pub gossip_nodes: Option<u32>,
+    pub gossip_interval: Option<String>,
+    pub probe_interval: Option<String>,
+    pub probe_timeout: Option<String>,
+    pub retransmit_mult: Option<u32>,
+    pub suspicion_mult: Option<u32>,
+}
+
+/// `autopilot`: Consul's autopilot settings.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FileAutopilot {
+    pub cleanup_dead_servers: Option<bool>,
+    pub last_contact_threshold: Option<String>,
+    pub max_trailing_logs: Option<u64>,
+    pub min_quorum: Option<u32>,
+    pub server_stabilization_time: Option<String>,
+}
+
+/// `performance`: Consul's `raft_multiplier` scales Raft's timing.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FilePerformance {
+    pub raft_multiplier: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -100,6 +146,21 @@ const KNOWN: &[&str] = &[
     "ae_interval",
     "check_reap_interval",
     "check_deregister_interval_min",
+    "start_join",
+    "retry_join",
+    "retry_interval",
+    "retry_max",
+    "encrypt",
+    "encrypt_verify_incoming",
+    "encrypt_verify_outgoing",
+    "rejoin_after_leave",
+    "leave_on_terminate",
+    "skip_leave_on_interrupt",
+    "pid_file",
+    "reconnect_timeout",
+    "gossip_lan",
+    "autopilot",
+    "performance",
     "service",
     "services",
     "check",
@@ -107,6 +168,22 @@ const KNOWN: &[&str] = &[
 ];
 const KNOWN_PORTS: &[&str] = &["http", "dns", "server", "serf_lan", "serf_wan"];
 const KNOWN_LIMITS: &[&str] = &["http_max_conns_per_client"];
+const KNOWN_GOSSIP: &[&str] = &[
+    "gossip_nodes",
+    "gossip_interval",
+    "probe_interval",
+    "probe_timeout",
+    "retransmit_mult",
+    "suspicion_mult",
+];
+const KNOWN_AUTOPILOT: &[&str] = &[
+    "cleanup_dead_servers",
+    "last_contact_threshold",
+    "max_trailing_logs",
+    "min_quorum",
+    "server_stabilization_time",
+];
+const KNOWN_PERFORMANCE: &[&str] = &["raft_multiplier"];
 
 /// A configuration file that cannot be used. The agent does not start.
 #[derive(Debug, Error)]
@@ -163,6 +240,30 @@ impl FileConfig {
         take!(ae_interval);
         take!(check_reap_interval);
         take!(check_deregister_interval_min);
+        take!(retry_interval);
+        take!(retry_max);
+        take!(encrypt);
+        take!(encrypt_verify_incoming);
+        take!(encrypt_verify_outgoing);
+        take!(rejoin_after_leave);
+        take!(leave_on_terminate);
+        take!(skip_leave_on_interrupt);
+        take!(pid_file);
+        take!(reconnect_timeout);
+        take!(gossip_lan.gossip_nodes);
+        take!(gossip_lan.gossip_interval);
+        take!(gossip_lan.probe_interval);
+        take!(gossip_lan.probe_timeout);
+        take!(gossip_lan.retransmit_mult);
+        take!(gossip_lan.suspicion_mult);
+        take!(autopilot.cleanup_dead_servers);
+        take!(autopilot.last_contact_threshold);
+        take!(autopilot.max_trailing_logs);
+        take!(autopilot.min_quorum);
+        take!(autopilot.server_stabilization_time);
+        take!(performance.raft_multiplier);
+        self.start_join.extend(later.start_join);
+        self.retry_join.extend(later.retry_join);
         self.services.extend(later.service);
         self.services.extend(later.services);
         self.checks.extend(later.check);
@@ -185,6 +286,9 @@ pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileE
             let known_inner = match key.as_str() {
                 "ports" => Some(KNOWN_PORTS),
                 "limits" => Some(KNOWN_LIMITS),
+                "gossip_lan" => Some(KNOWN_GOSSIP),
+                "autopilot" => Some(KNOWN_AUTOPILOT),
+                "performance" => Some(KNOWN_PERFORMANCE),
                 "dns_config" => Some(super::dns::KNOWN_DNS),
                 _ => None,
             };

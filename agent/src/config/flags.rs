@@ -72,6 +72,33 @@ pub struct AgentFlags {
     /// Accepted for compatibility; Legate has no web UI yet.
     #[arg(long)]
     pub ui: bool,
+    /// An agent to join at start (repeatable); start-up fails if none can be reached.
+    #[arg(long)]
+    pub join: Vec<String>,
+    /// An agent to join, retried until one answers (repeatable).
+    #[arg(long = "retry-join")]
+    pub retry_join: Vec<String>,
+    /// Time between join attempts (default 30s).
+    #[arg(long = "retry-interval")]
+    pub retry_interval: Option<String>,
+    /// Join attempts before giving up (0, the default, retries forever).
+    #[arg(long = "retry-max")]
+    pub retry_max: Option<u32>,
+    /// The gossip encryption key: base64 of 16, 24 or 32 bytes (`legate keygen`).
+    #[arg(long)]
+    pub encrypt: Option<String>,
+    /// Write the agent's PID here at start; removed on exit.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Ignore a previous leave and rejoin the cluster on start.
+    #[arg(long)]
+    pub rejoin: bool,
+    /// Leave the cluster gracefully on SIGTERM (default: true for clients, false for servers).
+    #[arg(long = "leave-on-terminate", num_args = 0..=1, default_missing_value = "true")]
+    pub leave_on_terminate: Option<bool>,
+    /// Do not leave gracefully on SIGINT (default: true for servers, false for clients).
+    #[arg(long = "skip-leave-on-interrupt", num_args = 0..=1, default_missing_value = "true")]
+    pub skip_leave_on_interrupt: Option<bool>,
     /// Consul's `-enable-script-checks`: script checks from the HTTP API and config files.
     #[arg(long = "enable-script-checks")]
     pub enable_script_checks: bool,

@@ -6,6 +6,7 @@
 //! bootstraps itself, keeps its state in a temporary directory unless given `-data-dir`, and
 //! pretty-prints JSON.
 
+pub mod cluster;
 pub mod dns;
 pub mod file;
 pub mod flags;
@@ -71,6 +72,8 @@ pub struct Config {
     pub dns: legate_dns::DnsConfig,
     /// The host agent's behaviour, and its services and checks from config files.
     pub local: local::LocalSettings,
+    /// Joining, bootstrapping, encryption, leaving, autopilot.
+    pub cluster: cluster::ClusterSettings,
     /// Warnings gathered while loading, printed once logging is up.
     pub warnings: Vec<String>,
 }
@@ -84,12 +87,9 @@ pub enum ConfigError {
     MissingDataDir,
     #[error("invalid address {value:?} for {what}")]
     BadAddress { what: &'static str, value: String },
-    #[error("-bootstrap-expect={0}: Legate runs single-server datacenters until clustering lands; use -bootstrap")]
-    UnsupportedExpect(u32),
-    #[error(
-        "client agents (no -server) are not supported yet; run with -server -bootstrap or -dev"
-    )]
-    ClientModeUnsupported,
+    /// A clustering setting that cannot work; the message says what to change.
+    #[error("{0}")]
+    Cluster(String),
     #[error("{key}: invalid duration {value:?}")]
     BadDuration { key: &'static str, value: String },
     #[error(transparent)]
@@ -107,23 +107,23 @@ impl Config {
         }
         let dev = flags.dev;
         let server = dev || flags.server || file.server.unwrap_or(false);
-        let bootstrap = dev || flags.bootstrap || file.bootstrap.unwrap_or(false);
         let expect = flags
             .bootstrap_expect
             .or(file.bootstrap_expect)
             .unwrap_or(0);
-        if expect > 1 {
-            return Err(ConfigError::UnsupportedExpect(expect));
+        // As in Consul, `-bootstrap-expect=1` is bootstrap mode.
+        let bootstrap =
+            dev || flags.bootstrap || file.bootstrap.unwrap_or(false) || (server && expect == 1);
+        let mut cluster = cluster::resolve(flags, &file, server, bootstrap, &mut warnings)?;
+        if expect == 1 {
+            cluster.bootstrap_expect = 0;
         }
-        if !server {
-            return Err(ConfigError::ClientModeUnsupported);
-        }
-        if !bootstrap {
-            // Restarting a bootstrapped server needs no flag, but a fresh one without it
-            // would wait for peers that cannot join until clustering lands.
+        if server && !bootstrap && cluster.bootstrap_expect == 0 {
+            // A restarted server needs neither flag; a fresh one joins a group that exists.
             warnings.push(
-                "no -bootstrap: a server with no Raft state yet waits for peers and will not \
-                 elect itself; use -bootstrap (or -dev) for a single-server datacenter"
+                "no -bootstrap or -bootstrap-expect: a server with no Raft state waits to be \
+                 added by an existing cluster's leader; use -bootstrap-expect=N on the first N \
+                 servers, or -bootstrap (or -dev) for a single-server datacenter"
                     .to_owned(),
             );
         }
@@ -243,6 +243,7 @@ impl Config {
             raft_snapshot_interval,
             dns,
             local,
+            cluster,
             warnings,
         })
     }

@@ -5,6 +5,7 @@
 //! so a registration lost or changed by hand is repaired. Session TTLs, tombstone GC and
 //! autopilot join this loop with their issues.
 
+pub mod autopilot;
 pub mod reconcile;
 pub mod tombstones;
 
