@@ -62,6 +62,10 @@ const MAX_CONFIRMATIONS: usize = 32;
 const MAX_OUTBOX: usize = 4096;
 /// Events buffered between drains.
 const MAX_EVENTS: usize = 4096;
+/// Inner payload kinds (first byte inside the envelope): a foca packet,
+/// or a direct Serf message (a `wire::Broadcast` sent to one member).
+const INNER_FOCA: u8 = 0;
+const INNER_DIRECT: u8 = 1;
 /// Times a late suspicion timer may be deferred.
 const MAX_SUSPICION_DEFERS: u8 = 2;
 
@@ -463,7 +467,7 @@ impl Core {
     fn foca_config(cfg: &CoreConfig, n: usize) -> foca::Config {
         let remove_down = cfg.reconnect_timeout.max(cfg.tombstone_timeout);
         cfg.timing
-            .foca_config(n, MAX_UDP_PACKET - ENVELOPE_OVERHEAD, remove_down)
+            .foca_config(n, MAX_UDP_PACKET - ENVELOPE_OVERHEAD - 1, remove_down)
     }
 
     // -----------------------------------------------------------------
@@ -490,8 +494,32 @@ impl Core {
                 return;
             }
         };
+        let (kind, body) = match plain.split_first() {
+            Some((k, b)) => (*k, b),
+            None => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        match kind {
+            INNER_FOCA => {}
+            INNER_DIRECT => {
+                match Broadcast::decode(body) {
+                    Ok(b) => self.on_direct(now, b),
+                    Err(e) => {
+                        self.stats.malformed += 1;
+                        tracing::debug!(%from, error = %e, "gossip: bad direct message");
+                    }
+                }
+                return;
+            }
+            _ => {
+                self.stats.malformed += 1;
+                return;
+            }
+        }
         let mut rt = Rt::default();
-        if let Err(e) = self.foca.handle_data(&plain, &mut rt) {
+        if let Err(e) = self.foca.handle_data(body, &mut rt) {
             // DataFromOurselves and friends are benign; decoding errors are
             // what a fuzzer or a confused peer produces. Either way foca
             // has not changed state for the offending part.
@@ -567,6 +595,21 @@ impl Core {
                     let Some(s) = self.suspicions.remove(&key) else {
                         continue;
                     };
+                    // foca 2.0 sends `TurnUndead` to the member whenever this
+                    // timer fires and the member still exists, even when it
+                    // refuted the suspicion (the incarnation check only guards
+                    // the state change). A refuted member would then renew its
+                    // identity and flap. So hand the timer over only while the
+                    // suspicion it belongs to still stands.
+                    let still_suspect = self.foca.iter_membership_state().any(|m| {
+                        m.id().name == key.name
+                            && m.id().generation == key.generation
+                            && m.incarnation() == key.incarnation
+                            && m.state() == State::Suspect
+                    });
+                    if !still_suspect {
+                        continue;
+                    }
                     let mut rt = Rt::default();
                     if let Err(e) = self.foca.handle_timer(s.timer, &mut rt) {
                         tracing::debug!(error = %e, "gossip: foca suspicion timer");
@@ -809,6 +852,11 @@ impl Core {
         }
         self.tags = tags;
         self.tags_version += 1;
+        let name = self.id.name.clone();
+        if let Some(e) = self.view.get_mut(&name) {
+            e.tags = Some((self.tags_version, self.tags.clone()));
+        }
+        self.emit(MemberEventKind::Update, &name);
         self.broadcast_own_tags(now);
         Ok(())
     }
@@ -924,6 +972,27 @@ impl Core {
         self.foca.iter_members().map(|m| m.id().addr).collect()
     }
 
+    /// The incarnation we last sent (rises each time we refute a suspicion).
+    pub fn incarnation(&self) -> u16 {
+        self.last_incarnation
+    }
+
+    /// foca's view of a member: (generation, incarnation, "alive"|"suspect"|"down").
+    /// For tests and debugging.
+    pub fn swim_state(&self, name: &str) -> Option<(u64, u16, &'static str)> {
+        self.foca
+            .iter_membership_state()
+            .find(|m| m.id().name == name)
+            .map(|m| {
+                let st = match m.state() {
+                    State::Alive => "alive",
+                    State::Suspect => "suspect",
+                    State::Down => "down",
+                };
+                (m.id().generation, m.incarnation(), st)
+            })
+    }
+
     /// Lifeguard local health score.
     pub fn health_score(&self) -> u8 {
         self.awareness.score()
@@ -975,7 +1044,10 @@ impl Core {
                         tracing::warn!("gossip: outbox full, packet dropped");
                         continue;
                     }
-                    let sealed = self.seal(&data);
+                    let mut inner = Vec::with_capacity(data.len() + 1);
+                    inner.push(INNER_FOCA);
+                    inner.extend_from_slice(&data);
+                    let sealed = self.seal(&inner);
                     self.stats.packets_out += 1;
                     self.stats.bytes_out += sealed.len() as u64;
                     self.outbox.push_back((to.addr, sealed));
@@ -1042,6 +1114,60 @@ impl Core {
                 self.timers.push(now + after, Scheduled::Foca(other, false));
             }
         }
+    }
+
+    /// Lifeguard's buddy system: when we ping a member we hold as suspect,
+    /// we also tell it so directly. foca only piggybacks the suspicion on
+    /// a bounded number of messages, which can all be spent while the
+    /// member is unreachable; without this it may never learn that it must
+    /// refute and is declared down although it is back.
+    fn buddy(&mut self, to: &NodeId) {
+        let Some(m) = self
+            .foca
+            .iter_membership_state()
+            .find(|m| m.id() == to && m.state() == State::Suspect)
+        else {
+            return;
+        };
+        let b = Broadcast::Suspect {
+            target: to.name.clone(),
+            generation: to.generation,
+            incarnation: m.incarnation(),
+            from: self.id.name.clone(),
+        };
+        let mut inner = vec![INNER_DIRECT];
+        inner.extend(b.encode());
+        if self.outbox.len() < MAX_OUTBOX {
+            let sealed = self.seal(&inner);
+            self.stats.packets_out += 1;
+            self.stats.bytes_out += sealed.len() as u64;
+            self.outbox.push_back((to.addr, sealed));
+        }
+    }
+
+    /// A direct message: today only "you are suspected" (see `buddy`).
+    fn on_direct(&mut self, now: Instant, b: Broadcast) {
+        let Broadcast::Suspect {
+            target,
+            generation,
+            incarnation,
+            ..
+        } = b
+        else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if target != self.id.name || generation != self.id.generation || self.left {
+            return;
+        }
+        // Hand foca the suspicion as if gossiped: it bumps its incarnation
+        // and spreads the refutation.
+        let me = FocaMember::new(self.id.clone(), incarnation, State::Suspect);
+        let mut rt = Rt::default();
+        if let Err(e) = self.foca.apply_many(std::iter::once(me), true, &mut rt) {
+            tracing::debug!(error = %e, "gossip: refuting suspicion");
+        }
+        self.flush(now, rt);
     }
 
     fn suspicion_timeout(&self, confirmations: usize) -> Duration {
@@ -1129,6 +1255,9 @@ impl Core {
                     if self.cfg.lifeguard {
                         self.awareness.apply(1);
                     }
+                }
+                if matches!(h.message, Message::Ping(_) | Message::IndirectPing { .. }) {
+                    self.buddy(&h.dst);
                 }
                 if let Message::Ping(number) = h.message {
                     self.probe = Some(ProbeWatch {
