@@ -36,12 +36,12 @@ use foca::{
     BroadcastHandler, Foca, Invalidates, Member as FocaMember, Message, OwnedNotification,
     PostcardCodec, Runtime, State, Timer,
 };
-use rand10::SeedableRng;
 use rand10::rngs::StdRng;
+use rand10::SeedableRng;
 
-use crate::identity::{MAX_NODE_NAME_LEN, NodeId};
-use crate::keyring::{self, ENVELOPE_OVERHEAD, KeyError, Keyring, OpenError};
-use crate::lifeguard::{Awareness, suspicion_timeout};
+use crate::identity::{NodeId, MAX_NODE_NAME_LEN};
+use crate::keyring::{self, KeyError, Keyring, OpenError, ENVELOPE_OVERHEAD};
+use crate::lifeguard::{suspicion_timeout, Awareness};
 use crate::member::{Event, Member, MemberEvent, MemberEventKind, MemberStatus, UserEvent};
 use crate::stats::Stats;
 use crate::tags::Tags;
@@ -482,11 +482,7 @@ impl Core {
             tracing::debug!(%from, len = data.len(), "gossip: oversized packet dropped");
             return;
         }
-        let plain = match keyring::open(
-            self.cfg.keyring.as_ref(),
-            self.cfg.verify_incoming,
-            data,
-        ) {
+        let plain = match keyring::open(self.cfg.keyring.as_ref(), self.cfg.verify_incoming, data) {
             Ok(p) => p,
             Err(e) => {
                 self.count_open_error(e);
@@ -672,11 +668,7 @@ impl Core {
     }
 
     fn seal(&self, payload: &[u8]) -> Vec<u8> {
-        keyring::seal(
-            self.cfg.keyring.as_ref(),
-            self.cfg.verify_outgoing,
-            payload,
-        )
+        keyring::seal(self.cfg.keyring.as_ref(), self.cfg.verify_outgoing, payload)
     }
 
     /// Our full state, sealed, to send to a peer (join or periodic sync).
@@ -725,9 +717,9 @@ impl Core {
                 let err = match e {
                     OpenError::Auth => PushPullError::Auth,
                     OpenError::PlaintextRefused => PushPullError::Plaintext,
-                    OpenError::Malformed => PushPullError::Wire(WireError::Malformed(
-                        "bad envelope".into(),
-                    )),
+                    OpenError::Malformed => {
+                        PushPullError::Wire(WireError::Malformed("bad envelope".into()))
+                    }
                 };
                 return fail(self, err);
             }
@@ -831,8 +823,7 @@ impl Core {
             .view
             .get(name)
             .ok_or_else(|| ForceLeaveError::NotFound(name.into()))?;
-        if matches!(e.status, MemberStatus::Alive | MemberStatus::Leaving) || name == self.id.name
-        {
+        if matches!(e.status, MemberStatus::Alive | MemberStatus::Leaving) || name == self.id.name {
             return Err(ForceLeaveError::NotFailed(name.into()));
         }
         let b = Broadcast::Leave {
@@ -1227,7 +1218,10 @@ impl Core {
             }
             OwnedNotification::Rejoin(new) => {
                 // The cluster declared us down; foca renewed our identity.
-                tracing::info!(generation = new.generation, "gossip: rejoining with a renewed identity");
+                tracing::info!(
+                    generation = new.generation,
+                    "gossip: rejoining with a renewed identity"
+                );
                 self.stats.rejoins += 1;
                 self.id = new.clone();
                 self.tags_version = 1;
@@ -1289,7 +1283,11 @@ impl Core {
                 }
             }
             OwnedNotification::ProbeFailed(number, _) => {
-                if let Some(p) = self.probe.as_mut().filter(|p| p.number == number && !p.done) {
+                if let Some(p) = self
+                    .probe
+                    .as_mut()
+                    .filter(|p| p.number == number && !p.done)
+                {
                     p.done = true;
                     // Heard from nobody during the probe, or our timers ran
                     // late: the problem is likely us, not the target.
@@ -1390,11 +1388,15 @@ impl Core {
     }
 
     fn note_leave_intent(&mut self, name: &str, generation: u64) {
-        if self.leave_intents.len() < self.cfg.max_members || self.leave_intents.contains_key(name) {
+        if self.leave_intents.len() < self.cfg.max_members || self.leave_intents.contains_key(name)
+        {
             self.leave_intents.insert(name.into(), generation);
         }
         let mut inbox = lock(&self.inbox);
-        let seen = inbox.leave_seen.entry(name.into()).or_insert((generation, false));
+        let seen = inbox
+            .leave_seen
+            .entry(name.into())
+            .or_insert((generation, false));
         if seen.0 < generation {
             *seen = (generation, false);
         }
@@ -1544,7 +1546,8 @@ impl Core {
         } else {
             self.cfg.reconnect_timeout
         };
-        self.timers.push(now + after, Scheduled::Reap(id.name.clone()));
+        self.timers
+            .push(now + after, Scheduled::Reap(id.name.clone()));
         self.changed = true;
     }
 
@@ -1662,7 +1665,8 @@ impl Core {
                     self.changed = true;
                 }
                 let back = matches!(was, MemberStatus::Failed | MemberStatus::Left);
-                let emit_join = (back || !e.joined) && e.tags.is_some() && status == MemberStatus::Alive;
+                let emit_join =
+                    (back || !e.joined) && e.tags.is_some() && status == MemberStatus::Alive;
                 if emit_join {
                     e.joined = true;
                     self.emit(MemberEventKind::Join, &name);
@@ -1723,10 +1727,19 @@ impl Core {
         if e.leave_gen == Some(id.generation)
             || self.leave_intents.get(&id.name) == Some(&id.generation)
         {
-            self.set_status(now, &id.name, MemberStatus::Left, Some(MemberEventKind::Leave));
+            self.set_status(
+                now,
+                &id.name,
+                MemberStatus::Left,
+                Some(MemberEventKind::Leave),
+            );
         } else {
-            self.set_status(now, &id.name, MemberStatus::Failed, Some(MemberEventKind::Failed));
+            self.set_status(
+                now,
+                &id.name,
+                MemberStatus::Failed,
+                Some(MemberEventKind::Failed),
+            );
         }
     }
 }
-

@@ -21,8 +21,8 @@ use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::aes::Aes192;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce};
-use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use rand10::Rng;
 
 /// Version byte that starts every envelope.
@@ -109,9 +109,15 @@ impl Key {
         let nonce = Nonce::<U12>::from_slice(nonce);
         let payload = Payload { msg, aad };
         match self.0.len() {
-            16 => Aes128Gcm::new_from_slice(&self.0).ok()?.encrypt(nonce, payload),
-            24 => Aes192Gcm::new_from_slice(&self.0).ok()?.encrypt(nonce, payload),
-            _ => Aes256Gcm::new_from_slice(&self.0).ok()?.encrypt(nonce, payload),
+            16 => Aes128Gcm::new_from_slice(&self.0)
+                .ok()?
+                .encrypt(nonce, payload),
+            24 => Aes192Gcm::new_from_slice(&self.0)
+                .ok()?
+                .encrypt(nonce, payload),
+            _ => Aes256Gcm::new_from_slice(&self.0)
+                .ok()?
+                .encrypt(nonce, payload),
         }
         .ok()
     }
@@ -120,9 +126,15 @@ impl Key {
         let nonce = Nonce::<U12>::from_slice(nonce);
         let payload = Payload { msg, aad };
         match self.0.len() {
-            16 => Aes128Gcm::new_from_slice(&self.0).ok()?.decrypt(nonce, payload),
-            24 => Aes192Gcm::new_from_slice(&self.0).ok()?.decrypt(nonce, payload),
-            _ => Aes256Gcm::new_from_slice(&self.0).ok()?.decrypt(nonce, payload),
+            16 => Aes128Gcm::new_from_slice(&self.0)
+                .ok()?
+                .decrypt(nonce, payload),
+            24 => Aes192Gcm::new_from_slice(&self.0)
+                .ok()?
+                .decrypt(nonce, payload),
+            _ => Aes256Gcm::new_from_slice(&self.0)
+                .ok()?
+                .decrypt(nonce, payload),
         }
         .ok()
     }
@@ -240,7 +252,11 @@ impl Keyring {
         out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
         // Encryption with a valid key length cannot fail.
-        out.extend(self.primary().seal(&header, &nonce, payload).unwrap_or_default());
+        out.extend(
+            self.primary()
+                .seal(&header, &nonce, payload)
+                .unwrap_or_default(),
+        );
         out
     }
 
@@ -409,7 +425,10 @@ mod tests {
         assert_eq!(open(None, true, &ring.seal(b"x")), Err(OpenError::Auth));
         assert_eq!(open(None, true, &[2, 0, 1]), Err(OpenError::Malformed));
         assert_eq!(open(None, true, &[1]), Err(OpenError::Malformed));
-        assert_eq!(open(Some(&ring), true, &[1, 1, 0, 0]), Err(OpenError::Malformed));
+        assert_eq!(
+            open(Some(&ring), true, &[1, 1, 0, 0]),
+            Err(OpenError::Malformed)
+        );
     }
 
     /// Pins the envelope: version 1, kind 1, nonce, AES-GCM(ct||tag) with
@@ -456,7 +475,14 @@ mod tests {
         ring.install(key(2, 32)).unwrap();
         ring.save(&path).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, format!("[\"{}\",\"{}\"]", key(1, 16).to_base64(), key(2, 32).to_base64()));
+        assert_eq!(
+            text,
+            format!(
+                "[\"{}\",\"{}\"]",
+                key(1, 16).to_base64(),
+                key(2, 32).to_base64()
+            )
+        );
         assert_eq!(Keyring::load(&path).unwrap(), ring);
         fs::write(&path, "{").unwrap();
         let e = Keyring::load(&path).unwrap_err().to_string();

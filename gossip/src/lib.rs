@@ -11,7 +11,7 @@
 //!   Lifeguard wiring, encryption; time is an input.
 //! - `driver` — the tokio task that owns the UDP socket, the push-pull TCP
 //!   listener and the clock, and feeds the core.
-//! - `gossip` — the public handle ([`Gossip`]), [`GossipConfig`], [`start`]
+//! - `handle` — the public handle ([`Gossip`]), [`GossipConfig`], [`start`]
 //!   and [`retry_join`].
 //! - `identity` — [`NodeId`], foca's renewable identity.
 //! - `tags` — typed [`Tags`] and Consul's string tag map.
@@ -24,6 +24,8 @@
 //! - `stats` — counters.
 
 pub mod core;
+mod driver;
+mod handle;
 pub mod identity;
 pub mod keyring;
 pub mod lifeguard;
@@ -37,6 +39,10 @@ pub mod wire;
 pub use crate::core::{
     ConfigError, Core, CoreConfig, EventError, ForceLeaveError, PushPullError, MAX_UDP_PACKET,
     MAX_USER_EVENT,
+};
+pub use crate::handle::{
+    retry_join, start, Gossip, GossipConfig, JoinError, LeaveError, OpError, RetryJoinError,
+    StartError, DEFAULT_PORT,
 };
 pub use crate::identity::NodeId;
 pub use crate::keyring::{keygen, Key, KeyError, Keyring, KeyringList};

@@ -59,7 +59,10 @@ mod tests {
         let (min, max) = (Duration::from_secs(4), Duration::from_secs(24));
         assert_eq!(suspicion_timeout(min, max, 2, 0), max);
         // log(2)/log(3) = 0.6309 → 24 - 20·0.6309 = 11.38 s
-        assert_eq!(suspicion_timeout(min, max, 2, 1), Duration::from_millis(11_381));
+        assert_eq!(
+            suspicion_timeout(min, max, 2, 1),
+            Duration::from_millis(11_381)
+        );
         assert_eq!(suspicion_timeout(min, max, 2, 2), min);
         assert_eq!(suspicion_timeout(min, max, 2, 9), min);
         assert_eq!(suspicion_timeout(min, max, 0, 0), min);

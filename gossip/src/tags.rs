@@ -195,17 +195,22 @@ mod tests {
         assert_eq!(
             hex,
             concat!(
-                "01",                                                                         // version
-                "00",                                                                         // role Server
-                "03646331",                                                                   // "dc1"
-                "00",                                                                         // segment ""
-                "24", "32623661356230652d336338642d346633652d396531612d306436633866306231613263", // node id
-                "01", "00", "0a000001", "ec40",                                               // Some(V4 10.0.0.1:8300)
-                "0a", "312e32302e303a616263",                                                 // build
-                "02020303",                                                                   // protocol
-                "00",                                                                         // bootstrap
-                "0103",                                                                       // Some(3)
-                "00",                                                                         // read_replica
+                "01",       // version
+                "00",       // role Server
+                "03646331", // "dc1"
+                "00",       // segment ""
+                "24",
+                "32623661356230652d336338642d346633652d396531612d306436633866306231613263", // node id
+                "01",
+                "00",
+                "0a000001",
+                "ec40", // Some(V4 10.0.0.1:8300)
+                "0a",
+                "312e32302e303a616263", // build
+                "02020303",             // protocol
+                "00",                   // bootstrap
+                "0103",                 // Some(3)
+                "00",                   // read_replica
             )
         );
         assert_eq!(Tags::decode(&bytes).unwrap(), server());

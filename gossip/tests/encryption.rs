@@ -87,7 +87,11 @@ fn key_rotation_on_a_live_cluster_loses_no_member() {
     }
     sim.run_for(secs(30));
     let all: Vec<usize> = (0..5).collect();
-    assert!(sim.failures_about(&all).is_empty(), "{:?}", sim.failures_about(&all));
+    assert!(
+        sim.failures_about(&all).is_empty(),
+        "{:?}",
+        sim.failures_about(&all)
+    );
     assert!(sim.converged());
     assert_eq!(total_auth_failures(&sim), 0);
     for n in &sim.nodes {
@@ -121,7 +125,9 @@ fn plaintext_is_refused_unless_verify_incoming_is_off() {
     assert_eq!(sim.nodes[0].core.stats().plaintext_refused, 1);
     // The lenient member talks to both.
     sim.join(2, 1);
-    assert!(sim.run_until(secs(10), |s| s.nodes[2].core.members().len() == 2
-        && s.nodes[1].core.members().len() == 2));
+    assert!(
+        sim.run_until(secs(10), |s| s.nodes[2].core.members().len() == 2
+            && s.nodes[1].core.members().len() == 2)
+    );
     assert!(sim.nodes[0].core.members().len() == 1);
 }

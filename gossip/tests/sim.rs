@@ -23,7 +23,11 @@ fn ten_members_converge() {
     // Everyone got a Join (with tags) for everyone else.
     for i in 0..10 {
         for j in others(10, &[i]) {
-            assert_eq!(sim.member_events(i, j, MemberEventKind::Join), 1, "{i} about {j}");
+            assert_eq!(
+                sim.member_events(i, j, MemberEventKind::Join),
+                1,
+                "{i} about {j}"
+            );
         }
         let m = sim.nodes[i].core.member("node-1").unwrap();
         assert_eq!(m.tags.to_map()["role"], "consul");
@@ -48,7 +52,11 @@ fn stopped_member_is_detected_failed_by_all() {
         assert_eq!(sim.member_events(i, 3, MemberEventKind::Leave), 0);
     }
     // Nobody else was harmed.
-    assert!(sim.failures_about(&rest).is_empty(), "{:?}", sim.failures_about(&rest));
+    assert!(
+        sim.failures_about(&rest).is_empty(),
+        "{:?}",
+        sim.failures_about(&rest)
+    );
 }
 
 #[test]
@@ -69,7 +77,11 @@ fn member_refutes_a_false_suspicion() {
         sim.nodes[2].core.incarnation() > 0,
         "node-2 never refuted (was it suspected?)"
     );
-    assert!(sim.failures_about(&[2]).is_empty(), "{:?}", sim.failures_about(&[2]));
+    assert!(
+        sim.failures_about(&[2]).is_empty(),
+        "{:?}",
+        sim.failures_about(&[2])
+    );
     assert!(sim.converged());
 }
 
@@ -92,8 +104,16 @@ fn failed_member_rejoins_at_once_with_renewed_identity() {
     assert!(sim.nodes[4].core.stats().rejoins >= 1);
     for &i in &rest {
         let m = sim.nodes[i].core.member("node-4").unwrap();
-        assert!(m.generation > gen0, "observer {i} still has generation {}", m.generation);
-        assert_eq!(sim.member_events(i, 4, MemberEventKind::Join), 2, "observer {i}");
+        assert!(
+            m.generation > gen0,
+            "observer {i} still has generation {}",
+            m.generation
+        );
+        assert_eq!(
+            sim.member_events(i, 4, MemberEventKind::Join),
+            2,
+            "observer {i}"
+        );
     }
 }
 
@@ -111,7 +131,10 @@ fn restarted_member_rejoins_with_newer_generation() {
     sim.nodes[3].core = legate_gossip::Core::new(c, sim.now).unwrap();
     sim.nodes[3].up = true;
     sim.join(3, 1);
-    assert!(sim.run_until(secs(10), Sim::converged), "restart not accepted");
+    assert!(
+        sim.run_until(secs(10), Sim::converged),
+        "restart not accepted"
+    );
 }
 
 #[test]
@@ -134,10 +157,7 @@ fn graceful_leave_is_left_not_failed_everywhere() {
         assert_eq!(sim.member_events(i, 5, MemberEventKind::Leave), 1);
         assert_eq!(sim.member_events(i, 5, MemberEventKind::Failed), 0);
     }
-    assert_eq!(
-        sim.nodes[5].core.local_member().status,
-        MemberStatus::Left
-    );
+    assert_eq!(sim.nodes[5].core.local_member().status, MemberStatus::Left);
 }
 
 #[test]
@@ -153,13 +173,18 @@ fn force_leave_marks_failed_member_left_and_prune_removes_it() {
     }));
     let now = sim.now;
     let core = &mut sim.nodes[0].core;
-    assert!(core.force_leave(now, "node-1", false).is_err(), "alive member");
+    assert!(
+        core.force_leave(now, "node-1", false).is_err(),
+        "alive member"
+    );
     assert!(core.force_leave(now, "nope", false).is_err());
     core.force_leave(now, "node-5", false).unwrap();
     core.force_leave(now, "node-6", true).unwrap();
     assert!(sim.run_until(secs(10), |s| {
         s.all_see(&rest, 5, MemberStatus::Left)
-            && rest.iter().all(|&i| s.nodes[i].core.member("node-6").is_none())
+            && rest
+                .iter()
+                .all(|&i| s.nodes[i].core.member("node-6").is_none())
     }));
     for &i in &rest {
         assert_eq!(sim.member_events(i, 6, MemberEventKind::Reap), 1);
@@ -191,7 +216,8 @@ fn failed_and_left_members_are_reaped_after_their_timeouts() {
     assert!(sim.run_until(secs(60), |s| s.all_see(&rest, 4, MemberStatus::Failed)));
     let failed_at = sim.elapsed();
     assert!(sim.run_until(secs(60), |s| {
-        rest.iter().all(|&i| s.status(i, 3).is_none() && s.status(i, 4).is_none())
+        rest.iter()
+            .all(|&i| s.status(i, 3).is_none() && s.status(i, 4).is_none())
     }));
     for &i in &rest {
         let reaps: Vec<Duration> = sim.nodes[i]
@@ -204,7 +230,10 @@ fn failed_and_left_members_are_reaped_after_their_timeouts() {
         // Neither is reaped before its timeout (allowing for the spread of
         // the status change across observers).
         assert!(reaps.iter().all(|t| *t >= left_at + secs(9)), "{reaps:?}");
-        assert!(reaps.iter().any(|t| *t >= failed_at + secs(19)), "{reaps:?}");
+        assert!(
+            reaps.iter().any(|t| *t >= failed_at + secs(19)),
+            "{reaps:?}"
+        );
     }
 }
 
@@ -213,10 +242,17 @@ fn five_percent_loss_converges_without_false_failures() {
     let mut sim = Sim::lan(10, 9);
     sim.loss = 0.05;
     sim.join_all();
-    assert!(sim.run_until(secs(60), Sim::converged), "no convergence under loss");
+    assert!(
+        sim.run_until(secs(60), Sim::converged),
+        "no convergence under loss"
+    );
     sim.run_for(secs(120));
     let all: Vec<usize> = (0..10).collect();
-    assert!(sim.failures_about(&all).is_empty(), "{:?}", sim.failures_about(&all));
+    assert!(
+        sim.failures_about(&all).is_empty(),
+        "{:?}",
+        sim.failures_about(&all)
+    );
     assert!(sim.converged());
 }
 
@@ -246,7 +282,10 @@ fn user_events_reach_every_member_once() {
     }
     // Lamport clocks moved forward everywhere: a later event sorts after.
     let now = sim.now;
-    let lt2 = sim.nodes[5].core.fire_event(now, "deploy", b"v2".to_vec()).unwrap();
+    let lt2 = sim.nodes[5]
+        .core
+        .fire_event(now, "deploy", b"v2".to_vec())
+        .unwrap();
     assert!(lt2 > lt);
 }
 

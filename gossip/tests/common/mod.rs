@@ -257,7 +257,9 @@ impl Sim {
 
     /// Every running node sees every running node Alive (with tags).
     pub fn converged(&self) -> bool {
-        let live: Vec<usize> = (0..self.nodes.len()).filter(|i| self.nodes[*i].up).collect();
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].up)
+            .collect();
         live.iter().all(|&i| {
             let members = self.nodes[i].core.members();
             live.iter().all(|&j| {
@@ -270,7 +272,9 @@ impl Sim {
 
     /// All nodes in `observers` see `of` with `status`.
     pub fn all_see(&self, observers: &[usize], of: usize, status: MemberStatus) -> bool {
-        observers.iter().all(|&i| self.status(i, of) == Some(status))
+        observers
+            .iter()
+            .all(|&i| self.status(i, of) == Some(status))
     }
 
     /// Member events of `kind` about `of` seen by node `i`.
@@ -293,7 +297,10 @@ impl Sim {
                 if m.kind == MemberEventKind::Failed
                     && healthy.iter().any(|h| self.nodes[*h].name == m.member.name)
                 {
-                    out.push(format!("{} saw {} failed at {:?}", self.nodes[i].name, m.member.name, t));
+                    out.push(format!(
+                        "{} saw {} failed at {:?}",
+                        self.nodes[i].name, m.member.name, t
+                    ));
                 }
             }
         }
