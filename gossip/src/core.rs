@@ -66,6 +66,9 @@ const MAX_EVENTS: usize = 4096;
 /// or a direct Serf message (a `wire::Broadcast` sent to one member).
 const INNER_FOCA: u8 = 0;
 const INNER_DIRECT: u8 = 1;
+/// Names the broadcast handler remembers versions for (tags, leaves);
+/// beyond this, broadcasts about new names are ignored.
+const MAX_TRACKED: usize = 100_000;
 /// Times a late suspicion timer may be deferred.
 const MAX_SUSPICION_DEFERS: u8 = 2;
 
@@ -246,6 +249,9 @@ impl BroadcastHandler<NodeId> for Handler {
             } => {
                 let v = (*generation, *version);
                 let known = inbox.tag_versions.get(name).copied();
+                if known.is_none() && inbox.tag_versions.len() >= MAX_TRACKED {
+                    return Ok(None);
+                }
                 // Our own (re-)announcements always go out: they are how a
                 // member that just joined learns our tags.
                 if !local && known.is_some_and(|k| k >= v) {
@@ -262,7 +268,11 @@ impl BroadcastHandler<NodeId> for Handler {
                 prune,
             } => {
                 let v = (*generation, *prune);
-                if inbox.leave_seen.get(name).is_some_and(|k| *k >= v) {
+                let known = inbox.leave_seen.get(name);
+                if known.is_none() && inbox.leave_seen.len() >= MAX_TRACKED {
+                    return Ok(None);
+                }
+                if known.is_some_and(|k| *k >= v) {
                     return Ok(None);
                 }
                 inbox.leave_seen.insert(name.clone(), v);

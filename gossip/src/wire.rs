@@ -183,6 +183,42 @@ mod tests {
         }
     }
 
+    /// Pins the push-pull state encoding.
+    #[test]
+    fn push_pull_fixture() {
+        let pp = PushPull {
+            join: true,
+            from: "a".into(),
+            event_ltime: 3,
+            members: vec![PushPullMember {
+                id: NodeId {
+                    name: "b".into(),
+                    addr: "10.0.0.2:8301".parse().unwrap(),
+                    generation: 1,
+                },
+                incarnation: 2,
+                state: 1,
+                tags: Some((4, vec![1, 0])),
+                left: false,
+            }],
+        };
+        let bytes = encode(&pp);
+        assert_eq!(
+            hex(&bytes),
+            concat!(
+                "01", // version
+                "01", "0161", "03",   // join, from "a", event ltime 3
+                "01",   // one member
+                "0162", // name "b"
+                "00", "0a000002", "ed40", // V4 10.0.0.2:8301 (varint)
+                "01", "02", "01", // generation, incarnation, state suspect
+                "01", "04", "020100", // Some((4, [1, 0]))
+                "00",     // left
+            )
+        );
+        assert_eq!(decode::<PushPull>(&bytes).unwrap(), pp);
+    }
+
     #[test]
     fn decode_errors() {
         assert_eq!(Broadcast::decode(&[]), Err(WireError::Empty));
