@@ -23,6 +23,8 @@
 //! - `wire` — versioned encodings of broadcasts and push-pull state.
 //! - `stats` — counters.
 
+#![warn(missing_docs)]
+
 pub mod core;
 mod driver;
 mod handle;
