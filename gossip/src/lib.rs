@@ -6,6 +6,18 @@
 //! with [`start`] and talks to it through the cheap-to-clone [`Gossip`]
 //! handle.
 //!
+//! What sits on top of foca, and why:
+//! - Tags and leave intents are custom broadcasts (`wire.rs`), re-gossiped
+//!   by every member when someone new comes up and exchanged in full by
+//!   push-pull; [`Gossip::members`] lists a member once its tags are known.
+//! - Joining is a TCP push-pull exchange only: foca's identity key is the
+//!   node *name*, which a joiner does not know for a bare address.
+//! - Lifeguard (local health, shrinking suspicion, buddy notice) is wired
+//!   in through the timer queue the core owns; see the `core` module docs.
+//! - foca 2.0 sends `TurnUndead` to a member whose suspicion timer fires
+//!   even after it refuted; the core re-checks the suspicion before handing
+//!   the timer to foca, so refuted members are never kicked out.
+//!
 //! Layout:
 //! - `core` — the sans-io state machine ([`Core`]): foca, the Serf view,
 //!   Lifeguard wiring, encryption; time is an input.
