@@ -5,16 +5,20 @@
 //! - `listeners`: the sockets an agent serves on, bound before `run`.
 //! - `run`: `run(config, listeners, cancel)` wires store, Raft, RPC, leader loop, HTTP and
 //!   DNS, and stops them.
-//! - `server`: Raft on sled, the leader's duties, and the server `Backend`.
+//! - `server`: Raft on sled, the leader's duties, server RPC, and the server `Backend`.
+//! - `client_mode`: a client agent's `Backend` and `Lookup`, forwarding to servers.
 //! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
 //! - `local`: the host agent's own services and checks; `local::check` runs the checks.
+//! - `membership`: LAN gossip (the `gossip` crate) as the agent uses it.
 //! - `node_id`: the node's persistent UUID.
 //! - `durable_db`: a sled database whose flush is an fsync.
 pub mod cli;
+pub mod client_mode;
 pub mod config;
 pub mod durable_db;
 pub mod listeners;
 pub mod local;
+pub mod membership;
 pub mod node_id;
 pub mod run;
 pub mod server;

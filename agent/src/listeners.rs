@@ -15,6 +15,9 @@ pub struct Listeners {
     pub dns_tcp: Option<TcpListener>,
     /// Server RPC (servers only).
     pub rpc: Option<TcpListener>,
+    /// LAN gossip: UDP for SWIM, TCP on the same port for state exchange.
+    pub serf_udp: UdpSocket,
+    pub serf_tcp: TcpListener,
 }
 
 impl Listeners {
@@ -51,11 +54,22 @@ impl Listeners {
         } else {
             None
         };
+        let serf = SocketAddr::new(config.bind_addr, config.ports.serf_lan);
+        let serf_udp = UdpSocket::bind(serf)
+            .await
+            .with_context(|| format!("binding LAN gossip (UDP) to {serf}"))?;
+        // Port 0 (tests): TCP takes the port UDP got, so both share one like Consul's.
+        let serf_tcp_addr = SocketAddr::new(config.bind_addr, serf_udp.local_addr()?.port());
+        let serf_tcp = TcpListener::bind(serf_tcp_addr)
+            .await
+            .with_context(|| format!("binding LAN gossip (TCP) to {serf_tcp_addr}"))?;
         Ok(Listeners {
             http,
             dns_udp,
             dns_tcp,
             rpc,
+            serf_udp,
+            serf_tcp,
         })
     }
 }

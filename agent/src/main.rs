@@ -31,14 +31,13 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            let cancel = tokio_util::sync::CancellationToken::new();
+            let shutdown = legate_agent::run::Shutdown::new();
             let run = async {
-                let on_signal = cancel.clone();
+                let on_signal = shutdown.clone();
                 tokio::spawn(async move {
-                    shutdown_signal().await;
-                    on_signal.cancel();
+                    on_signal.stop(shutdown_signal().await);
                 });
-                legate_agent::run::bind_and_run(config, cancel).await
+                legate_agent::run::bind_and_run(config, shutdown).await
             };
             match runtime.block_on(run) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -52,13 +51,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM, saying which.
+async fn shutdown_signal() -> legate_agent::run::StopReason {
+    use legate_agent::run::StopReason;
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => StopReason::Interrupt,
+        _ = terminate.recv() => StopReason::Terminate,
     }
 }
 

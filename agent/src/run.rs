@@ -1,30 +1,48 @@
-//! `run(config, listeners, cancel)`: wires the store, Raft, server RPC, the leader loop, the
-//! HTTP API and DNS together on pre-bound sockets, and tears them down in order when `cancel`
-//! fires.
+//! `run(config, listeners, shutdown)`: wires an agent together on pre-bound sockets and tears
+//! it down in order when `shutdown` fires.
+//!
+//! ```text
+//!             gossip (membership) ──────────────┐
+//!  server:    Raft ◀─ RPC ─▶ peers              ▼
+//!             write/read paths ─▶ ServerBackend ─▶ HTTP, DNS (ServerLookup)
+//!             leader duties (reconcile, autopilot), -bootstrap-expect
+//!  client:    Forwarder (RPC to a server) ─▶ ClientBackend ─▶ HTTP, DNS (ClientLookup)
+//!  both:      LocalState (the host's services and checks, anti-entropy)
+//! ```
+//!
+//! Shutdown: the reason decides whether the agent leaves the cluster gracefully first
+//! (Consul's `leave_on_terminate` and `skip_leave_on_interrupt`); then HTTP and DNS stop,
+//! background tasks drain within a bound, and Raft flushes.
 
+use crate::client_mode::{ClientBackend, ClientCatalog, ClientLookup, Forwarder};
 use crate::config::Config;
 use crate::listeners::Listeners;
 use crate::local::plan::Managed;
 use crate::local::store::LocalStore;
+use crate::local::syncer::Catalog;
 use crate::local::LocalState;
+use crate::membership::{Announce, Membership};
 use crate::node_id;
 use crate::server::backend::ServerBackend;
-use crate::server::leader::{self, reconcile::ServerMember};
+use crate::server::cluster;
+use crate::server::leader::{self, reconcile::ServerMember, AutopilotReport, Duties};
 use crate::server::local_catalog::ServerCatalog;
 use crate::server::lookup::ServerLookup;
-use crate::server::raft::{self, RaftOptions};
+use crate::server::raft::{self, RaftHandle, RaftOptions};
 use crate::server::read_path::{LastContact, ReadPath};
 use crate::server::rpc::{self, RpcClient, RpcLimits, ServerRpc};
 use crate::server::write_path::WritePath;
 use anyhow::Context;
-use legate_api::backend::AgentInfo;
+use legate_api::backend::{AgentInfo, Backend};
 use legate_api::{ApiConfig, ServeLimits};
 use legate_catalog::{SharedStore, Store};
+use legate_dns::Lookup;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -35,18 +53,55 @@ pub const REVISION: &str = match option_env!("LEGATE_REVISION") {
     None => "unknown",
 };
 
-/// Binds the configured sockets and runs the agent until `cancel` fires.
-pub async fn bind_and_run(config: Config, cancel: CancellationToken) -> anyhow::Result<()> {
-    let listeners = Listeners::bind(&config).await?;
-    run(config, listeners, cancel).await
+/// Why the agent stops, which decides whether it leaves the cluster first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT: leaves unless `skip_leave_on_interrupt` (the default for servers).
+    Interrupt,
+    /// SIGTERM: leaves only with `leave_on_terminate` (the default for clients).
+    Terminate,
+    /// `PUT /v1/agent/leave` (or `legate leave`): already left; just stop.
+    Left,
 }
 
-/// Runs the agent on `listeners` until `cancel` fires.
-pub async fn run(
-    config: Config,
-    listeners: Listeners,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
+/// Stops a running agent. Clones share the same agent.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Asks the agent to stop; the first reason given wins.
+    pub fn stop(&self, reason: StopReason) {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(reason);
+        self.token.cancel();
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+}
+
+/// Binds the configured sockets and runs the agent until `shutdown` fires.
+pub async fn bind_and_run(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config).await?;
+    run(config, listeners, shutdown).await
+}
+
+/// Runs the agent on `listeners` until `shutdown` fires.
+pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> anyhow::Result<()> {
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
@@ -60,56 +115,33 @@ pub async fn run(
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data_dir {}", data_dir.display()))?;
+    let _pid_file = match &config.cluster.pid_file {
+        Some(path) => Some(PidFile::write(path)?),
+        None => None,
+    };
     let node_id = node_id::load_or_create(&data_dir, config.node_id.as_deref())?;
-    // What peers dial: the advertised address and the port actually bound (port 0 in tests).
+    // What peers dial: the advertised address and the ports actually bound (0 in tests).
     let rpc_port = listeners
         .rpc
         .as_ref()
         .and_then(|listener| listener.local_addr().ok())
-        .map_or(config.ports.server, |addr| addr.port());
-    let rpc_addr = SocketAddr::new(config.advertise_addr, rpc_port).to_string();
-    let rpc_client = RpcClient::new();
-    let tasks = TaskTracker::new();
-
-    let store = Arc::new(SharedStore::new(Store::new()));
-    let raft = raft::start(
-        RaftOptions {
-            node_id: node_id::raft_id(&node_id),
-            rpc_addr: rpc_addr.clone(),
-            data_dir: PathBuf::from(&data_dir),
-            bootstrap: config.bootstrap,
-            snapshot_threshold: config.raft_snapshot_threshold,
-            trailing_logs: config.raft_trailing_logs,
-            snapshot_interval: config.raft_snapshot_interval,
-            ..RaftOptions::default()
+        .map(|addr| addr.port());
+    let serf_port = listeners.serf_udp.local_addr()?.port();
+    let rpc_addr = rpc_port.map(|port| SocketAddr::new(config.advertise_addr, port));
+    let membership = Membership::start(
+        &config,
+        &data_dir,
+        Announce {
+            node_id: &node_id,
+            rpc_addr,
+            version: VERSION,
+            revision: REVISION,
         },
-        store.clone(),
-        rpc_client.clone(),
+        listeners.serf_udp,
+        listeners.serf_tcp,
+        shutdown.token().child_token(),
     )
-    .await
-    .context("starting raft")?;
-    let writes = WritePath::new(raft.clone(), rpc_client.clone(), rpc_addr.clone());
-    let reads = ReadPath::new(
-        raft.clone(),
-        store.clone(),
-        rpc_client.clone(),
-        LastContact::default(),
-        rpc_addr.clone(),
-    );
-    if let Some(listener) = listeners.rpc {
-        let handler = Arc::new(ServerRpc {
-            raft: raft.clone(),
-            writes: writes.clone(),
-            reads: reads.clone(),
-        });
-        tasks.spawn(rpc::serve(
-            listener,
-            handler,
-            RpcLimits::default(),
-            cancel.child_token(),
-        ));
-    }
-
+    .await?;
     let info = AgentInfo {
         datacenter: config.datacenter.as_str().into(),
         primary_datacenter: config.primary_datacenter.as_str().into(),
@@ -125,117 +157,255 @@ pub async fn run(
         client_addr: config.client_addr.to_string(),
         http_port: config.ports.http.max(0) as u16,
         dns_port: config.ports.dns,
-        server_port: rpc_port,
-        serf_lan_port: config.ports.serf_lan,
+        server_port: rpc_port.unwrap_or(config.ports.server),
+        serf_lan_port: serf_port,
         dev_mode: config.dev,
     };
     print_banner(&config, &node_id);
-
-    let (stop, stopped) = watch::channel(false);
     let me = ServerMember {
         node_name: config.node_name.clone(),
         node_id: node_id.clone(),
         address: config.advertise_addr.to_string(),
-        server_port: Some(rpc_port),
+        server_port: rpc_port,
         version: VERSION.to_owned(),
         status: leader::reconcile::MemberStatus::Alive,
     };
-    let leader_task = tokio::spawn(leader::run(
-        raft.clone(),
-        writes.clone(),
-        store.clone(),
-        vec![me.clone()],
-        stopped.clone(),
-    ));
-    let announce = tokio::spawn(announce_leader(raft.clone(), stopped.clone()));
+    let (stop, stopped) = watch::channel(false);
+    let frontends = Frontends {
+        listeners: FrontendSockets {
+            http: listeners.http,
+            dns_udp: listeners.dns_udp,
+            dns_tcp: listeners.dns_tcp,
+        },
+        stopped: stopped.clone(),
+    };
+    let local_store = LocalStore::open(&data_dir).context("opening the local state")?;
+    let rpc_client = RpcClient::new();
+    let tasks = TaskTracker::new();
 
-    let local = LocalState::start(
-        LocalStore::open(&data_dir).context("opening the local state")?,
-        ServerCatalog::new(writes.clone(), store.clone()),
-        leader::reconcile::wanted(&me).node,
+    let (raft, handles) = if config.server {
+        let rpc_listener = listeners.rpc.context("a server needs its RPC listener")?;
+        let rpc_addr = rpc_addr.expect("servers bind RPC").to_string();
+        let store = Arc::new(SharedStore::new(Store::new()));
+        let multiplier = config.cluster.raft_multiplier;
+        let raft = raft::start(
+            RaftOptions {
+                node_id: node_id::raft_id(&node_id),
+                rpc_addr: rpc_addr.clone(),
+                data_dir: PathBuf::from(&data_dir),
+                bootstrap: config.bootstrap,
+                snapshot_threshold: config.raft_snapshot_threshold,
+                trailing_logs: config.raft_trailing_logs,
+                snapshot_interval: config.raft_snapshot_interval,
+                ..RaftOptions::with_multiplier(multiplier)
+            },
+            store.clone(),
+            rpc_client.clone(),
+        )
+        .await
+        .context("starting raft")?;
+        let writes = WritePath::new(raft.clone(), rpc_client.clone(), rpc_addr.clone());
+        let reads = ReadPath::new(
+            raft.clone(),
+            store.clone(),
+            rpc_client.clone(),
+            LastContact::default(),
+            rpc_addr.clone(),
+        );
+        let handler = Arc::new(ServerRpc {
+            raft: raft.clone(),
+            writes: writes.clone(),
+            reads: reads.clone(),
+        });
+        tasks.spawn(rpc::serve(
+            rpc_listener,
+            handler,
+            RpcLimits::default(),
+            shutdown.token().child_token(),
+        ));
+        tasks.spawn(cluster::bootstrap(
+            raft.clone(),
+            membership.clone(),
+            rpc_client.clone(),
+            config.cluster.bootstrap_expect,
+            config.datacenter.clone(),
+            shutdown.token().child_token(),
+        ));
+        let report = Arc::new(Mutex::new(AutopilotReport::default()));
+        let autopilot = Arc::new(Mutex::new(config.cluster.autopilot.clone()));
+        tasks.spawn(leader::run(
+            Duties {
+                raft: raft.clone(),
+                writes: writes.clone(),
+                store: store.clone(),
+                membership: membership.clone(),
+                version: VERSION.to_owned(),
+                autopilot: autopilot.clone(),
+                report: report.clone(),
+            },
+            stopped.clone(),
+        ));
+        tasks.spawn(announce_leader(raft.clone(), stopped.clone()));
+        let local = start_local(
+            &config,
+            local_store,
+            ServerCatalog::new(writes.clone(), store.clone()),
+            &me,
+            stopped.clone(),
+        )?;
+        let backend = ServerBackend::new(
+            raft.clone(),
+            writes,
+            reads,
+            store.clone(),
+            info,
+            local,
+            membership.clone(),
+        );
+        let lookup = ServerLookup::new(store, raft.clone(), config.datacenter.as_str().into());
+        (Some(raft), frontends.start(&config, backend, lookup))
+    } else {
+        let forwarder = Forwarder::new(rpc_client.clone(), membership.clone());
+        let local = start_local(
+            &config,
+            local_store,
+            ClientCatalog::new(forwarder.clone()),
+            &me,
+            stopped.clone(),
+        )?;
+        let backend = ClientBackend::new(forwarder.clone(), membership.clone(), info, local);
+        let lookup = ClientLookup::new(forwarder, config.datacenter.as_str().into());
+        (None, frontends.start(&config, backend, lookup))
+    };
+    eprintln!("==> Legate agent running!");
+
+    shutdown.token().cancelled().await;
+    let reason = shutdown.reason();
+    eprintln!("==> Caught signal ({reason:?}), shutting down...");
+    let leave = match reason {
+        Some(StopReason::Interrupt) => !config.cluster.skip_leave_on_interrupt,
+        Some(StopReason::Terminate) | None => config.cluster.leave_on_terminate,
+        Some(StopReason::Left) => false,
+    };
+    if leave {
+        eprintln!("==> Gracefully leaving the cluster...");
+        if let Err(error) = membership.gossip().leave(Duration::from_secs(5)).await {
+            tracing::warn!("gossip: graceful leave failed: {error}");
+        }
+    }
+    let _ = stop.send(true);
+    for handle in handles {
+        // Blocking queries may be parked for minutes; don't wait for them past a bound.
+        let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
+    }
+    tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
+    if let Some(raft) = raft {
+        raft.shutdown().await;
+    }
+    eprintln!("==> Legate agent stopped");
+    Ok(())
+}
+
+fn start_local<C: Catalog>(
+    config: &Config,
+    store: LocalStore,
+    catalog: C,
+    me: &ServerMember,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<LocalState<C>> {
+    LocalState::start(
+        store,
+        catalog,
+        leader::reconcile::wanted(me).node,
         Managed {
             services: vec!["consul".into()],
             checks: vec![leader::reconcile::SERF_CHECK_ID.into()],
         },
         config.local.config.clone(),
         (config.local.services.clone(), config.local.checks.clone()),
-        stopped.clone(),
+        stopped,
     )
-    .map_err(|error| anyhow::anyhow!("loading the local state: {error}"))?;
-    let backend = Arc::new(ServerBackend::new(
-        raft.clone(),
-        writes.clone(),
-        reads.clone(),
-        store.clone(),
-        info,
-        local,
-    ));
-    let http = if let Some(listener) = listeners.http {
-        let router = legate_api::router(
-            backend,
-            ApiConfig {
-                kv_max_value_size: config.kv_max_value_size,
-                pretty_default: config.dev,
-                ..ApiConfig::default()
-            },
-        );
-        let limits = ServeLimits {
-            max_conns_per_client: config.http_max_conns_per_client as usize,
-            ..ServeLimits::default()
-        };
-        let mut http_stopped = stopped.clone();
-        let http_shutdown = async move {
-            let _ = http_stopped.wait_for(|stop| *stop).await;
-        };
-        Some(tokio::spawn(legate_api::serve(
-            listener,
-            router,
-            limits,
-            http_shutdown,
-        )))
-    } else {
-        None
-    };
-    let dns = if !listeners.dns_udp.is_empty() {
-        let (udp, tcp) = (listeners.dns_udp, listeners.dns_tcp);
-        let lookup = ServerLookup::new(
-            store.clone(),
-            raft.clone(),
-            config.datacenter.as_str().into(),
-        );
-        let handler = Arc::new(legate_dns::DnsHandler::new(lookup, config.dns.clone()));
-        let mut dns_stopped = stopped.clone();
-        let dns_shutdown = async move {
-            let _ = dns_stopped.wait_for(|stop| *stop).await;
-        };
-        Some(tokio::spawn(legate_dns::serve(
-            udp,
-            tcp,
-            handler,
-            dns_shutdown,
-        )))
-    } else {
-        None
-    };
-    eprintln!("==> Legate agent running!");
+    .map_err(|error| anyhow::anyhow!("loading the local state: {error}"))
+}
 
-    cancel.cancelled().await;
-    eprintln!("==> Caught signal, shutting down...");
-    let _ = stop.send(true);
-    if let Some(dns) = dns {
-        let _ = tokio::time::timeout(Duration::from_secs(5), dns).await;
+/// The HTTP and DNS sockets, handed to whichever backend this agent runs.
+struct FrontendSockets {
+    http: Option<tokio::net::TcpListener>,
+    dns_udp: Vec<tokio::net::UdpSocket>,
+    dns_tcp: Option<tokio::net::TcpListener>,
+}
+
+struct Frontends {
+    listeners: FrontendSockets,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Frontends {
+    /// Serves HTTP and DNS over `backend` and `lookup`; the handles end once `stopped` flips
+    /// and their connections drain.
+    fn start<B: Backend, L: Lookup>(
+        self,
+        config: &Config,
+        backend: B,
+        lookup: L,
+    ) -> Vec<JoinHandle<std::io::Result<()>>> {
+        let mut handles = Vec::new();
+        let stopped = |mut receiver: watch::Receiver<bool>| async move {
+            let _ = receiver.wait_for(|stop| *stop).await;
+        };
+        if let Some(listener) = self.listeners.http {
+            let router = legate_api::router(
+                Arc::new(backend),
+                ApiConfig {
+                    kv_max_value_size: config.kv_max_value_size,
+                    pretty_default: config.dev,
+                    ..ApiConfig::default()
+                },
+            );
+            let limits = ServeLimits {
+                max_conns_per_client: config.http_max_conns_per_client as usize,
+                ..ServeLimits::default()
+            };
+            handles.push(tokio::spawn(legate_api::serve(
+                listener,
+                router,
+                limits,
+                stopped(self.stopped.clone()),
+            )));
+        }
+        if !self.listeners.dns_udp.is_empty() {
+            let handler = Arc::new(legate_dns::DnsHandler::new(lookup, config.dns.clone()));
+            let shutdown = stopped(self.stopped.clone());
+            handles.push(tokio::spawn(async move {
+                legate_dns::serve(
+                    self.listeners.dns_udp,
+                    self.listeners.dns_tcp,
+                    handler,
+                    shutdown,
+                )
+                .await
+            }));
+        }
+        handles
     }
-    if let Some(http) = http {
-        // Blocking queries may be parked for minutes; don't wait for them past a bound.
-        let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+}
+
+/// `-pid-file`: written at start, removed when the agent stops.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &Path) -> anyhow::Result<PidFile> {
+        std::fs::write(path, format!("{}", std::process::id()))
+            .with_context(|| format!("writing the pid file {}", path.display()))?;
+        Ok(PidFile(path.to_owned()))
     }
-    let _ = leader_task.await;
-    let _ = announce.await;
-    tasks.close();
-    let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
-    raft.shutdown().await;
-    eprintln!("==> Legate agent stopped");
-    Ok(())
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn print_banner(config: &Config, node_id: &str) {
@@ -259,6 +429,10 @@ fn print_banner(config: &Config, node_id: &str) {
         "      Cluster Addr: {} (LAN: {}, WAN: {})",
         config.advertise_addr, config.ports.serf_lan, config.ports.serf_wan
     );
+    eprintln!(
+        "           Encrypt: Gossip: {}",
+        config.cluster.encrypt.is_some()
+    );
     match &config.data_dir {
         Some(dir) => eprintln!("          Data Dir: {}", dir.display()),
         None => eprintln!("          Data Dir: (temporary, removed at exit)"),
@@ -268,7 +442,7 @@ fn print_banner(config: &Config, node_id: &str) {
 }
 
 /// Logs each change of leader, as Consul's "New leader elected" line.
-async fn announce_leader(raft: raft::RaftHandle, mut stopped: watch::Receiver<bool>) {
+async fn announce_leader(raft: RaftHandle, mut stopped: watch::Receiver<bool>) {
     let mut leadership = raft.leadership_watch();
     loop {
         if *leadership.borrow_and_update() {

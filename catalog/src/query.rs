@@ -58,6 +58,10 @@ pub enum Query {
         state: Option<Health>,
         node_meta: NodeMetaFilter,
     },
+    /// DNS reverse lookups: nodes whose address is exactly this one.
+    NodesByAddress { address: String },
+    /// DNS reverse lookups: service instances whose own address is exactly this one.
+    ServicesByAddress { address: String },
 }
 
 /// `?node-meta=key:value` pairs; a node must carry all of them.
@@ -115,6 +119,16 @@ pub fn run(store: &Store, query: &Query) -> Answer<QueryResult> {
         Query::ServiceChecks { name, node_meta } => service_checks(store, name, node_meta),
         Query::NodeChecks { node } => node_checks(store, node),
         Query::ChecksInState { state, node_meta } => checks_in_state(store, *state, node_meta),
+        Query::NodesByAddress { address } => Answer {
+            index: store.tables.nodes,
+            value: QueryResult::Nodes(nodes_with_address(store, address)),
+            watch: vec![Topic::Nodes],
+        },
+        Query::ServicesByAddress { address } => Answer {
+            index: store.tables.services,
+            value: QueryResult::ServiceRecords(services_with_address(store, address)),
+            watch: vec![Topic::Services],
+        },
     }
 }
 

@@ -10,6 +10,7 @@ use super::read_path::{ReadFailure, ReadPath};
 use super::rpc::message::{ReadConsistency, ReadRequest};
 use super::write_path::WritePath;
 use crate::local::LocalState;
+use crate::membership::Membership;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
 };
@@ -27,6 +28,7 @@ pub struct ServerBackend {
     started: Instant,
     /// The services and checks this agent owns.
     local: LocalState<ServerCatalog>,
+    membership: Membership,
 }
 
 impl ServerBackend {
@@ -37,9 +39,11 @@ impl ServerBackend {
         store: Arc<SharedStore>,
         info: AgentInfo,
         local: LocalState<ServerCatalog>,
+        membership: Membership,
     ) -> ServerBackend {
         ServerBackend {
             local,
+            membership,
             writes,
             reads,
             raft,
@@ -53,38 +57,6 @@ impl ServerBackend {
         match datacenter {
             Some(dc) if *dc != self.info.datacenter => Err(BackendError::NoPathToDatacenter),
             _ => Ok(()),
-        }
-    }
-
-    fn self_member(&self) -> Member {
-        let info = &self.info;
-        let mut tags = BTreeMap::new();
-        for (key, value) in [
-            ("role", "consul"),
-            ("segment", ""),
-            ("vsn", "2"),
-            ("vsn_min", "2"),
-            ("vsn_max", "3"),
-            ("raft_vsn", "3"),
-        ] {
-            tags.insert(key.to_owned(), value.to_owned());
-        }
-        tags.insert("dc".into(), info.datacenter.to_string());
-        tags.insert("id".into(), info.node_id.clone());
-        tags.insert(
-            "build".into(),
-            format!("{}:{}", info.version, info.revision),
-        );
-        tags.insert("port".into(), info.server_port.to_string());
-        if info.bootstrap {
-            tags.insert("bootstrap".into(), "1".into());
-        }
-        Member {
-            name: info.node_name.clone(),
-            addr: info.advertise_addr.clone(),
-            port: info.serf_lan_port,
-            tags,
-            status: 1,
         }
     }
 }
@@ -314,12 +286,17 @@ impl Backend for ServerBackend {
     }
 
     fn members(&self, wan: bool) -> Vec<Member> {
-        let mut member = self.self_member();
         if wan {
-            // The WAN pool names servers `node.dc` (no pool exists yet beyond this server).
-            member.name = format!("{}.{}", member.name, self.info.datacenter);
+            // The WAN pool arrives with federation; until then it holds this server alone,
+            // named `node.dc` as Consul names WAN members.
+            let mut members = self.membership.api_members();
+            members.retain(|member| member.name == self.info.node_name);
+            for member in &mut members {
+                member.name = format!("{}.{}", member.name, self.info.datacenter);
+            }
+            return members;
         }
-        vec![member]
+        self.membership.api_members()
     }
 }
 

@@ -10,12 +10,14 @@
 //! - `read_path`: the consistency modes, forwarding default and `consistent` reads.
 //! - `rpc`: the server port: Raft's messages, forwarded writes and reads.
 //! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
-//! - `bootstrap`: when `-bootstrap-expect` servers form the Raft group (pure).
+//! - `bootstrap`: when `-bootstrap-expect` servers form the Raft group (pure); `cluster`:
+//!   the task that carries it out.
 //! - `lookup`: `dns::Lookup` over the local store.
 //! - `instance_cache`: service instances kept for DNS until the catalog changes.
 //! - `local_catalog`: anti-entropy's view of the catalog (this node's records, writes via Raft).
 pub mod backend;
 pub mod bootstrap;
+pub mod cluster;
 pub mod instance_cache;
 pub mod leader;
 pub mod local_catalog;

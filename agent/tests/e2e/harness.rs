@@ -85,6 +85,7 @@ impl Agent {
                 format!("-http-port={}", self.http_port),
                 format!("-dns-port={}", self.dns_port),
                 format!("-server-port={}", self.rpc_port),
+                format!("-serf-lan-port={}", free_port()),
                 "-bind=127.0.0.1".into(),
                 "-node=e2e-node".into(),
             ];

@@ -1,20 +1,27 @@
 //! Work that runs only while this server is the Raft leader.
 //!
-//! Today that is reconciling the catalog with the cluster's servers (see `reconcile`): once
-//! on every gain of leadership, and then every `RECONCILE_INTERVAL` as Consul's leader does,
-//! so a registration lost or changed by hand is repaired. Session TTLs, tombstone GC and
-//! autopilot join this loop with their issues.
+//! - Reconcile the catalog with gossip's members (see `reconcile`): on every gain of
+//!   leadership, on every membership change, and every `RECONCILE_INTERVAL` as Consul's
+//!   leader does, so a registration lost or changed by hand is repaired.
+//! - Autopilot (see `autopilot`): every `AUTOPILOT_INTERVAL`, add new servers as learners,
+//!   promote stable ones, remove dead ones, one membership change at a time; its latest
+//!   health report is published for `/v1/operator/autopilot/*`.
+//! - Reap KV tombstones older than the TTL (see `tombstones`).
 
 pub mod autopilot;
 pub mod reconcile;
 pub mod tombstones;
 
-use super::raft::RaftHandle;
+use super::raft::{NodeId, RaftHandle};
 use super::write_path::WritePath;
+use crate::config::cluster::AutopilotSettings;
+use crate::membership::Membership;
+use autopilot::{Action, ServerHealth};
 use legate_catalog::Command;
 use legate_catalog::SharedStore;
-use reconcile::ServerMember;
-use std::sync::Arc;
+use openraft::{BasicNode, ChangeMembers};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -22,28 +29,62 @@ use tombstones::TombstoneGc;
 
 /// Consul's leader runs a full reconcile every 60 s.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often autopilot looks at the servers' health.
+pub const AUTOPILOT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Autopilot's latest view, shared with the operator endpoints. Empty on a follower.
+#[derive(Clone, Debug, Default)]
+pub struct AutopilotReport {
+    pub servers: Vec<ServerHealth>,
+    pub failure_tolerance: usize,
+    pub healthy: bool,
+}
+
+/// What the leader's loop needs.
+pub struct Duties {
+    pub raft: RaftHandle,
+    pub writes: WritePath,
+    pub store: Arc<SharedStore>,
+    pub membership: Membership,
+    pub version: String,
+    pub autopilot: Arc<Mutex<AutopilotSettings>>,
+    pub report: Arc<Mutex<AutopilotReport>>,
+}
 
 /// Runs until `shutdown` flips to true.
-pub async fn run(
-    raft: RaftHandle,
-    writes: WritePath,
-    store: Arc<SharedStore>,
-    members: Vec<ServerMember>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
+    let Duties {
+        raft,
+        writes,
+        store,
+        membership,
+        version,
+        autopilot: settings,
+        report,
+    } = duties;
     let mut leadership = raft.leadership_watch();
+    let mut member_changes = membership.gossip().watch_members();
     let mut reconcile_tick = tokio::time::interval(RECONCILE_INTERVAL);
+    let mut autopilot_tick = tokio::time::interval(AUTOPILOT_INTERVAL);
     let mut gc_tick = tokio::time::interval(tombstones::GRANULARITY);
     let mut gc = TombstoneGc::new(tombstones::TOMBSTONE_TTL);
     let started = Instant::now();
+    let mut stable_since: BTreeMap<NodeId, Duration> = BTreeMap::new();
     loop {
         let mut reconcile_due = false;
+        let mut autopilot_due = false;
         tokio::select! {
             changed = leadership.changed() => {
                 if changed.is_err() { return }
                 reconcile_due = true;
             }
+            changed = member_changes.changed() => {
+                if changed.is_err() { return }
+                reconcile_due = true;
+                autopilot_due = true;
+            }
             _ = reconcile_tick.tick() => reconcile_due = true,
+            _ = autopilot_tick.tick() => autopilot_due = true,
             _ = gc_tick.tick() => {}
             _ = shutdown.changed() => return,
         }
@@ -52,6 +93,8 @@ pub async fn run(
         }
         if !*leadership.borrow_and_update() {
             gc.reset();
+            stable_since.clear();
+            *report.lock().unwrap_or_else(PoisonError::into_inner) = AutopilotReport::default();
             continue;
         }
         let newest = store.read().newest_tombstone();
@@ -60,17 +103,99 @@ pub async fn run(
                 tracing::warn!("leader: tombstone reap failed: {error}");
             }
         }
+        if autopilot_due {
+            let settings = settings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            run_autopilot(
+                &raft,
+                &membership,
+                &settings,
+                &mut stable_since,
+                started.elapsed(),
+                &report,
+            )
+            .await;
+        }
         if !reconcile_due {
             continue;
         }
+        let members = membership.catalog_members(&version);
         let commands = reconcile::plan(&members, &store.read());
         for command in commands {
             match writes.write(command).await {
-                Ok(Ok(_)) => tracing::info!("leader: registered this server in the catalog"),
+                Ok(Ok(_)) => tracing::debug!("leader: reconciled a member into the catalog"),
                 Ok(Err(refused)) => tracing::warn!("leader: reconcile refused: {refused}"),
                 // Lost leadership meanwhile; the next leader reconciles.
                 Err(error) => tracing::warn!("leader: reconcile write failed: {error}"),
             }
         }
+    }
+}
+
+async fn run_autopilot(
+    raft: &RaftHandle,
+    membership: &Membership,
+    settings: &AutopilotSettings,
+    stable_since: &mut BTreeMap<NodeId, Duration>,
+    now: Duration,
+    report: &Mutex<AutopilotReport>,
+) {
+    let Some(group) = raft.group_view() else {
+        return;
+    };
+    let servers = membership.servers();
+    let health = autopilot::health(settings, &servers, &group, stable_since);
+    autopilot::track(stable_since, &health, now);
+    let health = autopilot::health(settings, &servers, &group, stable_since);
+    {
+        let mut report = report.lock().unwrap_or_else(PoisonError::into_inner);
+        report.failure_tolerance = autopilot::failure_tolerance(&health);
+        report.healthy = health.iter().all(|server| server.healthy);
+        report.servers = health;
+    }
+    let Some(action) = autopilot::plan(settings, &servers, &group, stable_since, now) else {
+        return;
+    };
+    tracing::info!("autopilot: {action:?}");
+    let result = match action {
+        Action::AddLearner { id, addr } => raft.add_learner(id, addr).await,
+        Action::UpdateAddress { id, addr } => {
+            raft.change_membership(ChangeMembers::SetNodes(BTreeMap::from([(
+                id,
+                BasicNode::new(addr),
+            )])))
+            .await
+        }
+        Action::Promote(ids) => {
+            raft.change_membership(ChangeMembers::AddVoterIds(ids))
+                .await
+        }
+        Action::Remove(ids) => {
+            let voters: BTreeSet<NodeId> = ids.intersection(&group.voters).copied().collect();
+            let step = if voters.is_empty() {
+                Ok(())
+            } else {
+                raft.change_membership(ChangeMembers::RemoveVoters(voters))
+                    .await
+            };
+            match step {
+                Ok(()) => {
+                    let learners: BTreeSet<NodeId> =
+                        ids.difference(&group.voters).copied().collect();
+                    if learners.is_empty() {
+                        Ok(())
+                    } else {
+                        raft.change_membership(ChangeMembers::RemoveNodes(learners))
+                            .await
+                    }
+                }
+                Err(error) => Err(error),
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::warn!("autopilot: membership change failed: {error}");
     }
 }

@@ -5,9 +5,11 @@ use super::error::{ReadError, WaitError, WriteError};
 use super::metrics::RaftMetrics;
 use super::types::{NodeId, Raft};
 use crate::durable_db::DurableDb;
+use crate::server::leader::autopilot::GroupView;
 use legate_catalog::{Command, CommandResult, LogPayload};
 use openraft::metrics::WaitError as OpenraftWaitError;
-use openraft::ServerState;
+use openraft::{BasicNode, ChangeMembers, ServerState};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +99,77 @@ impl RaftHandle {
                 OpenraftWaitError::Timeout(..) => WaitError::Timeout(timeout),
                 OpenraftWaitError::ShuttingDown => WaitError::ShuttingDown,
             })
+    }
+
+    /// Whether this node belongs to a group (it holds a membership, from a bootstrap, a
+    /// leader's replication, or its own log).
+    pub async fn is_initialized(&self) -> bool {
+        self.raft.is_initialized().await.unwrap_or(true)
+    }
+
+    /// Forms a new group of `voters` (id → RPC address). Every bootstrapping server calls it
+    /// with the same voters, which openraft allows; a node that is already initialised refuses.
+    pub async fn initialize(&self, voters: BTreeMap<NodeId, String>) -> Result<(), String> {
+        let nodes: BTreeMap<NodeId, BasicNode> = voters
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        self.raft
+            .initialize(nodes)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Adds a server as a non-voter and returns once it is in the membership (not waiting
+    /// for it to catch up; autopilot promotes it when it has).
+    pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), String> {
+        self.raft
+            .add_learner(id, BasicNode::new(addr), false)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
+    /// Applies a membership change (promotion, removal, address update) through Raft.
+    pub async fn change_membership(
+        &self,
+        change: ChangeMembers<NodeId, BasicNode>,
+    ) -> Result<(), String> {
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
+    /// The group as the leader sees it, for autopilot; `None` on a follower.
+    pub fn group_view(&self) -> Option<GroupView> {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            return None;
+        }
+        let membership = metrics.membership_config.membership();
+        let matched = metrics
+            .replication
+            .as_ref()
+            .map(|replication| {
+                replication
+                    .iter()
+                    .map(|(id, log_id)| (*id, log_id.as_ref().map_or(0, |log_id| log_id.index)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(GroupView {
+            leader: self.node_id,
+            last_log_index: metrics.last_log_index.unwrap_or(0),
+            voters: membership.voter_ids().collect(),
+            nodes: membership
+                .nodes()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect(),
+            matched,
+            changing: membership.get_joint_config().len() > 1,
+        })
     }
 
     /// Stops the Raft task and flushes the database. Later calls on any clone fail with

@@ -1,0 +1,247 @@
+//! The agent's LAN gossip membership: starting gossip with this agent's tags, joining, and
+//! translating members into what the rest of the agent needs (API members, catalog
+//! reconcile members, autopilot and bootstrap views, the servers a client forwards to).
+
+use crate::config::Config;
+use crate::server::bootstrap::Candidate;
+use crate::server::leader::autopilot::GossipServer;
+use crate::server::leader::reconcile::{MemberStatus, ServerMember};
+use anyhow::Context;
+use legate_gossip::{Gossip, GossipConfig, Keyring, Member, Role, Tags, Timing};
+use std::net::SocketAddr;
+use std::path::Path;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+/// This agent's gossip handle and what it needs to interpret members.
+#[derive(Clone)]
+pub struct Membership {
+    gossip: Gossip,
+    datacenter: String,
+}
+
+/// The pieces of this agent that its tags announce.
+pub struct Announce<'a> {
+    pub node_id: &'a str,
+    pub rpc_addr: Option<SocketAddr>,
+    pub version: &'a str,
+    pub revision: &'a str,
+}
+
+fn timing(config: &Config) -> Timing {
+    let tuning = &config.cluster.gossip;
+    let mut timing = Timing::lan();
+    if let Some(nodes) = tuning.gossip_nodes {
+        timing.gossip_nodes = nodes.max(1) as usize;
+    }
+    if let Some(interval) = tuning.gossip_interval {
+        timing.gossip_interval = interval;
+    }
+    if let Some(interval) = tuning.probe_interval {
+        timing.probe_interval = interval;
+    }
+    if let Some(timeout) = tuning.probe_timeout {
+        timing.probe_timeout = timeout;
+    }
+    if let Some(mult) = tuning.retransmit_mult {
+        timing.retransmit_mult = mult.max(1);
+    }
+    if let Some(mult) = tuning.suspicion_mult {
+        timing.suspicion_mult = mult.max(1);
+    }
+    timing
+}
+
+impl Membership {
+    /// Starts gossip on the pre-bound sockets and joins `start_join` (failing if none of
+    /// them answers, as Consul's `-join` does); `retry_join` goes on in the background.
+    pub async fn start(
+        config: &Config,
+        data_dir: &Path,
+        announce: Announce<'_>,
+        udp: UdpSocket,
+        tcp: TcpListener,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Membership> {
+        let port = udp.local_addr()?.port();
+        let advertise = SocketAddr::new(config.advertise_addr, port);
+        let tags = Tags {
+            role: if config.server {
+                Role::Server
+            } else {
+                Role::Client
+            },
+            datacenter: config.datacenter.clone(),
+            segment: String::new(),
+            node_id: announce.node_id.to_owned(),
+            rpc_addr: announce.rpc_addr,
+            build: format!("{}:{}", announce.version, announce.revision),
+            protocol: Default::default(),
+            bootstrap: config.bootstrap,
+            expect: (config.cluster.bootstrap_expect > 0)
+                .then_some(config.cluster.bootstrap_expect),
+            read_replica: false,
+        };
+        let serf_dir = data_dir.join("serf");
+        std::fs::create_dir_all(&serf_dir)
+            .with_context(|| format!("creating {}", serf_dir.display()))?;
+        let mut gossip_config = GossipConfig::new(config.node_name.clone(), advertise, tags);
+        gossip_config.timing = timing(config);
+        gossip_config.reconnect_timeout = config.cluster.reconnect_timeout;
+        gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
+        gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
+        gossip_config.keyring_path = Some(serf_dir.join("local.keyring"));
+        if let Some(key) = &config.cluster.encrypt {
+            gossip_config.keyring = Some(
+                Keyring::from_base64(&[key.as_str()])
+                    .map_err(|error| anyhow::anyhow!("encrypt: {error}"))?,
+            );
+        }
+        let gossip = legate_gossip::start(gossip_config, udp, tcp, cancel.clone())
+            .await
+            .context("starting gossip")?;
+        let membership = Membership {
+            gossip,
+            datacenter: config.datacenter.clone(),
+        };
+        if !config.cluster.start_join.is_empty() {
+            let joined = legate_gossip::retry_join(
+                &membership.gossip,
+                config.cluster.start_join.clone(),
+                std::time::Duration::from_secs(1),
+                1,
+                cancel.clone(),
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("-join: {error}"))?;
+            tracing::info!("gossip: joined {joined} agents");
+        }
+        if !config.cluster.retry_join.is_empty() {
+            let gossip = membership.gossip.clone();
+            let addrs = config.cluster.retry_join.clone();
+            let (interval, max) = (config.cluster.retry_interval, config.cluster.retry_max);
+            tokio::spawn(async move {
+                match legate_gossip::retry_join(&gossip, addrs, interval, max, cancel).await {
+                    Ok(joined) => tracing::info!("gossip: retry-join joined {joined} agents"),
+                    Err(error) => tracing::error!("gossip: retry-join gave up: {error}"),
+                }
+            });
+        }
+        Ok(membership)
+    }
+
+    pub fn gossip(&self) -> &Gossip {
+        &self.gossip
+    }
+
+    /// Every member, this agent included.
+    pub fn members(&self) -> Vec<Member> {
+        self.gossip.members()
+    }
+
+    /// `/v1/agent/members`.
+    pub fn api_members(&self) -> Vec<legate_api::backend::Member> {
+        self.members()
+            .into_iter()
+            .map(|member| legate_api::backend::Member {
+                name: member.name.clone(),
+                addr: member.addr.ip().to_string(),
+                port: member.addr.port(),
+                tags: member.tags.to_map(),
+                status: member.status.status_code(),
+            })
+            .collect()
+    }
+
+    /// Members of this datacenter as the catalog should show them (`reconcile`).
+    pub fn catalog_members(&self, version: &str) -> Vec<ServerMember> {
+        self.members()
+            .into_iter()
+            .filter(|member| member.tags.datacenter == self.datacenter)
+            .filter_map(|member| {
+                let status = catalog_status(member.status)?;
+                Some(ServerMember {
+                    node_name: member.name.clone(),
+                    node_id: member.tags.node_id.clone(),
+                    address: member.addr.ip().to_string(),
+                    server_port: match member.tags.role {
+                        Role::Server => member.tags.rpc_addr.map(|addr| addr.port()),
+                        Role::Client => None,
+                    },
+                    version: member
+                        .tags
+                        .build
+                        .split(':')
+                        .next()
+                        .unwrap_or(version)
+                        .to_owned(),
+                    status,
+                })
+            })
+            .collect()
+    }
+
+    /// Servers of this datacenter, for autopilot.
+    pub fn servers(&self) -> Vec<GossipServer> {
+        self.server_members()
+            .filter_map(|(member, id, rpc_addr)| {
+                Some(GossipServer {
+                    id,
+                    name: member.name.clone(),
+                    rpc_addr: rpc_addr.to_string(),
+                    status: catalog_status(member.status)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Servers of every datacenter, for `-bootstrap-expect`.
+    pub fn bootstrap_candidates(&self) -> Vec<Candidate> {
+        self.server_members()
+            .map(|(member, id, rpc_addr)| Candidate {
+                id,
+                name: member.name.clone(),
+                rpc_addr: rpc_addr.to_string(),
+                datacenter: member.tags.datacenter.clone(),
+                expect: member.tags.expect.unwrap_or(0),
+                alive: member.status == legate_gossip::MemberStatus::Alive,
+            })
+            .collect()
+    }
+
+    /// The RPC addresses of this datacenter's live servers, for a client agent to forward to.
+    pub fn live_server_addrs(&self) -> Vec<String> {
+        self.server_members()
+            .filter(|(member, _, _)| {
+                member.status == legate_gossip::MemberStatus::Alive
+                    && member.tags.datacenter == self.datacenter
+            })
+            .map(|(_, _, rpc_addr)| rpc_addr.to_string())
+            .collect()
+    }
+
+    fn server_members(&self) -> impl Iterator<Item = (Member, u128, SocketAddr)> {
+        self.members().into_iter().filter_map(|member| {
+            if member.tags.role != Role::Server {
+                return None;
+            }
+            let rpc_addr = member.tags.rpc_addr?;
+            // The Raft id is the UUID's bits (`node_id::raft_id`); a member whose tag is not a
+            // UUID cannot be a Raft peer.
+            let id = uuid::Uuid::parse_str(&member.tags.node_id).ok()?;
+            Some((member, id.as_u128(), rpc_addr))
+        })
+    }
+}
+
+/// A gossip status as the catalog treats it: a member that is leaving keeps its
+/// registration until the leave completes.
+fn catalog_status(status: legate_gossip::MemberStatus) -> Option<MemberStatus> {
+    match status {
+        legate_gossip::MemberStatus::Alive | legate_gossip::MemberStatus::Leaving => {
+            Some(MemberStatus::Alive)
+        }
+        legate_gossip::MemberStatus::Left => Some(MemberStatus::Left),
+        legate_gossip::MemberStatus::Failed => Some(MemberStatus::Failed),
+    }
+}
