@@ -10,7 +10,7 @@ use super::message::{Request, Response, ResponseV1};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use legate_catalog::codec;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -166,6 +166,8 @@ async fn connect(addr: &str) -> Result<Sender, RpcError> {
     // Heartbeats and votes are tiny and latency-bound.
     let _ = stream.set_nodelay(true);
     let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        // Keep-alive pings need hyper's timer.
+        .timer(TokioTimer::new())
         .adaptive_window(true)
         .keep_alive_interval(Some(Duration::from_secs(10)))
         .keep_alive_timeout(Duration::from_secs(5))

@@ -1,7 +1,7 @@
 //! What a server does with each RPC it receives: Raft's messages go to the local Raft node,
 //! forwarded writes into the write path, forwarded reads into the read path.
 
-use super::message::{AppendAnswer, RequestV1, ResponseV1, StatusAnswer};
+use super::message::{AppendAnswer, RemoteReadError, RequestV1, ResponseV1, StatusAnswer};
 use super::server::Handler;
 use crate::server::raft::record::{LogIdV1, VoteRecord};
 use crate::server::raft::types::{Entry, Snapshot};
@@ -94,7 +94,14 @@ impl Handler for ServerRpc {
                 let command = command.into_command();
                 ResponseV1::Write(self.writes.write(command).await.map_err(remote_error))
             }
-            RequestV1::Read(request) => ResponseV1::Read(self.reads.read_here(&request).await),
+            // A client agent sends its reads to any server; this one serves it or forwards it
+            // to the leader, as its own HTTP reads are.
+            RequestV1::Read(request) => ResponseV1::Read(
+                self.reads
+                    .read(request)
+                    .await
+                    .map_err(|_| RemoteReadError::NoLeader),
+            ),
             RequestV1::Status => {
                 let metrics = self.raft.metrics();
                 ResponseV1::Status(StatusAnswer {

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use legate_catalog::codec;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -126,6 +126,8 @@ async fn serve_connection<H: Handler>(
         })
     };
     let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        // Keep-alive pings need hyper's timer.
+        .timer(TokioTimer::new())
         .max_concurrent_streams(limits.streams_per_connection)
         .adaptive_window(true)
         .keep_alive_interval(Some(Duration::from_secs(10)))
