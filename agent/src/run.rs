@@ -128,6 +128,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         .map(|addr| addr.port());
     let serf_port = listeners.serf_udp.local_addr()?.port();
     let rpc_addr = rpc_port.map(|port| SocketAddr::new(config.advertise_addr, port));
+    // Gossip outlives the shutdown signal: a graceful leave needs it running, so it stops
+    // only once the leave (if any) is done.
+    let gossip_cancel = CancellationToken::new();
+    let _stop_gossip = gossip_cancel.clone().drop_guard();
     let membership = Membership::start(
         &config,
         &data_dir,
@@ -139,7 +143,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         },
         listeners.serf_udp,
         listeners.serf_tcp,
-        shutdown.token().child_token(),
+        gossip_cancel.clone(),
     )
     .await?;
     let info = AgentInfo {
@@ -298,6 +302,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         // Blocking queries may be parked for minutes; don't wait for them past a bound.
         let _ = tokio::time::timeout(Duration::from_secs(5), handle).await;
     }
+    gossip_cancel.cancel();
     tasks.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), tasks.wait()).await;
     if let Some(raft) = raft {
