@@ -11,7 +11,9 @@ use super::rpc::message::{ReadConsistency, ReadRequest};
 use super::write_path::WritePath;
 use crate::local::LocalState;
 use legate_api::backend::{
-    AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
+    AgentInfo, AutopilotConfig, AutopilotHealth, AutopilotState, Backend, BackendError,
+    Consistency, KeyringOp, KeyringResponse, Member, PeerSelector, RaftConfiguration, RaftStatus,
+    Read, ReadMeta, ReadOptions,
 };
 use legate_catalog::{Command, Datacenter, Outcome, Query, QueryResult, SharedStore};
 use std::collections::BTreeMap;
@@ -321,6 +323,91 @@ impl Backend for ServerBackend {
         }
         vec![member]
     }
+
+    // CLUSTER-BACKEND: placeholder implementations, replaced by the cluster work
+    async fn join(&self, _address: String, _wan: bool) -> Result<(), BackendError> {
+        Err(BackendError::Internal(
+            "/v1/agent/join is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn leave(&self) -> Result<(), BackendError> {
+        Err(BackendError::Internal(
+            "/v1/agent/leave is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn force_leave(
+        &self,
+        _node: String,
+        _prune: bool,
+        _wan: bool,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Internal(
+            "/v1/agent/force-leave is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn raft_configuration(
+        &self,
+        _options: ReadOptions,
+    ) -> Result<RaftConfiguration, BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/raft/configuration is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn raft_remove_peer(&self, _by: PeerSelector) -> Result<(), BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/raft/peer is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn raft_transfer_leader(&self, _id: Option<String>) -> Result<(), BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/raft/transfer-leader is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn autopilot_configuration(&self) -> Result<AutopilotConfig, BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/autopilot/configuration is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn set_autopilot_configuration(
+        &self,
+        _config: AutopilotConfig,
+        _cas: Option<u64>,
+    ) -> Result<bool, BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/autopilot/configuration is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn autopilot_health(&self) -> Result<AutopilotHealth, BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/autopilot/health is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn autopilot_state(&self) -> Result<AutopilotState, BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/autopilot/state is not served by this agent yet".into(),
+        ))
+    }
+
+    async fn keyring(
+        &self,
+        _op: KeyringOp,
+        _relay_factor: u8,
+        _local_only: bool,
+    ) -> Result<Vec<KeyringResponse>, BackendError> {
+        Err(BackendError::Internal(
+            "/v1/operator/keyring is not served by this agent yet".into(),
+        ))
+    }
+    // END CLUSTER-BACKEND
 }
 
 fn num_cpus() -> usize {
