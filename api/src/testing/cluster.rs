@@ -101,11 +101,9 @@ impl FakeCluster {
                 reachable: BTreeMap::new(),
                 servers: vec![server],
                 configuration_index: 1,
-                autopilot: AutopilotConfig {
-                    create_index: 1,
-                    modify_index: 1,
-                    ..AutopilotConfig::default()
-                },
+                // Indexes 0: written before the fake's first entry, so that the first
+                // operator write (index 1 upwards) is a change a check-and-set can see.
+                autopilot: AutopilotConfig::default(),
                 keys: vec![FIRST_KEY.to_owned()],
                 left: false,
             }),

@@ -9,4 +9,8 @@ mod filter;
 mod harness;
 mod health;
 mod kv;
+mod membership;
+mod operator_autopilot;
+mod operator_keyring;
+mod operator_raft;
 mod server;
