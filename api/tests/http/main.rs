@@ -4,6 +4,7 @@
 mod agent;
 mod blocking;
 mod catalog;
+mod client_ops;
 mod errors;
 mod filter;
 mod harness;
