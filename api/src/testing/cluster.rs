@@ -38,6 +38,8 @@ struct Server {
 #[derive(Debug)]
 struct State {
     datacenter: String,
+    /// This agent's node name.
+    me: String,
     lan: Vec<Member>,
     wan: Vec<Member>,
     /// Address → the member a join to it would meet.
@@ -96,6 +98,7 @@ impl FakeCluster {
         FakeCluster {
             state: Mutex::new(State {
                 datacenter: datacenter.to_owned(),
+                me: me.name.clone(),
                 lan: vec![me],
                 wan: vec![wan_self],
                 reachable: BTreeMap::new(),
@@ -193,7 +196,8 @@ impl FakeCluster {
     pub fn leave(&self) {
         let mut state = self.state();
         state.left = true;
-        for member in state.lan.iter_mut().take(1) {
+        let me = state.me.clone();
+        for member in state.lan.iter_mut().filter(|member| member.name == me) {
             member.status = MemberStatus::Left.code();
         }
     }
