@@ -15,9 +15,11 @@ use crate::local::plan::Remote;
 use crate::local::syncer::Catalog;
 use crate::local::LocalState;
 use crate::membership::Membership;
+use crate::operator_calls::{OperatorCalls, OperatorTransport};
+use crate::run::Shutdown;
 use crate::server::rpc::message::{
-    ReadAnswer, ReadConsistency, ReadRequest, RemoteReadError, RemoteWriteError, Request,
-    RequestV1, ResponseV1,
+    OperatorAnswer, OperatorError, OperatorRequest, ReadAnswer, ReadConsistency, ReadRequest,
+    RemoteReadError, RemoteWriteError, Request, RequestV1, ResponseV1,
 };
 use crate::server::rpc::{RpcClient, RpcError};
 use crate::server::write_path::HOLD;
@@ -204,6 +206,34 @@ impl Forwarder {
     }
 }
 
+impl OperatorTransport for Forwarder {
+    async fn operator(&self, request: OperatorRequest) -> Result<OperatorAnswer, OperatorError> {
+        // Reads may go anywhere and be retried; changes only while certainly unsent.
+        let idempotent = matches!(
+            request,
+            OperatorRequest::RaftConfiguration { .. }
+                | OperatorRequest::AutopilotConfiguration
+                | OperatorRequest::AutopilotHealth
+                | OperatorRequest::AutopilotState
+        );
+        match self
+            .call(
+                &Request::V1(RequestV1::Operator(request)),
+                HOLD + HOLD,
+                idempotent,
+            )
+            .await
+        {
+            Ok(ResponseV1::Operator(answer)) => answer,
+            Ok(other) => Err(OperatorError::Indeterminate(format!(
+                "unexpected answer {other:?}"
+            ))),
+            Err(ForwardError::NoServers) => Err(OperatorError::Refused(NO_SERVERS.to_owned())),
+            Err(ForwardError::Lost(error)) => Err(OperatorError::Indeterminate(error.to_string())),
+        }
+    }
+}
+
 /// Anti-entropy's view of the catalog on a client: reads and writes through a server.
 pub struct ClientCatalog {
     forwarder: Forwarder,
@@ -258,6 +288,7 @@ pub struct ClientBackend {
     info: AgentInfo,
     local: LocalState<ClientCatalog>,
     started: Instant,
+    ops: OperatorCalls<Forwarder>,
 }
 
 impl ClientBackend {
@@ -266,8 +297,15 @@ impl ClientBackend {
         membership: Membership,
         info: AgentInfo,
         local: LocalState<ClientCatalog>,
+        shutdown: Shutdown,
     ) -> ClientBackend {
         ClientBackend {
+            ops: OperatorCalls {
+                membership: membership.clone(),
+                shutdown,
+                node_name: info.node_name.clone(),
+                transport: forwarder.clone(),
+            },
             forwarder,
             membership,
             info,
@@ -420,6 +458,8 @@ impl Backend for ClientBackend {
         }
         self.membership.api_members()
     }
+
+    crate::delegate_operator_calls!(ops);
 }
 
 /// `dns::Lookup` for a client agent: every read forwarded to a server (stale unless

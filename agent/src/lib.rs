@@ -9,16 +9,20 @@
 //! - `client_mode`: a client agent's `Backend` and `Lookup`, forwarding to servers.
 //! - `cli`: client verbs (`kv`, `catalog`, `members`, `version`) over the HTTP API.
 //! - `local`: the host agent's own services and checks; `local::check` runs the checks.
+//! - `keyring_query`: keyring operations fanned out to every member over gossip.
 //! - `membership`: LAN gossip (the `gossip` crate) as the agent uses it.
 //! - `node_id`: the node's persistent UUID.
+//! - `operator_calls`: membership, keyring, Raft and autopilot calls shared by both modes.
 //! - `durable_db`: a sled database whose flush is an fsync.
 pub mod cli;
 pub mod client_mode;
 pub mod config;
 pub mod durable_db;
+pub mod keyring_query;
 pub mod listeners;
 pub mod local;
 pub mod membership;
 pub mod node_id;
+pub mod operator_calls;
 pub mod run;
 pub mod server;

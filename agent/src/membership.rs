@@ -7,6 +7,7 @@ use crate::server::bootstrap::Candidate;
 use crate::server::leader::autopilot::GossipServer;
 use crate::server::leader::reconcile::{MemberStatus, ServerMember};
 use anyhow::Context;
+use legate_api::backend::{BackendError, KeyringOp, KeyringResponse};
 use legate_gossip::{Gossip, GossipConfig, Keyring, Member, Role, Tags, Timing};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -132,6 +133,33 @@ impl Membership {
 
     pub fn gossip(&self) -> &Gossip {
         &self.gossip
+    }
+
+    /// `PUT /v1/agent/join/<address>`: `host[:port]`, the port defaulting to 8301.
+    pub async fn join(&self, address: &str) -> Result<usize, BackendError> {
+        legate_gossip::retry_join(
+            &self.gossip,
+            vec![address.to_owned()],
+            std::time::Duration::from_secs(1),
+            1,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|error| BackendError::Internal(error.to_string()))
+    }
+
+    /// `PUT /v1/agent/force-leave/<node>`: a failed member becomes left (and, with `prune`,
+    /// is forgotten at once), so the leader deregisters it.
+    pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), BackendError> {
+        self.gossip
+            .force_leave(node, prune)
+            .await
+            .map_err(|error| BackendError::Internal(error.to_string()))
+    }
+
+    /// `/v1/operator/keyring`: the operation on every member (see `keyring_query`).
+    pub async fn keyring(&self, node: &str, op: KeyringOp) -> Vec<KeyringResponse> {
+        vec![crate::keyring_query::run(&self.gossip, node, &self.datacenter, op).await]
     }
 
     /// Every member, this agent included.

@@ -23,11 +23,13 @@ use crate::local::syncer::Catalog;
 use crate::local::LocalState;
 use crate::membership::{Announce, Membership};
 use crate::node_id;
-use crate::server::backend::ServerBackend;
+use crate::operator_calls::OperatorCalls;
+use crate::server::backend::{ServerBackend, ServerParts};
 use crate::server::cluster;
 use crate::server::leader::{self, reconcile::ServerMember, AutopilotReport, Duties};
 use crate::server::local_catalog::ServerCatalog;
 use crate::server::lookup::ServerLookup;
+use crate::server::operator::Operator;
 use crate::server::raft::{self, RaftHandle, RaftOptions};
 use crate::server::read_path::{LastContact, ReadPath};
 use crate::server::rpc::{self, RpcClient, RpcLimits, ServerRpc};
@@ -183,6 +185,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         },
         stopped: stopped.clone(),
     };
+    tokio::spawn(crate::keyring_query::respond(
+        membership.gossip().clone(),
+        config.node_name.clone(),
+    ));
     let local_store = LocalStore::open(&data_dir).context("opening the local state")?;
     let rpc_client = RpcClient::new();
     let tasks = TaskTracker::new();
@@ -216,10 +222,23 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             LastContact::default(),
             rpc_addr.clone(),
         );
+        let report = Arc::new(Mutex::new(AutopilotReport::default()));
+        let operator = Operator {
+            raft: raft.clone(),
+            membership: membership.clone(),
+            rpc: rpc_client.clone(),
+            writes: writes.clone(),
+            reads: reads.clone(),
+            report: report.clone(),
+            defaults: config.cluster.autopilot.clone(),
+            own_addr: rpc_addr.clone(),
+            started: (std::time::Instant::now(), std::time::SystemTime::now()),
+        };
         let handler = Arc::new(ServerRpc {
             raft: raft.clone(),
             writes: writes.clone(),
             reads: reads.clone(),
+            operator: operator.clone(),
         });
         tasks.spawn(rpc::serve(
             rpc_listener,
@@ -235,8 +254,6 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             config.datacenter.clone(),
             shutdown.token().child_token(),
         ));
-        let report = Arc::new(Mutex::new(AutopilotReport::default()));
-        let autopilot = Arc::new(Mutex::new(config.cluster.autopilot.clone()));
         tasks.spawn(leader::run(
             Duties {
                 raft: raft.clone(),
@@ -244,7 +261,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 store: store.clone(),
                 membership: membership.clone(),
                 version: VERSION.to_owned(),
-                autopilot: autopilot.clone(),
+                autopilot_defaults: config.cluster.autopilot.clone(),
                 report: report.clone(),
             },
             stopped.clone(),
@@ -257,15 +274,21 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &me,
             stopped.clone(),
         )?;
-        let backend = ServerBackend::new(
-            raft.clone(),
+        let backend = ServerBackend::new(ServerParts {
+            raft: raft.clone(),
             writes,
             reads,
-            store.clone(),
+            store: store.clone(),
             info,
             local,
-            membership.clone(),
-        );
+            membership: membership.clone(),
+            ops: OperatorCalls {
+                membership: membership.clone(),
+                shutdown: shutdown.clone(),
+                node_name: config.node_name.clone(),
+                transport: operator,
+            },
+        });
         let lookup = ServerLookup::new(store, raft.clone(), config.datacenter.as_str().into());
         (Some(raft), frontends.start(&config, backend, lookup))
     } else {
@@ -277,7 +300,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &me,
             stopped.clone(),
         )?;
-        let backend = ClientBackend::new(forwarder.clone(), membership.clone(), info, local);
+        let backend = ClientBackend::new(
+            forwarder.clone(),
+            membership.clone(),
+            info,
+            local,
+            shutdown.clone(),
+        );
         let lookup = ClientLookup::new(forwarder, config.datacenter.as_str().into());
         (None, frontends.start(&config, backend, lookup))
     };

@@ -32,10 +32,25 @@ pub async fn self_info<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Re
     Ok(reply::json(&answer, options.pretty))
 }
 
-/// `GET /v1/agent/members[?wan]`.
+/// Consul's `api.AllSegments`: what `consul members` sends to ask for every segment.
+const ALL_SEGMENTS: &str = "_all";
+
+/// `GET /v1/agent/members[?wan=1][&segment=]`. As in Consul, `wan` counts only with a value
+/// (the Go client sends `wan=1`); `segment` (an Enterprise feature) is accepted and ignored,
+/// except that a named segment with `wan` is refused.
 pub async fn members<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
-    let wan = request.params.has("wan");
+    let wan = request.params.non_empty("wan").is_some();
+    if wan
+        && !matches!(
+            request.params.get("segment"),
+            None | Some("" | ALL_SEGMENTS)
+        )
+    {
+        return Err(ApiError::BadRequest(
+            "Cannot provide a segment with wan=true".into(),
+        ));
+    }
     let members: Vec<Member> = api.backend.members(wan).iter().map(Member::from).collect();
     Ok(reply::json(&members, options.pretty))
 }

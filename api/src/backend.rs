@@ -15,6 +15,23 @@
 //! 4. `ReadMeta.index` is the query's scoped index; the frontend clamps it to at least 1.
 //! 5. `options.datacenter` names another datacenter only when it differs from the agent's;
 //!    an unknown one fails with `BackendError::NoPathToDatacenter`.
+//! 6. Membership and operator calls (`join` .. `keyring`) return only once the change is
+//!    done or refused; their errors carry the text Consul's agent would answer with (the
+//!    frontend sends it as a plain-text 500), and say whether anything changed.
+//!
+//! Layout: the types of the operator calls live in `raft`, `autopilot` and `keyring`,
+//! re-exported here.
+
+pub mod autopilot;
+pub mod keyring;
+pub mod raft;
+
+pub use autopilot::{
+    AutopilotConfig, AutopilotHealth, AutopilotServer, AutopilotState, AutopilotStatus,
+    ServerHealth,
+};
+pub use keyring::{GossipKey, KeyError, KeyringOp, KeyringResponse, MAX_RELAY_FACTOR};
+pub use raft::{PeerSelector, RaftConfiguration, RaftServer};
 
 use crate::local::LocalAgent;
 use legate_catalog::command::ApplyError;
@@ -97,6 +114,52 @@ pub struct Member {
     pub tags: BTreeMap<String, String>,
     /// Serf's status numbers: 1 alive, 2 leaving, 3 left, 4 failed.
     pub status: u8,
+}
+
+/// Serf's member status, as gossip reports it and Consul names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MemberStatus {
+    #[default]
+    None,
+    Alive,
+    Leaving,
+    Left,
+    Failed,
+}
+
+impl MemberStatus {
+    /// From Serf's number (`Member::status`); unknown numbers read as `None`.
+    pub fn from_code(code: u8) -> MemberStatus {
+        match code {
+            1 => MemberStatus::Alive,
+            2 => MemberStatus::Leaving,
+            3 => MemberStatus::Left,
+            4 => MemberStatus::Failed,
+            _ => MemberStatus::None,
+        }
+    }
+
+    /// Serf's number, as `/v1/agent/members` sends it.
+    pub fn code(self) -> u8 {
+        match self {
+            MemberStatus::None => 0,
+            MemberStatus::Alive => 1,
+            MemberStatus::Leaving => 2,
+            MemberStatus::Left => 3,
+            MemberStatus::Failed => 4,
+        }
+    }
+
+    /// Serf's name (`"alive"`), as `consul members` and autopilot print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::None => "none",
+            MemberStatus::Alive => "alive",
+            MemberStatus::Leaving => "leaving",
+            MemberStatus::Left => "left",
+            MemberStatus::Failed => "failed",
+        }
+    }
 }
 
 /// The agent's identity and configuration, for `/v1/agent/self` and response details.
@@ -187,4 +250,85 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Members of the LAN pool, or the WAN pool with `wan`.
     fn members(&self, wan: bool) -> Vec<Member>;
+
+    /// Joins the LAN pool (or, on a server with `wan`, the WAN pool) through the agent at
+    /// `address` (`host` or `host:port`; the pool's default port when absent). On error
+    /// nothing was joined; the text is the one `PUT /v1/agent/join` answers with.
+    fn join(
+        &self,
+        address: String,
+        wan: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Leaves the pools gracefully (a server also leaves the Raft configuration), then
+    /// starts the agent's shutdown. Returns once the leave is done, before the shutdown
+    /// completes, so that the HTTP answer can still be sent.
+    fn leave(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Moves a failed member `node` to `left` (of the WAN pool with `wan`); with `prune`,
+    /// drops it from the member list at once. An alive member is left alone. An unknown
+    /// node fails with `Internal("agent: No node found with name '<node>'")`.
+    fn force_leave(
+        &self,
+        node: String,
+        prune: bool,
+        wan: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The Raft configuration of the local datacenter (or of `options.datacenter`),
+    /// honouring `options.consistency` (`Stale` answers without a leader); the blocking
+    /// fields are unused.
+    fn raft_configuration(
+        &self,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<RaftConfiguration, BackendError>> + Send;
+
+    /// Removes a server from the Raft configuration through the leader. A peer that is not
+    /// in the configuration fails with Consul's text (`address "10.0.0.9:8300" was not
+    /// found in the Raft configuration`, `id "…" was not found …`); nothing changed.
+    fn raft_remove_peer(
+        &self,
+        by: PeerSelector,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Hands leadership to the voter `id`, or to any other voter with `None`. Returns once
+    /// the transfer is done; on error the leader is unchanged.
+    fn raft_transfer_leader(
+        &self,
+        id: Option<String>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Autopilot's configuration as last committed (defaults until one is set).
+    fn autopilot_configuration(
+        &self,
+    ) -> impl Future<Output = Result<AutopilotConfig, BackendError>> + Send;
+
+    /// Commits a new autopilot configuration (its `create_index` and `modify_index` are
+    /// ignored). With `cas`, only when the stored `modify_index` equals it: `Ok(false)`
+    /// otherwise, with nothing changed. Without `cas`, `Ok(true)` once committed.
+    fn set_autopilot_configuration(
+        &self,
+        config: AutopilotConfig,
+        cas: Option<u64>,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Every server's health, as the leader sees it (`NoLeader` without one).
+    fn autopilot_health(
+        &self,
+    ) -> impl Future<Output = Result<AutopilotHealth, BackendError>> + Send;
+
+    /// Autopilot's state, as the leader sees it (`NoLeader` without one).
+    fn autopilot_state(&self) -> impl Future<Output = Result<AutopilotState, BackendError>> + Send;
+
+    /// Runs a keyring operation on every ring: the WAN ring and each datacenter's LAN ring,
+    /// or only this datacenter's LAN ring with `local_only` (which the frontend allows for
+    /// `List` only). `relay_factor` (at most `MAX_RELAY_FACTOR`) is how many other members
+    /// each answer is relayed through. Members that refuse are reported in the ring's
+    /// `error` and `messages`, not as an `Err`: the frontend turns them into Consul's 500.
+    fn keyring(
+        &self,
+        op: KeyringOp,
+        relay_factor: u8,
+        local_only: bool,
+    ) -> impl Future<Output = Result<Vec<KeyringResponse>, BackendError>> + Send;
 }

@@ -6,6 +6,10 @@
 //! non-2xx answer is `ClientError::Status` with its code and plain-text body.
 
 mod calls;
+mod membership;
+mod operator;
+
+pub use operator::{KeyringOptions, PeerBy};
 
 use crate::params::percent_encode_query;
 use serde::de::DeserializeOwned;
@@ -274,10 +278,23 @@ impl Client {
         path_and_query: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
+        self.call_accepting(method, path_and_query, body, &[]).await
+    }
+
+    /// A call whose answer is JSON, also on the non-2xx statuses in `accepted` (autopilot
+    /// health answers its body with 429 when unhealthy).
+    async fn call_accepting<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        accepted: &[u16],
+    ) -> Result<T, ClientError> {
         let response = self
             .send(method, path_and_query, body, CALL_TIMEOUT)
             .await?;
-        if !response.status().is_success() {
+        let status = response.status();
+        if !status.is_success() && !accepted.contains(&status.as_u16()) {
             return Err(Self::fail(response).await);
         }
         let bytes = response.bytes().await?;

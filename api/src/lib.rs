@@ -22,10 +22,12 @@
 //! - `params`: the raw query string and percent-decoding.
 //! - `filter`: Consul's `?filter=` expressions (go-bexpr): parsing, binding to the shape of
 //!   each endpoint's records, and evaluation.
-//! - `kv`, `catalog`, `health`, `status`, `agent`: one file per endpoint area.
+//! - `kv`, `catalog`, `health`, `status`, `agent`, `agent_membership` (join, leave,
+//!   force-leave), `operator_raft`, `operator_autopilot`, `operator_keyring`: one file per
+//!   endpoint area.
 //! - `types`: Consul's JSON shapes and their conversions from and to catalog records.
 //! - `decode`: case-insensitive, snake_case-tolerant request decoding (`folded_struct!`).
-//! - `duration`: Go duration parsing and formatting.
+//! - `duration`: Go duration parsing and formatting; `timestamp`: RFC 3339 times.
 //! - `reply`: JSON answers and the read-meta headers; `body`: bounded body reads.
 //! - `error`: `ApiError` and Consul's plain-text error answers.
 //! - `config`: `ApiConfig`; `server`: `serve()` with per-client connection limits.
@@ -36,6 +38,7 @@ pub mod agent;
 pub mod agent_check;
 pub mod agent_health;
 pub mod agent_maintenance;
+pub mod agent_membership;
 pub mod agent_service;
 pub mod backend;
 pub mod body;
@@ -49,6 +52,9 @@ pub mod filter;
 pub mod health;
 pub mod kv;
 pub mod local;
+pub mod operator_autopilot;
+pub mod operator_keyring;
+pub mod operator_raft;
 pub mod options;
 pub mod params;
 pub mod reply;
@@ -57,6 +63,7 @@ pub mod router;
 pub mod server;
 pub mod status;
 pub mod testing;
+pub mod timestamp;
 pub mod types;
 
 pub use client::{Client, ClientError, QueryMeta, QueryOptions};

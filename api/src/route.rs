@@ -43,11 +43,28 @@ pub enum Endpoint {
     AgentCheckUpdate(String),
     AgentHealthServiceId(String),
     AgentHealthServiceName(String),
+    /// `/v1/agent/join/<address>`.
+    AgentJoin(String),
+    AgentLeave,
+    /// `/v1/agent/force-leave/<node>`.
+    AgentForceLeave(String),
+    OperatorRaftConfiguration,
+    OperatorRaftPeer,
+    OperatorRaftTransferLeader,
+    OperatorAutopilotConfiguration,
+    OperatorAutopilotHealth,
+    OperatorAutopilotState,
+    OperatorKeyring,
 }
 
 const READ: &[Method] = &[Method::GET];
 const WRITE: &[Method] = &[Method::PUT];
 const KV: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
+const REMOVE: &[Method] = &[Method::DELETE];
+const ACTION: &[Method] = &[Method::POST];
+const READ_WRITE: &[Method] = &[Method::GET, Method::PUT];
+/// The keyring's methods name its operations: list, install, use, remove.
+const KEYRING: &[Method] = &[Method::GET, Method::POST, Method::PUT, Method::DELETE];
 
 /// Exact paths.
 const EXACT: &[(&str, Endpoint)] = &[
@@ -65,6 +82,29 @@ const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/agent/maintenance", Endpoint::AgentMaintenance),
     ("/v1/agent/checks", Endpoint::AgentChecks),
     ("/v1/agent/check/register", Endpoint::AgentCheckRegister),
+    ("/v1/agent/leave", Endpoint::AgentLeave),
+    (
+        "/v1/operator/raft/configuration",
+        Endpoint::OperatorRaftConfiguration,
+    ),
+    ("/v1/operator/raft/peer", Endpoint::OperatorRaftPeer),
+    (
+        "/v1/operator/raft/transfer-leader",
+        Endpoint::OperatorRaftTransferLeader,
+    ),
+    (
+        "/v1/operator/autopilot/configuration",
+        Endpoint::OperatorAutopilotConfiguration,
+    ),
+    (
+        "/v1/operator/autopilot/health",
+        Endpoint::OperatorAutopilotHealth,
+    ),
+    (
+        "/v1/operator/autopilot/state",
+        Endpoint::OperatorAutopilotState,
+    ),
+    ("/v1/operator/keyring", Endpoint::OperatorKeyring),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -105,6 +145,8 @@ const PREFIXES: &[(&str, WithArgument)] = &[
         "/v1/agent/health/service/name/",
         Endpoint::AgentHealthServiceName,
     ),
+    ("/v1/agent/join/", Endpoint::AgentJoin),
+    ("/v1/agent/force-leave/", Endpoint::AgentForceLeave),
 ];
 
 impl Endpoint {
@@ -138,7 +180,14 @@ impl Endpoint {
             | Endpoint::AgentCheckPass(_)
             | Endpoint::AgentCheckWarn(_)
             | Endpoint::AgentCheckFail(_)
-            | Endpoint::AgentCheckUpdate(_) => Some(WRITE),
+            | Endpoint::AgentCheckUpdate(_)
+            | Endpoint::AgentJoin(_)
+            | Endpoint::AgentLeave
+            | Endpoint::AgentForceLeave(_) => Some(WRITE),
+            Endpoint::OperatorRaftPeer => Some(REMOVE),
+            Endpoint::OperatorRaftTransferLeader => Some(ACTION),
+            Endpoint::OperatorAutopilotConfiguration => Some(READ_WRITE),
+            Endpoint::OperatorKeyring => Some(KEYRING),
             Endpoint::CatalogDatacenters
             | Endpoint::CatalogNodes
             | Endpoint::CatalogServices
@@ -156,7 +205,10 @@ impl Endpoint {
             | Endpoint::AgentService(_)
             | Endpoint::AgentChecks
             | Endpoint::AgentHealthServiceId(_)
-            | Endpoint::AgentHealthServiceName(_) => Some(READ),
+            | Endpoint::AgentHealthServiceName(_)
+            | Endpoint::OperatorRaftConfiguration
+            | Endpoint::OperatorAutopilotHealth
+            | Endpoint::OperatorAutopilotState => Some(READ),
         }
     }
 }
@@ -207,6 +259,19 @@ mod tests {
             Endpoint::parse("/v1/agent/service/register"),
             Some(Endpoint::AgentServiceRegister)
         );
+        assert_eq!(
+            Endpoint::parse("/v1/agent/join/10.0.0.1:8301"),
+            Some(Endpoint::AgentJoin("10.0.0.1:8301".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/v1/agent/force-leave/n1"),
+            Some(Endpoint::AgentForceLeave("n1".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/v1/operator/keyring"),
+            Some(Endpoint::OperatorKeyring)
+        );
+        assert_eq!(Endpoint::parse("/v1/operator/keyring/"), None);
         assert!(unknown_path_text("/v1/no").contains("not a recognized"));
         assert!(unknown_path_text("/v2/no").contains("starts with '/v1/'"));
     }

@@ -7,15 +7,16 @@
 //! same method table. Other crates may still add axum routes to the returned `Router`;
 //! they take precedence over the fallback.
 
-use crate::backend::{AgentInfo, Backend, Read};
+use crate::backend::{AgentInfo, Backend, BackendError, Read};
 use crate::body::{self, BodyError};
 use crate::config::ApiConfig;
 use crate::error::{allow_header, plain_text, ApiError};
 use crate::options::{remote_datacenter, RequestOptions};
 use crate::params::{percent_decode, Params};
 use crate::route::{unknown_path_text, Endpoint};
-use crate::{agent, agent_check, agent_health, agent_maintenance, agent_service};
-use crate::{catalog, health, kv, status};
+use crate::{agent, agent_check, agent_health, agent_maintenance, agent_membership};
+use crate::{agent_service, catalog, health, kv, status};
+use crate::{operator_autopilot, operator_keyring, operator_raft};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -145,6 +146,24 @@ impl<B: Backend> Api<B> {
             Endpoint::AgentHealthServiceName(name) => {
                 agent_health::by_name(self, name, request).await
             }
+            Endpoint::AgentJoin(address) => agent_membership::join(self, address, request).await,
+            Endpoint::AgentLeave => agent_membership::leave(self, request).await,
+            Endpoint::AgentForceLeave(node) => {
+                agent_membership::force_leave(self, node, request).await
+            }
+            Endpoint::OperatorRaftConfiguration => {
+                operator_raft::configuration(self, request).await
+            }
+            Endpoint::OperatorRaftPeer => operator_raft::remove_peer(self, request).await,
+            Endpoint::OperatorRaftTransferLeader => {
+                operator_raft::transfer_leader(self, request).await
+            }
+            Endpoint::OperatorAutopilotConfiguration => {
+                operator_autopilot::configuration(self, request).await
+            }
+            Endpoint::OperatorAutopilotHealth => operator_autopilot::health(self, request).await,
+            Endpoint::OperatorAutopilotState => operator_autopilot::state(self, request).await,
+            Endpoint::OperatorKeyring => operator_keyring::handle(self, request).await,
         }
     }
 
@@ -167,6 +186,17 @@ impl<B: Backend> Api<B> {
         match &options.datacenter {
             Some(dc) => dc.to_string(),
             None => self.info().datacenter.to_string(),
+        }
+    }
+
+    /// Refuses `?dc=` naming another datacenter, for the operator calls whose backend
+    /// method serves only this one: Consul's answer when no route leads there.
+    pub fn require_local_datacenter(&self, params: &Params) -> Result<(), ApiError> {
+        match params.non_empty("dc") {
+            Some(dc) if dc != self.info().datacenter.as_str() => {
+                Err(ApiError::Backend(BackendError::NoPathToDatacenter))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -226,6 +256,7 @@ pub fn unexpected(result: &QueryResult) -> ApiError {
         QueryResult::Instances(_) => "Instances",
         QueryResult::NodeServices(_) => "NodeServices",
         QueryResult::Checks(_) => "Checks",
+        QueryResult::AutopilotConfig(_) => "AutopilotConfig",
     };
     ApiError::Backend(crate::backend::BackendError::Internal(format!(
         "unexpected query result shape {shape}"

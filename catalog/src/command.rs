@@ -6,7 +6,9 @@
 //! number; see `codec` for the versioning rules and the byte fixtures that pin them). Everything `apply` needs is inside the command, including time once sessions
 //! arrive, so applying the same log gives the same state on every server.
 
-use crate::types::{Check, CheckId, Index, KvEntry, Node, NodeName, Service, ServiceId};
+use crate::types::{
+    AutopilotConfig, Check, CheckId, Index, KvEntry, Node, NodeName, Service, ServiceId,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -57,6 +59,19 @@ pub enum Command {
     /// never see part of a batch, so it behaves like a Consul transaction of independent
     /// operations. Batches do not nest.
     Batch(Vec<Command>),
+    /// `PUT /v1/operator/autopilot/configuration[?cas=]`, and the leader's initial write of
+    /// the configured settings. Answers `Condition`.
+    AutopilotSet(AutopilotSet),
+}
+
+/// An autopilot configuration write. Only the settings of `config` are taken; the store
+/// sets its indexes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutopilotSet {
+    pub config: AutopilotConfig,
+    /// Check-and-set: apply only if the stored configuration's `ModifyIndex` is this one (a
+    /// missing configuration never matches, as in Consul).
+    pub cas: Option<Index>,
 }
 
 /// A catalog registration. Records carry their content only; the store sets their indexes.

@@ -62,6 +62,8 @@ pub enum Query {
     NodesByAddress { address: String },
     /// DNS reverse lookups: service instances whose own address is exactly this one.
     ServicesByAddress { address: String },
+    /// `GET /v1/operator/autopilot/configuration`.
+    AutopilotConfig,
 }
 
 /// `?node-meta=key:value` pairs; a node must carry all of them.
@@ -98,6 +100,8 @@ pub enum QueryResult {
     /// `None` for an unknown node.
     NodeServices(Option<(Node, Vec<Service>)>),
     Checks(Vec<Check>),
+    /// `None` until the leader has written the settings.
+    AutopilotConfig(Option<crate::types::AutopilotConfig>),
 }
 
 /// Runs one query against the store.
@@ -123,6 +127,14 @@ pub fn run(store: &Store, query: &Query) -> Answer<QueryResult> {
             index: store.tables.nodes,
             value: QueryResult::Nodes(nodes_with_address(store, address)),
             watch: vec![Topic::Nodes],
+        },
+        Query::AutopilotConfig => Answer {
+            index: store
+                .autopilot
+                .as_ref()
+                .map_or(Index(1), |config| config.indexes.modify_index),
+            value: QueryResult::AutopilotConfig(store.autopilot.clone()),
+            watch: Vec::new(),
         },
         Query::ServicesByAddress { address } => Answer {
             index: store.tables.services,

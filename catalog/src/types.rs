@@ -268,3 +268,19 @@ pub struct KvEntry {
     pub session: Option<String>,
     pub indexes: RaftIndexes,
 }
+
+/// Autopilot's settings, as `/v1/operator/autopilot/configuration` reads and writes them.
+/// Kept in the replicated state so every server runs autopilot the same way, and a new leader
+/// goes on with the settings the operator last wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutopilotConfig {
+    pub cleanup_dead_servers: bool,
+    pub last_contact_threshold_ms: u64,
+    pub max_trailing_logs: u64,
+    pub min_quorum: u32,
+    pub server_stabilization_time_ms: u64,
+    pub redundancy_zone_tag: String,
+    pub disable_upgrade_migration: bool,
+    pub upgrade_version_tag: String,
+    pub indexes: RaftIndexes,
+}

@@ -5,14 +5,23 @@
 //! - `kv`: `kv get|put|delete`.
 //! - `catalog`: `catalog services|nodes|datacenters`.
 //! - `members`: `members`.
+//! - `join`, `leave`, `force_leave`: this agent's membership of the pools.
+//! - `operator`: `operator raft ...` and `operator autopilot ...`.
+//! - `keygen`, `keyring`: gossip encryption keys.
 //! - `services`: `services register|deregister`, from flags or definition files.
 //! - `maint`: `maint`, node and service maintenance mode.
 //! - `table`: column alignment for tabular output.
 
 mod catalog;
+mod force_leave;
+mod join;
+mod keygen;
+mod keyring;
 mod kv;
+mod leave;
 mod maint;
 mod members;
+mod operator;
 mod services;
 mod table;
 
@@ -42,6 +51,19 @@ pub enum Verb {
     Services(services::ServicesCommand),
     /// Put the node or a service in or out of maintenance mode, or list it.
     Maint(maint::MaintArgs),
+    /// Join the cluster through existing members.
+    Join(join::JoinArgs),
+    /// Leave the cluster gracefully and shut the agent down.
+    Leave(leave::LeaveArgs),
+    /// Force a failed member into the "left" state.
+    ForceLeave(force_leave::ForceLeaveArgs),
+    /// Raft and autopilot operations.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
+    /// Generate a new gossip encryption key.
+    Keygen,
+    /// List, install, use or remove gossip encryption keys.
+    Keyring(keyring::KeyringArgs),
     /// Print the version.
     Version,
 }
@@ -134,6 +156,12 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Members(args) => members::run(args).await,
             Verb::Services(command) => services::run(command).await,
             Verb::Maint(args) => maint::run(args).await,
+            Verb::Join(args) => join::run(args).await,
+            Verb::Leave(args) => leave::run(args).await,
+            Verb::ForceLeave(args) => force_leave::run(args).await,
+            Verb::Operator(command) => operator::run(command).await,
+            Verb::Keygen => keygen::run(),
+            Verb::Keyring(args) => keyring::run(args).await,
             Verb::Version => Outcome::ok(version_text()),
         }
     });

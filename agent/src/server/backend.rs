@@ -5,12 +5,14 @@
 //! follower.
 
 use super::local_catalog::ServerCatalog;
+use super::operator::Operator;
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
 use super::read_path::{ReadFailure, ReadPath};
 use super::rpc::message::{ReadConsistency, ReadRequest};
 use super::write_path::WritePath;
 use crate::local::LocalState;
 use crate::membership::Membership;
+use crate::operator_calls::OperatorCalls;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
 };
@@ -20,35 +22,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct ServerBackend {
-    raft: RaftHandle,
-    writes: WritePath,
-    reads: ReadPath,
-    store: Arc<SharedStore>,
-    info: AgentInfo,
+    parts: ServerParts,
     started: Instant,
+}
+
+/// What a server's backend serves from.
+pub struct ServerParts {
+    pub raft: RaftHandle,
+    pub writes: WritePath,
+    pub reads: ReadPath,
+    pub store: Arc<SharedStore>,
+    pub info: AgentInfo,
     /// The services and checks this agent owns.
-    local: LocalState<ServerCatalog>,
-    membership: Membership,
+    pub local: LocalState<ServerCatalog>,
+    pub membership: Membership,
+    pub ops: OperatorCalls<Operator>,
+}
+
+impl std::ops::Deref for ServerBackend {
+    type Target = ServerParts;
+
+    fn deref(&self) -> &ServerParts {
+        &self.parts
+    }
 }
 
 impl ServerBackend {
-    pub fn new(
-        raft: RaftHandle,
-        writes: WritePath,
-        reads: ReadPath,
-        store: Arc<SharedStore>,
-        info: AgentInfo,
-        local: LocalState<ServerCatalog>,
-        membership: Membership,
-    ) -> ServerBackend {
+    pub fn new(parts: ServerParts) -> ServerBackend {
         ServerBackend {
-            local,
-            membership,
-            writes,
-            reads,
-            raft,
-            store,
-            info,
+            parts,
             started: Instant::now(),
         }
     }
@@ -298,6 +300,8 @@ impl Backend for ServerBackend {
         }
         self.membership.api_members()
     }
+
+    crate::delegate_operator_calls!(ops);
 }
 
 fn num_cpus() -> usize {

@@ -8,6 +8,7 @@
 //! - `proposer`: batches concurrent writes into one Raft entry.
 //! - `write_path`: the one write path (proposer on the leader, forwarding elsewhere).
 //! - `read_path`: the consistency modes, forwarding default and `consistent` reads.
+//! - `operator`: the Raft peer set and autopilot as operators see and change them.
 //! - `rpc`: the server port: Raft's messages, forwarded writes and reads.
 //! - `backend`: `api::Backend` over Raft and the local store, with the consistency modes.
 //! - `bootstrap`: when `-bootstrap-expect` servers form the Raft group (pure); `cluster`:
@@ -22,6 +23,7 @@ pub mod instance_cache;
 pub mod leader;
 pub mod local_catalog;
 pub mod lookup;
+pub mod operator;
 pub mod proposer;
 pub mod raft;
 pub mod read_path;

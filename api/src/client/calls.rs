@@ -223,14 +223,20 @@ impl Client {
             .await
     }
 
-    /// `GET /v1/agent/members[?wan]`.
+    /// `GET /v1/agent/members[?wan=1]` (`wan=1` as the Go client sends it: Consul ignores
+    /// a bare `?wan`).
     pub async fn agent_members(&self, wan: bool) -> Result<Vec<Member>, ClientError> {
         let path = if wan {
-            "/v1/agent/members?wan"
+            "/v1/agent/members?wan=1"
         } else {
             "/v1/agent/members"
         };
         self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// `GET /v1/agent/members[?wan=1]`, under the name the CLI and the Go client use.
+    pub async fn members(&self, wan: bool) -> Result<Vec<Member>, ClientError> {
+        self.agent_members(wan).await
     }
 
     // ---- Agent services, checks and maintenance ----
@@ -286,13 +292,24 @@ impl Client {
 
     /// A `PUT` whose success has no body: agent writes answer 200 with nothing in it, so
     /// decoding it as JSON (as `call` does) would fail.
-    async fn call_empty(
+    pub(super) async fn call_empty(
         &self,
         path_and_query: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(), ClientError> {
+        self.call_empty_with(reqwest::Method::PUT, path_and_query, body)
+            .await
+    }
+
+    /// A call of any method whose success has no body.
+    pub(super) async fn call_empty_with(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(), ClientError> {
         let response = self
-            .send(reqwest::Method::PUT, path_and_query, body, CALL_TIMEOUT)
+            .send(method, path_and_query, body, CALL_TIMEOUT)
             .await?;
         if !response.status().is_success() {
             return Err(Self::fail(response).await);

@@ -3,14 +3,19 @@
 //! It keeps the `Backend` rules the router relies on without Raft: writes apply at once
 //! at rising indexes, reads block for real through `SharedStore::block_until` with a
 //! `tokio::time::sleep(wait)` deadline (so `tokio::time::pause` drives them), and failures
-//! can be injected.
+//! can be injected. Membership and operator calls go to `FakeCluster`, an in-memory model
+//! of the pools, the Raft peer set, autopilot and the keyring.
 
+mod cluster;
 mod local;
 
+pub use cluster::{FakeCluster, FIRST_KEY, SELF_ID};
 pub use local::FakeLocal;
 
 use crate::backend::{
-    AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadMeta, ReadOptions,
+    AgentInfo, AutopilotConfig, AutopilotHealth, AutopilotState, Backend, BackendError,
+    Consistency, KeyringOp, KeyringResponse, Member, PeerSelector, RaftConfiguration, RaftStatus,
+    Read, ReadMeta, ReadOptions,
 };
 use legate_catalog::{query, Command, Datacenter, Index, Outcome, Query, QueryResult};
 use legate_catalog::{SharedStore, Store};
@@ -25,7 +30,8 @@ pub struct FakeBackend {
     last: Mutex<u64>,
     info: AgentInfo,
     raft: Mutex<RaftStatus>,
-    members: Mutex<Vec<Member>>,
+    /// The pools, the Raft peer set, autopilot and the keyring.
+    pub cluster: FakeCluster,
     /// Fails the next calls (reads and writes) with this error while set.
     failure: Mutex<Option<BackendError>>,
     /// The agent's own services and checks.
@@ -45,7 +51,7 @@ impl FakeBackend {
             datacenter: "dc1".into(),
             primary_datacenter: "dc1".into(),
             node_name: "node1".into(),
-            node_id: "0b9d7b4e-2c3d-4d6e-9f00-1a2b3c4d5e6f".into(),
+            node_id: SELF_ID.into(),
             server: true,
             version: "0.1.0".into(),
             revision: "test".into(),
@@ -73,7 +79,7 @@ impl FakeBackend {
                 leader: Some("127.0.0.1:8300".into()),
                 peers: vec!["127.0.0.1:8300".into()],
             }),
-            members: Mutex::new(vec![member]),
+            cluster: FakeCluster::new("dc1", member),
             failure: Mutex::new(None),
             local: FakeLocal::new("node1"),
         }
@@ -86,6 +92,23 @@ impl FakeBackend {
         self.store
             .apply(Index(*last), &command)
             .map_err(BackendError::Rejected)
+    }
+
+    /// Takes the next index, as a Raft entry would (operator writes use it).
+    pub fn next_index(&self) -> u64 {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        *last += 1;
+        *last
+    }
+
+    /// Fails with `NoLeader` without a leader, as writes through Raft do.
+    fn require_leader(&self) -> Result<(), BackendError> {
+        self.check(&None)?;
+        if self.known_leader() {
+            Ok(())
+        } else {
+            Err(BackendError::NoLeader)
+        }
     }
 
     /// The index of the last write.
@@ -205,18 +228,86 @@ impl Backend for FakeBackend {
     }
 
     fn members(&self, wan: bool) -> Vec<Member> {
-        let members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
-        if !wan {
-            return members.clone();
+        self.cluster.members(wan)
+    }
+
+    async fn join(&self, address: String, wan: bool) -> Result<(), BackendError> {
+        self.check(&None)?;
+        self.cluster.join(&address, wan)
+    }
+
+    async fn leave(&self) -> Result<(), BackendError> {
+        self.check(&None)?;
+        self.cluster.leave();
+        Ok(())
+    }
+
+    async fn force_leave(&self, node: String, prune: bool, wan: bool) -> Result<(), BackendError> {
+        self.check(&None)?;
+        self.cluster.force_leave(&node, prune, wan)
+    }
+
+    async fn raft_configuration(
+        &self,
+        options: ReadOptions,
+    ) -> Result<RaftConfiguration, BackendError> {
+        self.check(&options.datacenter)?;
+        if options.consistency != Consistency::Stale && !self.known_leader() {
+            return Err(BackendError::NoLeader);
         }
-        // The WAN pool names servers `<node>.<dc>`.
-        members
-            .iter()
-            .map(|member| Member {
-                name: format!("{}.{}", member.name, self.info.datacenter),
-                port: 8302,
-                ..member.clone()
-            })
-            .collect()
+        Ok(self.cluster.raft_configuration())
+    }
+
+    async fn raft_remove_peer(&self, by: PeerSelector) -> Result<(), BackendError> {
+        self.require_leader()?;
+        let index = self.next_index();
+        let voters = self.cluster.remove_peer(&by, index)?;
+        self.raft
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .peers = voters;
+        Ok(())
+    }
+
+    async fn raft_transfer_leader(&self, id: Option<String>) -> Result<(), BackendError> {
+        self.require_leader()?;
+        let leader = self.cluster.transfer_leader(id.as_deref())?;
+        self.set_leader(Some(&leader));
+        Ok(())
+    }
+
+    async fn autopilot_configuration(&self) -> Result<AutopilotConfig, BackendError> {
+        self.require_leader()?;
+        Ok(self.cluster.autopilot_configuration())
+    }
+
+    async fn set_autopilot_configuration(
+        &self,
+        config: AutopilotConfig,
+        cas: Option<u64>,
+    ) -> Result<bool, BackendError> {
+        self.require_leader()?;
+        let index = self.next_index();
+        Ok(self.cluster.set_autopilot_configuration(config, cas, index))
+    }
+
+    async fn autopilot_health(&self) -> Result<AutopilotHealth, BackendError> {
+        self.require_leader()?;
+        Ok(self.cluster.autopilot_health(&self.info.version))
+    }
+
+    async fn autopilot_state(&self) -> Result<AutopilotState, BackendError> {
+        self.require_leader()?;
+        Ok(self.cluster.autopilot_state(&self.info.version))
+    }
+
+    async fn keyring(
+        &self,
+        op: KeyringOp,
+        _relay_factor: u8,
+        local_only: bool,
+    ) -> Result<Vec<KeyringResponse>, BackendError> {
+        self.check(&None)?;
+        Ok(self.cluster.keyring(&op, local_only))
     }
 }

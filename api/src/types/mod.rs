@@ -15,12 +15,16 @@
 //! - `agent`: `Member`, `AgentSelf`, `NodeServices`.
 //! - `agent_registration`: the agent service and check register bodies, and their specs.
 //! - `registration`: the catalog register and deregister bodies and their commands.
+//! - `operator_raft`, `operator_autopilot`, `operator_keyring`: the `/v1/operator/*` shapes.
 
 pub mod agent;
 pub mod agent_registration;
 pub mod check;
 pub mod kv;
 pub mod node;
+pub mod operator_autopilot;
+pub mod operator_keyring;
+pub mod operator_raft;
 pub mod registration;
 pub mod service;
 
@@ -29,6 +33,12 @@ pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};
 pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
 pub use kv::KvPair;
 pub use node::Node;
+pub use operator_autopilot::{
+    AutopilotConfigBody, AutopilotConfiguration, AutopilotServer, AutopilotState,
+    OperatorHealthReply, ServerHealth,
+};
+pub use operator_keyring::{KeyringBody, KeyringResponse};
+pub use operator_raft::{RaftConfiguration, RaftServer, TransferLeaderResponse};
 pub use registration::{
     CheckBody, DefinitionBody, DeregisterBody, RegisterBody, ServiceAddressBody, ServiceBody,
     WeightsBody,

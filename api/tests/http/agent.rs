@@ -56,7 +56,22 @@ async fn members_lan_and_wan() {
                 "Status":1,"ProtocolMin":1,"ProtocolMax":5,"ProtocolCur":2,
                 "DelegateMin":2,"DelegateMax":5,"DelegateCur":4}])
     );
-    let wan = api.get("/v1/agent/members?wan").await.json();
+    let wan = api.get("/v1/agent/members?wan=1").await.json();
     assert_eq!(wan[0]["Name"], "node1.dc1");
     assert_eq!(wan[0]["Port"], 8302);
+    // Consul reads `wan` only with a value: a bare `?wan` lists the LAN pool.
+    let bare = api.get("/v1/agent/members?wan").await.json();
+    assert_eq!(bare[0]["Name"], "node1");
+    // `segment` is accepted and ignored, but not a named segment with the WAN pool.
+    let segment = api.get("/v1/agent/members?segment=_all").await;
+    assert_eq!(segment.json()[0]["Name"], "node1");
+    let refused = api.get("/v1/agent/members?wan=1&segment=alpha").await;
+    assert_eq!(
+        (refused.status, refused.text()),
+        (400, "Cannot provide a segment with wan=true".to_owned())
+    );
+    assert_eq!(
+        api.get("/v1/agent/members?wan=1&segment=_all").await.status,
+        200
+    );
 }

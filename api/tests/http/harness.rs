@@ -119,6 +119,23 @@ impl Harness {
         self.call(Method::PUT, uri, body).await
     }
 
+    pub async fn post(&self, uri: &str, body: impl Into<Body>) -> Reply {
+        self.call(Method::POST, uri, body).await
+    }
+
+    pub async fn delete_with(&self, uri: &str, body: impl Into<Body>) -> Reply {
+        self.call(Method::DELETE, uri, body).await
+    }
+
+    /// Asserts a plain-text answer with `status` and exactly `text`.
+    pub async fn expect_text(&self, reply: Reply, status: u16, text: &str) {
+        assert_eq!((reply.status, reply.text()), (status, text.to_owned()));
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+
     pub async fn delete(&self, uri: &str) -> Reply {
         self.call(Method::DELETE, uri, Body::empty()).await
     }

@@ -4,9 +4,14 @@
 mod agent;
 mod blocking;
 mod catalog;
+mod client_ops;
 mod errors;
 mod filter;
 mod harness;
 mod health;
 mod kv;
+mod membership;
+mod operator_autopilot;
+mod operator_keyring;
+mod operator_raft;
 mod server;

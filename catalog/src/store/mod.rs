@@ -64,6 +64,8 @@ pub struct Store {
     /// its node changed. Removed with the last instance, after which queries fall back to the
     /// services table index, which that removal raised.
     pub(crate) service_indexes: OrdMap<String, Index>,
+    /// Autopilot's settings, once the leader or an operator wrote them.
+    pub(crate) autopilot: Option<crate::types::AutopilotConfig>,
     /// The index of the last applied command.
     pub(crate) last_index: Index,
     /// What the commands applied since the last `take_touched` changed.
@@ -103,7 +105,36 @@ impl Store {
             Command::KvSet(set) => Ok(self.kv_set(index, set)),
             Command::KvDelete(delete) => Ok(self.kv_delete(index, delete)),
             Command::ReapTombstones(up_to) => Ok(self.reap_tombstones(index, *up_to)),
+            Command::AutopilotSet(set) => Ok(self.autopilot_set(index, set)),
         }
+    }
+
+    fn autopilot_set(&mut self, index: Index, set: &crate::command::AutopilotSet) -> Outcome {
+        if let Some(cas) = set.cas {
+            let matches = self
+                .autopilot
+                .as_ref()
+                .is_some_and(|existing| existing.indexes.modify_index == cas);
+            if !matches {
+                return Outcome::Condition(false);
+            }
+        }
+        let create_index = self
+            .autopilot
+            .as_ref()
+            .map_or(index, |existing| existing.indexes.create_index);
+        let mut config = set.config.clone();
+        config.indexes = crate::types::RaftIndexes {
+            create_index,
+            modify_index: index,
+        };
+        self.autopilot = Some(config);
+        Outcome::Condition(true)
+    }
+
+    /// Autopilot's stored settings, if any were written.
+    pub fn autopilot(&self) -> Option<&crate::types::AutopilotConfig> {
+        self.autopilot.as_ref()
     }
 
     /// Notes an index that carried no command (a Raft blank or membership entry), so that

@@ -5,7 +5,7 @@
 //! the invariant checker before it replaces anything, so a corrupt snapshot is refused whole.
 
 use super::{fold, Store, TableIndexes};
-use crate::types::{Check, Index, KvEntry, Node, Service};
+use crate::types::{AutopilotConfig, Check, Index, KvEntry, Node, Service};
 use crate::{codec, invariants};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
@@ -15,6 +15,14 @@ use thiserror::Error;
 #[derive(Serialize, Deserialize)]
 enum SnapshotFormat {
     V1(SnapshotV1),
+    /// V1 plus autopilot's settings.
+    V2(SnapshotV2),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotV2 {
+    tables: SnapshotV1,
+    autopilot: Option<AutopilotConfig>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -31,10 +39,19 @@ struct SnapshotV1 {
 
 /// The same format as `SnapshotFormat`, serialised straight from the tables by reference:
 /// no copy of the store and no whole-snapshot buffer, which on a large catalog would cost
-/// more memory than the catalog itself while a snapshot is written.
+/// more memory than the catalog itself while a snapshot is written. Only the newest version
+/// is ever written; the variant list mirrors `SnapshotFormat` so the variant number matches.
 #[derive(Serialize)]
 enum SnapshotFormatRef<'a> {
+    #[allow(dead_code)]
     V1(SnapshotV1Ref<'a>),
+    V2(SnapshotV2Ref<'a>),
+}
+
+#[derive(Serialize)]
+struct SnapshotV2Ref<'a> {
+    tables: SnapshotV1Ref<'a>,
+    autopilot: &'a Option<AutopilotConfig>,
 }
 
 #[derive(Serialize)]
@@ -91,7 +108,14 @@ pub enum SnapshotError {
 
 impl Store {
     fn snapshot_ref(&self) -> SnapshotFormatRef<'_> {
-        SnapshotFormatRef::V1(SnapshotV1Ref {
+        SnapshotFormatRef::V2(SnapshotV2Ref {
+            autopilot: &self.autopilot,
+            tables: self.tables_ref(),
+        })
+    }
+
+    fn tables_ref(&self) -> SnapshotV1Ref<'_> {
+        SnapshotV1Ref {
             last_index: self.last_index,
             tables: self.tables,
             nodes: Seq::new(self.nodes.len(), self.nodes.values()),
@@ -100,7 +124,7 @@ impl Store {
             kv: Seq::new(self.kv.len(), self.kv.values().map(|entry| &**entry)),
             tombstones: Seq::new(self.tombstones.len(), self.tombstones.iter()),
             service_indexes: Seq::new(self.service_indexes.len(), self.service_indexes.iter()),
-        })
+        }
     }
 
     /// The size in bytes of `snapshot()`, computed without building it.
@@ -123,10 +147,15 @@ impl Store {
 
     /// Rebuilds a store from `snapshot` bytes.
     pub fn restore(bytes: &[u8]) -> Result<Store, SnapshotError> {
-        let SnapshotFormat::V1(snapshot) = codec::decode(bytes)?;
+        // Older versions convert to the newest: V1 had no autopilot settings.
+        let (snapshot, autopilot) = match codec::decode(bytes)? {
+            SnapshotFormat::V1(tables) => (tables, None),
+            SnapshotFormat::V2(SnapshotV2 { tables, autopilot }) => (tables, autopilot),
+        };
         let mut store = Store {
             last_index: snapshot.last_index,
             tables: snapshot.tables,
+            autopilot,
             ..Store::default()
         };
         for node in snapshot.nodes {

@@ -124,6 +124,20 @@ fn full_kv_entry() -> KvEntry {
     }
 }
 
+fn full_autopilot() -> AutopilotConfig {
+    AutopilotConfig {
+        cleanup_dead_servers: true,
+        last_contact_threshold_ms: 200,
+        max_trailing_logs: 250,
+        min_quorum: 3,
+        server_stabilization_time_ms: 10_000,
+        redundancy_zone_tag: "zone".into(),
+        disable_upgrade_migration: true,
+        upgrade_version_tag: "build".into(),
+        indexes: indexes(11, 12),
+    }
+}
+
 /// One sample of every `Command` variant, by fixture name. A new variant adds a line here
 /// (and its fixture); an existing line never changes.
 fn commands() -> Vec<(&'static str, Command)> {
@@ -176,6 +190,13 @@ fn commands() -> Vec<(&'static str, Command)> {
         (
             "command-v1-batch",
             Command::Batch(vec![kv_set("x", "1"), deregister_node("n")]),
+        ),
+        (
+            "command-v1-autopilot-set",
+            Command::AutopilotSet(legate_catalog::command::AutopilotSet {
+                config: full_autopilot(),
+                cas: Some(Index(41)),
+            }),
         ),
     ]
 }
@@ -236,16 +257,82 @@ fn sample_store() -> Store {
     h.store
 }
 
+/// What a store restored from a snapshot must answer, query by query.
+fn same_answers(a: &Store, b: &Store) {
+    let queries = [
+        kv_list(""),
+        instances("web", &[], false),
+        legate_catalog::query::Query::Nodes { node_meta: vec![] },
+        legate_catalog::query::Query::ChecksInState {
+            state: None,
+            node_meta: vec![],
+        },
+        legate_catalog::query::Query::AutopilotConfig,
+    ];
+    for query in queries {
+        let (x, y) = (
+            legate_catalog::query::run(a, &query),
+            legate_catalog::query::run(b, &query),
+        );
+        assert_eq!((x.index, x.value), (y.index, y.value), "{query:?}");
+    }
+    assert_eq!(a.last_index(), b.last_index());
+}
+
 #[test]
 fn a_v1_snapshot_keeps_decoding() {
+    // Written by the first release (no autopilot settings): it must restore to the same
+    // tables, with no autopilot settings, and be rewritten as the newest version.
     let store = sample_store();
-    let bytes = store.snapshot();
-    let stored = fixture::load(&dir(), "snapshot-v1", &bytes);
+    let stored = fixture::load(&dir(), "snapshot-v1", &[]);
     let restored = Store::restore(&stored).expect("the v1 snapshot fixture restores");
-    assert_eq!(
-        restored.snapshot(),
-        bytes,
-        "the v1 snapshot no longer round-trips"
-    );
+    same_answers(&restored, &store);
+    assert!(restored.autopilot().is_none());
+    assert_ne!(fixture::hex(&restored.snapshot()), fixture::hex(&stored));
+}
+
+#[test]
+fn a_v2_snapshot_keeps_decoding() {
+    let mut h = Harness::new();
+    h.store = sample_store();
+    h.next = h.store.last_index().0 + 1;
+    h.ok(Command::AutopilotSet(
+        legate_catalog::command::AutopilotSet {
+            config: full_autopilot(),
+            cas: None,
+        },
+    ));
+    let bytes = h.store.snapshot();
+    let stored = fixture::load(&dir(), "snapshot-v2", &bytes);
+    let restored = Store::restore(&stored).expect("the v2 snapshot fixture restores");
+    same_answers(&restored, &h.store);
+    assert_eq!(fixture::hex(&restored.snapshot()), fixture::hex(&stored));
     assert_eq!(fixture::hex(&bytes), fixture::hex(&stored));
+}
+
+#[test]
+fn autopilot_settings_check_and_set_as_consul_does() {
+    let mut h = Harness::new();
+    let set = |cas: Option<u64>| {
+        Command::AutopilotSet(legate_catalog::command::AutopilotSet {
+            config: full_autopilot(),
+            cas: cas.map(Index),
+        })
+    };
+    // A CAS against missing settings never matches.
+    assert_eq!(h.apply(set(Some(0))), Ok(Outcome::Condition(false)));
+    assert_eq!(h.apply(set(None)), Ok(Outcome::Condition(true)));
+    let written = h.store.autopilot().unwrap().indexes;
+    assert_eq!(written.create_index, written.modify_index);
+    assert_eq!(
+        h.apply(set(Some(written.modify_index.0 + 7))),
+        Ok(Outcome::Condition(false))
+    );
+    assert_eq!(
+        h.apply(set(Some(written.modify_index.0))),
+        Ok(Outcome::Condition(true))
+    );
+    let rewritten = h.store.autopilot().unwrap().indexes;
+    assert_eq!(rewritten.create_index, written.create_index);
+    assert!(rewritten.modify_index > written.modify_index);
 }

@@ -12,11 +12,13 @@ pub mod autopilot;
 pub mod reconcile;
 pub mod tombstones;
 
+use super::operator;
 use super::raft::{NodeId, RaftHandle};
 use super::write_path::WritePath;
 use crate::config::cluster::AutopilotSettings;
 use crate::membership::Membership;
 use autopilot::{Action, ServerHealth};
+use legate_catalog::command::AutopilotSet;
 use legate_catalog::Command;
 use legate_catalog::SharedStore;
 use openraft::{BasicNode, ChangeMembers};
@@ -47,7 +49,9 @@ pub struct Duties {
     pub store: Arc<SharedStore>,
     pub membership: Membership,
     pub version: String,
-    pub autopilot: Arc<Mutex<AutopilotSettings>>,
+    /// Autopilot's settings from config files, written to the replicated state by the first
+    /// leader that finds none there; from then on the stored ones rule.
+    pub autopilot_defaults: AutopilotSettings,
     pub report: Arc<Mutex<AutopilotReport>>,
 }
 
@@ -59,7 +63,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
         store,
         membership,
         version,
-        autopilot: settings,
+        autopilot_defaults,
         report,
     } = duties;
     let mut leadership = raft.leadership_watch();
@@ -103,11 +107,20 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!("leader: tombstone reap failed: {error}");
             }
         }
+        let stored = store.read().autopilot().cloned();
+        if stored.is_none() && reconcile_due {
+            let command = Command::AutopilotSet(AutopilotSet {
+                config: operator::from_settings(&autopilot_defaults),
+                cas: None,
+            });
+            if let Err(error) = writes.write(command).await {
+                tracing::warn!("leader: writing autopilot's settings failed: {error}");
+            }
+        }
         if autopilot_due {
-            let settings = settings
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
+            let settings = stored
+                .as_ref()
+                .map_or_else(|| autopilot_defaults.clone(), operator::to_settings);
             run_autopilot(
                 &raft,
                 &membership,

@@ -142,6 +142,44 @@ impl RaftHandle {
             .map_err(|error| error.to_string())
     }
 
+    /// Every member of the group (voters and learners) with its RPC address, as this server
+    /// knows the membership.
+    pub fn members(&self) -> BTreeMap<NodeId, String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, node)| (*id, node.addr.clone()))
+            .collect()
+    }
+
+    /// Turns the leader's heartbeats off or on (leadership transfer, `server::operator`).
+    pub fn set_heartbeats(&self, enabled: bool) {
+        self.raft.runtime_config().heartbeat(enabled);
+    }
+
+    /// Starts an election on this server now.
+    pub async fn trigger_election(&self) -> Result<(), String> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Waits until a server other than `own` is known to lead; false after `timeout`.
+    pub async fn wait_for_other_leader(&self, own: NodeId, timeout: Duration) -> bool {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |metrics| metrics.current_leader.is_some_and(|leader| leader != own),
+                "another server leads",
+            )
+            .await
+            .is_ok()
+    }
+
     /// The group as the leader sees it, for autopilot; `None` on a follower.
     pub fn group_view(&self) -> Option<GroupView> {
         let metrics = self.raft.metrics().borrow().clone();

@@ -3,6 +3,7 @@
 
 use super::message::{AppendAnswer, RemoteReadError, RequestV1, ResponseV1, StatusAnswer};
 use super::server::Handler;
+use crate::server::operator::Operator;
 use crate::server::raft::record::{LogIdV1, VoteRecord};
 use crate::server::raft::types::{Entry, Snapshot};
 use crate::server::raft::RaftHandle;
@@ -17,6 +18,7 @@ pub struct ServerRpc {
     pub raft: RaftHandle,
     pub writes: WritePath,
     pub reads: ReadPath,
+    pub operator: Operator,
 }
 
 impl Handler for ServerRpc {
@@ -102,6 +104,13 @@ impl Handler for ServerRpc {
                     .await
                     .map_err(|_| RemoteReadError::NoLeader),
             ),
+            RequestV1::Operator(request) => {
+                ResponseV1::Operator(self.operator.serve(request).await)
+            }
+            RequestV1::TriggerElection => match self.raft.trigger_election().await {
+                Ok(()) => ResponseV1::ElectionTriggered,
+                Err(error) => ResponseV1::Failed(error),
+            },
             RequestV1::Status => {
                 let metrics = self.raft.metrics();
                 ResponseV1::Status(StatusAnswer {

@@ -6,6 +6,9 @@
 //! so the wire does not change when openraft does.
 
 use crate::server::raft::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteRecord};
+use legate_api::backend::{
+    AutopilotConfig, AutopilotHealth, AutopilotState, PeerSelector, RaftConfiguration,
+};
 use legate_catalog::{CommandResult, LogPayload, Query, QueryResult};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +46,48 @@ pub enum RequestV1 {
     Read(ReadRequest),
     /// Which server leads, and who votes; any server answers from its own view.
     Status,
+    /// An operator call (`/v1/operator/raft/*`, `/v1/operator/autopilot/*`) from a client
+    /// agent or a follower, served by the leader where it must be.
+    Operator(OperatorRequest),
+    /// Leadership transfer: the leader asks this server to start an election now.
+    TriggerElection,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperatorRequest {
+    RaftConfiguration {
+        stale: bool,
+    },
+    RemovePeer(PeerSelector),
+    TransferLeader(Option<String>),
+    AutopilotConfiguration,
+    SetAutopilotConfiguration {
+        config: AutopilotConfig,
+        cas: Option<u64>,
+    },
+    AutopilotHealth,
+    AutopilotState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperatorAnswer {
+    RaftConfiguration(RaftConfiguration),
+    Done,
+    AutopilotConfiguration(AutopilotConfig),
+    Condition(bool),
+    AutopilotHealth(AutopilotHealth),
+    AutopilotState(AutopilotState),
+}
+
+/// Why an operator call failed, in Consul's words where it has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OperatorError {
+    /// No leader could serve it; nothing changed.
+    NoLeader,
+    /// The request names something that does not exist, or cannot be done; nothing changed.
+    Refused(String),
+    /// It may or may not have taken effect.
+    Indeterminate(String),
 }
 
 /// A forwarded read and how to serve it.
@@ -85,6 +130,9 @@ pub enum ResponseV1 {
     Write(Result<CommandResult, RemoteWriteError>),
     Read(Result<ReadAnswer, RemoteReadError>),
     Status(StatusAnswer),
+    Operator(Result<OperatorAnswer, OperatorError>),
+    /// An election was started.
+    ElectionTriggered,
     /// The callee could not serve the request at all (its Raft stopped, or the request made
     /// no sense to it). Nothing was changed by the request.
     Failed(String),

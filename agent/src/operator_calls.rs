@@ -1,0 +1,230 @@
+//! The membership and operator part of `api::Backend`, shared by servers and clients: gossip
+//! operations run on this agent; Raft and autopilot calls go to the server-side `Operator`,
+//! directly on a server, over RPC from a client.
+
+use crate::membership::Membership;
+use crate::run::{Shutdown, StopReason};
+use crate::server::rpc::message::{OperatorAnswer, OperatorError, OperatorRequest};
+use legate_api::backend::{
+    AutopilotConfig, AutopilotHealth, AutopilotState, BackendError, KeyringOp, KeyringResponse,
+    PeerSelector, RaftConfiguration, ReadOptions,
+};
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a graceful leave may take to spread before the agent stops anyway.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one operator request, wherever the implementation sends it.
+pub trait OperatorTransport: Send + Sync {
+    fn operator(
+        &self,
+        request: OperatorRequest,
+    ) -> impl Future<Output = Result<OperatorAnswer, OperatorError>> + Send;
+}
+
+pub fn operator_error(error: OperatorError) -> BackendError {
+    match error {
+        OperatorError::NoLeader => BackendError::NoLeader,
+        OperatorError::Refused(text) => BackendError::Internal(text),
+        OperatorError::Indeterminate(text) => BackendError::Indeterminate(text),
+    }
+}
+
+fn unexpected(answer: OperatorAnswer) -> BackendError {
+    BackendError::Internal(format!("unexpected operator answer {answer:?}"))
+}
+
+/// The shared calls, over this agent's gossip and an operator transport.
+pub struct OperatorCalls<T> {
+    pub membership: Membership,
+    pub shutdown: Shutdown,
+    pub node_name: String,
+    pub transport: T,
+}
+
+impl<T: OperatorTransport> OperatorCalls<T> {
+    pub async fn join(&self, address: String, wan: bool) -> Result<(), BackendError> {
+        if wan {
+            return Err(BackendError::Internal(
+                "this agent is not in a WAN pool (federation is not configured)".to_owned(),
+            ));
+        }
+        self.membership.join(&address).await.map(drop)
+    }
+
+    /// Leaves the cluster gracefully, then stops the agent (Consul's `/v1/agent/leave`).
+    pub async fn leave(&self) -> Result<(), BackendError> {
+        let left = self.membership.gossip().leave(LEAVE_TIMEOUT).await;
+        let shutdown = self.shutdown.clone();
+        // Answer first, then stop: the caller is waiting on this very agent.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            shutdown.stop(StopReason::Left);
+        });
+        left.map_err(|error| BackendError::Internal(error.to_string()))
+    }
+
+    pub async fn force_leave(
+        &self,
+        node: String,
+        prune: bool,
+        wan: bool,
+    ) -> Result<(), BackendError> {
+        if wan {
+            return Err(BackendError::Internal(
+                "this agent is not in a WAN pool (federation is not configured)".to_owned(),
+            ));
+        }
+        self.membership.force_leave(&node, prune).await
+    }
+
+    pub async fn keyring(&self, op: KeyringOp) -> Result<Vec<KeyringResponse>, BackendError> {
+        Ok(self.membership.keyring(&self.node_name, op).await)
+    }
+
+    async fn call(&self, request: OperatorRequest) -> Result<OperatorAnswer, BackendError> {
+        self.transport
+            .operator(request)
+            .await
+            .map_err(operator_error)
+    }
+
+    pub async fn raft_configuration(
+        &self,
+        options: ReadOptions,
+    ) -> Result<RaftConfiguration, BackendError> {
+        let stale = options.consistency == legate_api::backend::Consistency::Stale;
+        match self
+            .call(OperatorRequest::RaftConfiguration { stale })
+            .await?
+        {
+            OperatorAnswer::RaftConfiguration(configuration) => Ok(configuration),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn raft_remove_peer(&self, by: PeerSelector) -> Result<(), BackendError> {
+        self.call(OperatorRequest::RemovePeer(by)).await.map(drop)
+    }
+
+    pub async fn raft_transfer_leader(&self, id: Option<String>) -> Result<(), BackendError> {
+        self.call(OperatorRequest::TransferLeader(id))
+            .await
+            .map(drop)
+    }
+
+    pub async fn autopilot_configuration(&self) -> Result<AutopilotConfig, BackendError> {
+        match self.call(OperatorRequest::AutopilotConfiguration).await? {
+            OperatorAnswer::AutopilotConfiguration(config) => Ok(config),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn set_autopilot_configuration(
+        &self,
+        config: AutopilotConfig,
+        cas: Option<u64>,
+    ) -> Result<bool, BackendError> {
+        match self
+            .call(OperatorRequest::SetAutopilotConfiguration { config, cas })
+            .await?
+        {
+            OperatorAnswer::Condition(done) => Ok(done),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn autopilot_health(&self) -> Result<AutopilotHealth, BackendError> {
+        match self.call(OperatorRequest::AutopilotHealth).await? {
+            OperatorAnswer::AutopilotHealth(health) => Ok(health),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn autopilot_state(&self) -> Result<AutopilotState, BackendError> {
+        match self.call(OperatorRequest::AutopilotState).await? {
+            OperatorAnswer::AutopilotState(state) => Ok(state),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// The `Backend` methods that `OperatorCalls` serves, for a backend holding one in `$field`.
+/// Servers and clients differ only in the transport, so both impls expand this.
+#[macro_export]
+macro_rules! delegate_operator_calls {
+    ($field:ident) => {
+        async fn join(&self, address: String, wan: bool) -> Result<(), BackendError> {
+            self.$field.join(address, wan).await
+        }
+
+        async fn leave(&self) -> Result<(), BackendError> {
+            self.$field.leave().await
+        }
+
+        async fn force_leave(
+            &self,
+            node: String,
+            prune: bool,
+            wan: bool,
+        ) -> Result<(), BackendError> {
+            self.$field.force_leave(node, prune, wan).await
+        }
+
+        async fn raft_configuration(
+            &self,
+            options: ReadOptions,
+        ) -> Result<legate_api::backend::RaftConfiguration, BackendError> {
+            self.$field.raft_configuration(options).await
+        }
+
+        async fn raft_remove_peer(
+            &self,
+            by: legate_api::backend::PeerSelector,
+        ) -> Result<(), BackendError> {
+            self.$field.raft_remove_peer(by).await
+        }
+
+        async fn raft_transfer_leader(&self, id: Option<String>) -> Result<(), BackendError> {
+            self.$field.raft_transfer_leader(id).await
+        }
+
+        async fn autopilot_configuration(
+            &self,
+        ) -> Result<legate_api::backend::AutopilotConfig, BackendError> {
+            self.$field.autopilot_configuration().await
+        }
+
+        async fn set_autopilot_configuration(
+            &self,
+            config: legate_api::backend::AutopilotConfig,
+            cas: Option<u64>,
+        ) -> Result<bool, BackendError> {
+            self.$field.set_autopilot_configuration(config, cas).await
+        }
+
+        async fn autopilot_health(
+            &self,
+        ) -> Result<legate_api::backend::AutopilotHealth, BackendError> {
+            self.$field.autopilot_health().await
+        }
+
+        async fn autopilot_state(
+            &self,
+        ) -> Result<legate_api::backend::AutopilotState, BackendError> {
+            self.$field.autopilot_state().await
+        }
+
+        async fn keyring(
+            &self,
+            op: legate_api::backend::KeyringOp,
+            _relay_factor: u8,
+            _local_only: bool,
+        ) -> Result<Vec<legate_api::backend::KeyringResponse>, BackendError> {
+            // Every agent answers for itself over gossip, so relaying adds nothing, and the
+            // one LAN pool is the whole keyring (no WAN pool yet).
+            self.$field.keyring(op).await
+        }
+    };
+}
