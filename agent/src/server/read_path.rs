@@ -138,14 +138,12 @@ impl ReadPath {
                 }
                 _ => {
                     let remaining = deadline.saturating_duration_since(Instant::now());
-                    if self
+                    let _ = self
                         .raft
                         .wait_for_leader(remaining.min(Duration::from_millis(500)))
-                        .await
-                        .is_err()
-                    {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+                        .await;
+                    // Also when the leader known is this server without its quorum.
+                    tokio::time::sleep(Duration::from_millis(50).min(remaining)).await;
                 }
             }
         }
@@ -170,17 +168,25 @@ impl ReadPath {
         };
         match consistency {
             ReadConsistency::Stale => {}
-            ReadConsistency::Default if metrics.is_leader() => {}
+            ReadConsistency::Default if self.raft.leads_with_quorum() => {}
+            // A leader cut off from its quorum may have been replaced: not a leader read.
+            ReadConsistency::Default if metrics.is_leader() => {
+                return Err(RemoteReadError::NoLeader)
+            }
             ReadConsistency::Default => return Err(not_here()),
-            ReadConsistency::Consistent => match self.raft.ensure_linearizable().await {
-                Ok(()) => {}
-                Err(ReadError::NotLeader { leader }) => {
-                    return Err(RemoteReadError::NotLeader {
-                        leader: leader.and_then(|peer| peer.addr),
-                    })
+            ReadConsistency::Consistent => {
+                // openraft waits for a quorum's answer without a bound of its own.
+                let bound = self.raft.election_timeout_max() * 2;
+                match tokio::time::timeout(bound, self.raft.ensure_linearizable()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(ReadError::NotLeader { leader })) => {
+                        return Err(RemoteReadError::NotLeader {
+                            leader: leader.and_then(|peer| peer.addr),
+                        })
+                    }
+                    Ok(Err(_)) | Err(_) => return Err(RemoteReadError::NoLeader),
                 }
-                Err(_) => return Err(RemoteReadError::NoLeader),
-            },
+            }
         }
         let wait = tokio::time::sleep(Duration::from_millis(request.wait_ms));
         let answer = self

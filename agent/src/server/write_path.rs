@@ -24,6 +24,9 @@ pub const HOLD: Duration = Duration::from_secs(7);
 const FORWARD_DEADLINE: Duration = Duration::from_secs(30);
 /// The pause before trying again after a refusal, so a leader change in progress can finish.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// How long a write handed to Raft on this server may take to commit. Past it, the leader
+/// has most likely lost its quorum (a partition) and the write's outcome is unknown.
+const COMMIT_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct WritePath {
@@ -48,7 +51,21 @@ impl WritePath {
     pub async fn write(&self, command: Command) -> Result<CommandResult, WriteError> {
         let deadline = Instant::now() + HOLD;
         loop {
-            let leader = match self.proposer.write(command.clone()).await {
+            let proposed = if self.raft.metrics().is_leader() && !self.raft.leads_with_quorum() {
+                // Cut off from the quorum: another leader may exist. Refuse (not applied)
+                // rather than queue a write that cannot commit here.
+                Err(WriteError::NotLeader { leader: None })
+            } else {
+                match tokio::time::timeout(COMMIT_DEADLINE, self.proposer.write(command.clone()))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(WriteError::Indeterminate {
+                        reason: format!("not committed within {COMMIT_DEADLINE:?}"),
+                    }),
+                }
+            };
+            let leader = match proposed {
                 Err(WriteError::NotLeader { leader }) => leader,
                 Err(WriteError::Refused(_)) if Instant::now() < deadline => {
                     tokio::time::sleep(RETRY_PAUSE).await;
@@ -71,9 +88,9 @@ impl WritePath {
                     // No leader known (or Raft still names this server while it steps
                     // down): wait for an election.
                     let wait = remaining.min(Duration::from_millis(500));
-                    if self.raft.wait_for_leader(wait).await.is_err() {
-                        tokio::time::sleep(RETRY_PAUSE.min(remaining)).await;
-                    }
+                    let _ = self.raft.wait_for_leader(wait).await;
+                    // Also when the leader known is this server without its quorum.
+                    tokio::time::sleep(RETRY_PAUSE.min(remaining)).await;
                 }
             }
         }

@@ -4,3 +4,5 @@ mod failover;
 mod growth;
 mod harness;
 mod membership;
+mod netns;
+mod partition;

@@ -26,6 +26,9 @@ pub struct RaftHandle {
     commit_index: Arc<AtomicU64>,
     /// Whether this server leads; see `leadership_watch`.
     leadership: watch::Receiver<bool>,
+    /// The longest a follower waits for the leader before it starts an election: a leader
+    /// that has heard from no quorum for this long must assume it has been replaced.
+    election_timeout_max: Duration,
 }
 
 impl RaftHandle {
@@ -34,6 +37,7 @@ impl RaftHandle {
         node_id: NodeId,
         db: DurableDb,
         commit_index: Arc<AtomicU64>,
+        election_timeout_max: Duration,
     ) -> RaftHandle {
         let leadership = mirror_leadership(&raft);
         RaftHandle {
@@ -42,7 +46,32 @@ impl RaftHandle {
             db,
             commit_index,
             leadership,
+            election_timeout_max,
         }
+    }
+
+    /// The longest a follower waits for a leader's heartbeat before an election.
+    pub fn election_timeout_max(&self) -> Duration {
+        self.election_timeout_max
+    }
+
+    /// Whether this server leads and a quorum has acknowledged it recently enough that no
+    /// other leader can have been elected meanwhile. openraft 0.9's leader does not step down
+    /// when cut off from its quorum; a partitioned leader keeps its role until it hears a
+    /// higher term. Serving writes and default reads only while this holds is what keeps the
+    /// minority side of a partition from answering them. A lone voter is its own quorum.
+    pub fn leads_with_quorum(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.state != ServerState::Leader {
+            return false;
+        }
+        let voters = metrics.membership_config.membership().voter_ids().count();
+        if voters <= 1 {
+            return true;
+        }
+        metrics
+            .millis_since_quorum_ack
+            .is_some_and(|millis| Duration::from_millis(millis) <= self.election_timeout_max)
     }
 
     /// This server's Raft id.

@@ -196,7 +196,13 @@ pub async fn start(
             return Err(RaftStartError::Bootstrap(error.to_string()));
         }
     }
-    Ok(RaftHandle::new(raft, options.node_id, db, commit_index))
+    Ok(RaftHandle::new(
+        raft,
+        options.node_id,
+        db,
+        commit_index,
+        options.election_timeout_max,
+    ))
 }
 
 /// Opens sled on a blocking thread: recovery reads the whole log and may take a while.
