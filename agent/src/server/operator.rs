@@ -103,13 +103,24 @@ impl Operator {
     }
 
     async fn forward(&self, request: OperatorRequest) -> Result<OperatorAnswer, OperatorError> {
-        let leader = self
-            .raft
-            .metrics()
-            .leader
-            .and_then(|peer| peer.addr)
-            .filter(|addr| *addr != self.own_addr)
-            .ok_or(OperatorError::NoLeader)?;
+        // Like writes, wait a while for a leader to be known (Consul's `rpc_hold_timeout`).
+        let deadline = Instant::now() + super::write_path::HOLD;
+        let leader = loop {
+            let known = self
+                .raft
+                .metrics()
+                .leader
+                .and_then(|peer| peer.addr)
+                .filter(|addr| *addr != self.own_addr);
+            match known {
+                Some(leader) => break leader,
+                None if Instant::now() >= deadline => return Err(OperatorError::NoLeader),
+                None => {
+                    let _ = self.raft.wait_for_leader(Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
         match self
             .rpc
             .call(
@@ -207,9 +218,12 @@ impl Operator {
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
-        self.raft
-            .change_membership(change)
+        // A leader cut off from its quorum would wait forever for the change to commit.
+        tokio::time::timeout(FORWARD_DEADLINE, self.raft.change_membership(change))
             .await
+            .map_err(|_| {
+                OperatorError::Indeterminate(format!("not committed within {FORWARD_DEADLINE:?}"))
+            })?
             .map_err(OperatorError::Indeterminate)?;
         tracing::info!("operator: removed raft peer {}", id_text(id));
         Ok(())

@@ -5,4 +5,5 @@ mod growth;
 mod harness;
 mod membership;
 mod netns;
+mod operator;
 mod partition;
