@@ -95,6 +95,10 @@ impl Touched {
 
 struct Inner<C> {
     tables: Mutex<Tables>,
+    /// Serialises changes from apply to persisted, so a change that fails to persist is
+    /// rolled back before the next one applies. Held across the fsync (an async lock), while
+    /// the tables' std lock is never held across I/O.
+    change_lock: tokio::sync::Mutex<()>,
     /// Output-only changes waiting for `check_update_interval`: check → due (agent ms).
     deferred: Mutex<BTreeMap<CheckId, u64>>,
     store: LocalStore,
@@ -107,6 +111,26 @@ struct Inner<C> {
     managed: Managed,
     config: LocalConfig,
     started: tokio::time::Instant,
+}
+
+/// What a change must persist (one batch of the records it touched) and the runner effects
+/// that follow once it has; `None` when it changed nothing.
+fn prepare(
+    tables: &Tables,
+    touched: Touched,
+) -> Result<Option<(sled::Batch, Effects)>, LocalError> {
+    let Touched {
+        effects,
+        services,
+        mut checks,
+    } = touched;
+    if !effects.changed {
+        return Ok(None);
+    }
+    checks.extend(effects.start.iter().map(|spec| spec.id.clone()));
+    checks.extend(effects.stop.iter().cloned());
+    let batch = LocalStore::encode(tables, &services, &checks).map_err(storage)?;
+    Ok(Some((batch, effects)))
 }
 
 /// The agent's local state; cheap to clone.
@@ -151,6 +175,7 @@ impl<C: Catalog> LocalState<C> {
         let state = LocalState {
             inner: Arc::new(Inner {
                 tables: Mutex::new(Tables::new(node.name.clone())),
+                change_lock: tokio::sync::Mutex::new(()),
                 deferred: Mutex::new(BTreeMap::new()),
                 store,
                 runners,
@@ -256,10 +281,8 @@ impl<C: Catalog> LocalState<C> {
         let all_checks: Vec<CheckId> = tables.checks.keys().cloned().chain(check_ids).collect();
         let all_services: Vec<ServiceId> =
             tables.services.keys().cloned().chain(config_ids).collect();
-        self.inner
-            .store
-            .save(&tables, &all_services, &all_checks)
-            .map_err(storage)
+        let batch = LocalStore::encode(&tables, &all_services, &all_checks).map_err(storage)?;
+        self.inner.store.write_at_start(batch).map_err(storage)
     }
 
     /// Consul's refusal of script checks that the configuration does not allow.
@@ -283,44 +306,36 @@ impl<C: Catalog> LocalState<C> {
     /// runners, announces it and waits for its sync. If persisting fails the tables are put
     /// back as they were, so a refused change is never half-applied. (The clone this takes
     /// is linear in the agent's services and checks, which is small next to the fsync.)
+    ///
+    /// The fsync runs on a blocking thread with the tables' lock released, so readers and
+    /// check results are never held up by the disk. Changes are serialised by `change_lock`.
+    /// A rollback restores the tables as they were before the change, which also undoes a
+    /// check result that arrived during the failed write; the runner reports again at its
+    /// next interval.
     async fn change(
         &self,
         apply: impl FnOnce(&mut Tables) -> Result<Touched, LocalError>,
     ) -> Result<(), LocalError> {
-        let changed = {
+        let _serial = self.inner.change_lock.lock().await;
+        let (before, prepared) = {
             let mut tables = self.tables();
             let before = tables.clone();
             let touched = apply(&mut tables)?;
-            match self.settle(&tables, touched) {
-                Ok(changed) => changed,
+            match prepare(&tables, touched) {
+                Ok(prepared) => (before, prepared),
                 Err(error) => {
                     *tables = before;
                     return Err(error);
                 }
             }
         };
-        if changed {
-            self.inner.sync.sync_now(self.inner.config.sync_wait).await;
+        let Some((batch, effects)) = prepared else {
+            return Ok(());
+        };
+        if let Err(error) = self.inner.store.write(batch).await {
+            *self.tables() = before;
+            return Err(storage(error));
         }
-        Ok(())
-    }
-
-    /// Persists what a change touched, restarts runners, and announces the change.
-    fn settle(&self, tables: &Tables, touched: Touched) -> Result<bool, LocalError> {
-        let Touched {
-            effects,
-            services,
-            mut checks,
-        } = touched;
-        if !effects.changed {
-            return Ok(false);
-        }
-        checks.extend(effects.start.iter().map(|spec| spec.id.clone()));
-        checks.extend(effects.stop.iter().cloned());
-        self.inner
-            .store
-            .save(tables, &services, &checks)
-            .map_err(storage)?;
         for id in &effects.stop {
             self.inner.runners.stop(id);
         }
@@ -328,7 +343,9 @@ impl<C: Catalog> LocalState<C> {
             self.start_runner(spec, None);
         }
         self.inner.changes.send_modify(|count| *count += 1);
-        Ok(true)
+        drop(_serial);
+        self.inner.sync.sync_now(self.inner.config.sync_wait).await;
+        Ok(())
     }
 
     /// Starts a check's runner. A definition that cannot run has already been reported
@@ -370,13 +387,21 @@ impl<C: Catalog> LocalState<C> {
                     adopted.push(id.clone());
                 }
             }
-            if !adopted.is_empty() {
-                if let Err(error) = inner.store.save(&tables, &adopted, &[]) {
-                    tracing::warn!("local state: {error}");
-                }
-            }
-            planned
+            let batch = if adopted.is_empty() {
+                None
+            } else {
+                LocalStore::encode(&tables, &adopted, &[])
+                    .map_err(|error| tracing::warn!("local state: {error}"))
+                    .ok()
+            };
+            (planned, batch)
         };
+        let (planned, adopted) = planned;
+        if let Some(batch) = adopted {
+            if let Err(error) = inner.store.write(batch).await {
+                tracing::warn!("local state: {error}");
+            }
+        }
         for command in planned.commands {
             if let Err(error) = inner.catalog.apply(command).await {
                 tracing::warn!("anti-entropy: sync failed: {error}");
@@ -541,7 +566,7 @@ impl<C: Catalog> LocalAgent for LocalState<C> {
         // Every update restarts the TTL, even one that changes nothing; an expiry quotes the
         // last output, as Consul's does.
         self.inner.runners.reset_ttl_with_output(&id, last_output);
-        if let Err(error) = self.inner.store.save_ttl(&id, &persisted) {
+        if let Err(error) = self.inner.store.save_ttl(&id, &persisted).await {
             tracing::warn!("check {id}: TTL state not persisted: {error}");
         }
         match update {

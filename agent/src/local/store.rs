@@ -43,6 +43,8 @@ pub struct Loaded {
     pub ttl_states: BTreeMap<CheckId, TtlState>,
 }
 
+/// Cheap to clone; clones write to the same database.
+#[derive(Clone)]
 pub struct LocalStore {
     durable: DurableDb,
 }
@@ -88,14 +90,14 @@ impl LocalStore {
         Ok(loaded)
     }
 
-    /// Writes the current records of the named services and checks, deleting those the
-    /// tables no longer hold, and flushes.
-    pub fn save(
-        &self,
+    /// Encodes the current records of the named services and checks, and the deletions of
+    /// those the tables no longer hold, as one batch: done under the tables' lock, cheaply,
+    /// so that the write and its fsync (`write`) can happen outside it.
+    pub fn encode(
         tables: &Tables,
         services: &[ServiceId],
         checks: &[CheckId],
-    ) -> Result<(), StoreError> {
+    ) -> Result<sled::Batch, StoreError> {
         let mut batch = sled::Batch::default();
         for id in services {
             match tables.services.get(id) {
@@ -112,16 +114,33 @@ impl LocalStore {
                 }
             }
         }
+        Ok(batch)
+    }
+
+    /// Applies `batch` atomically and fsyncs it, on a blocking thread: never on one of the
+    /// runtime's workers, which HTTP and DNS need while a slow disk syncs.
+    pub async fn write(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        let durable = self.durable.clone();
+        tokio::task::spawn_blocking(move || {
+            durable.db().apply_batch(batch)?;
+            durable.sync()?;
+            Ok(())
+        })
+        .await
+        .map_err(|join| StoreError::Sync(std::io::Error::other(join)))?
+    }
+
+    /// `write` on the calling thread, for start-up, before the agent serves anything.
+    pub fn write_at_start(&self, batch: sled::Batch) -> Result<(), StoreError> {
         self.durable.db().apply_batch(batch)?;
         self.durable.sync()?;
         Ok(())
     }
 
-    pub fn save_ttl(&self, id: &CheckId, state: &TtlState) -> Result<(), StoreError> {
-        self.durable
-            .db()
-            .insert(ttl_key(id), serde_json::to_vec(state)?)?;
-        self.durable.sync()?;
-        Ok(())
+    /// Persists a TTL check's state (on a blocking thread, as `write`).
+    pub async fn save_ttl(&self, id: &CheckId, state: &TtlState) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(ttl_key(id), serde_json::to_vec(state)?);
+        self.write(batch).await
     }
 }
