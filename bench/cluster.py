@@ -17,6 +17,8 @@ import argparse
 import base64
 import datetime
 import http.client
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -101,11 +103,11 @@ class LegateCluster:
     def endpoints(self):
         return [(ip, 8500) for ip in self.ips]
 
-    def kill_leader(self):
-        index = self.wait_leader()
-        self.procs[index].kill()
-        self.procs[index].wait()
-        return index
+    def leader_killer(self):
+        """Finds the leader now and returns what kills it, so the kill's time is taken
+        right before the signal, not before the (slower or faster) leader lookup."""
+        proc = self.procs[self.wait_leader()]
+        return lambda: (proc.kill(), proc.wait())
 
     def stop(self):
         for p in self.procs.values():
@@ -155,11 +157,9 @@ class EtcdCluster:
     def endpoints(self):
         return [("127.0.0.1", 23790 + i) for i in (1, 2, 3)]
 
-    def kill_leader(self):
-        base = self.leader_base()
-        index = self.bases_all.index(base)
-        subprocess.run(["kill", "-9", str(self.pid_list[index])], check=True)
-        return index
+    def leader_killer(self):
+        pid = self.pid_list[self.bases_all.index(self.leader_base())]
+        return lambda: os.kill(pid, signal.SIGKILL)
 
     def stop(self):
         kv.sh(str(PEERS / "etcd-cluster"), "stop", str(self.dir))
@@ -200,8 +200,9 @@ def failover(system, writers=8, settle=2.0, timeout=30.0):
     for t in threads:
         t.start()
     time.sleep(settle)
+    kill = system.leader_killer()
     killed_at = time.monotonic()
-    system.kill_leader()
+    kill()
     end = killed_at + timeout
     result = None
     while time.monotonic() < end:

@@ -61,12 +61,18 @@ impl RaftHandle {
     /// higher term. Serving writes and default reads only while this holds is what keeps the
     /// minority side of a partition from answering them. A lone voter is its own quorum.
     pub fn leads_with_quorum(&self) -> bool {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
         if metrics.state != ServerState::Leader {
             return false;
         }
-        let voters = metrics.membership_config.membership().voter_ids().count();
-        if voters <= 1 {
+        if metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .nth(1)
+            .is_none()
+        {
             return true;
         }
         metrics

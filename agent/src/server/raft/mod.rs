@@ -118,15 +118,18 @@ impl Default for RaftOptions {
 
 impl RaftOptions {
     /// Timing for a cluster, scaled by Consul's `raft_multiplier` (1 to 10): a heartbeat every
-    /// 100 ms × m, and an election after 500–1000 ms × m without one. At 1 a failed leader is
-    /// replaced in about a second on a LAN, as etcd's defaults do, and five heartbeats may go
-    /// missing (a stalled fsync, a busy core) before anyone starts an election.
+    /// 100 ms × m, and an election timeout drawn from 250–500 ms × m. openraft adds its leader
+    /// lease (the timeout's maximum) before a follower with a committed leader stands, so a
+    /// follower waits 750–1000 ms × m of silence: at 1, about etcd's default of 1 s, and seven
+    /// heartbeats may go missing (a stalled fsync, a busy core) before anyone stands. A leader
+    /// that has heard from no quorum for the maximum (500 ms) stops serving (see
+    /// `RaftHandle::leads_with_quorum`) before any follower can have been elected.
     pub fn with_multiplier(multiplier: u32) -> RaftOptions {
         let multiplier = multiplier.clamp(1, 10);
         RaftOptions {
             heartbeat_interval: Duration::from_millis(100) * multiplier,
-            election_timeout_min: Duration::from_millis(500) * multiplier,
-            election_timeout_max: Duration::from_millis(1000) * multiplier,
+            election_timeout_min: Duration::from_millis(250) * multiplier,
+            election_timeout_max: Duration::from_millis(500) * multiplier,
             ..RaftOptions::default()
         }
     }
