@@ -24,7 +24,7 @@ use crate::server::rpc::message::{
 use crate::server::rpc::{RpcClient, RpcError};
 use crate::server::write_path::HOLD;
 use legate_api::backend::{
-    AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
+    AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadOptions,
 };
 use legate_catalog::query::{Instance, Query, QueryResult};
 use legate_catalog::{Command, CommandResult, Datacenter, LogPayload, Node, NodeName, Outcome};
@@ -257,15 +257,7 @@ impl Catalog for ClientCatalog {
             .query(Query::NodeChecks { node: node.clone() }, false)
             .await
             .map_err(|error| error.to_string())?;
-        let mut remote = Remote::default();
-        if let QueryResult::NodeServices(Some((found, services))) = services.value {
-            remote.node = Some(found);
-            remote.services = services;
-        }
-        if let QueryResult::Checks(checks) = checks.value {
-            remote.checks = checks;
-        }
-        Ok(remote)
+        Ok(Remote::from_results(services.value, checks.value))
     }
 
     async fn apply(&self, command: Command) -> Result<(), String> {
@@ -322,22 +314,6 @@ impl ClientBackend {
     }
 }
 
-fn wire_consistency(consistency: Consistency) -> ReadConsistency {
-    match consistency {
-        Consistency::Default => ReadConsistency::Default,
-        Consistency::Stale => ReadConsistency::Stale,
-        Consistency::Consistent => ReadConsistency::Consistent,
-    }
-}
-
-fn api_consistency(consistency: ReadConsistency) -> Consistency {
-    match consistency {
-        ReadConsistency::Default => Consistency::Default,
-        ReadConsistency::Stale => Consistency::Stale,
-        ReadConsistency::Consistent => Consistency::Consistent,
-    }
-}
-
 impl Backend for ClientBackend {
     type Local = LocalState<ClientCatalog>;
 
@@ -353,25 +329,9 @@ impl Backend for ClientBackend {
         self.check_datacenter(&options.datacenter)?;
         let answer = self
             .forwarder
-            .read(ReadRequest {
-                query,
-                consistency: wire_consistency(options.consistency),
-                min_index: options.min_index.0,
-                wait_ms: options.wait.as_millis().min(u64::MAX as u128) as u64,
-                max_stale_ms: options
-                    .max_stale
-                    .map(|max| max.as_millis().min(u64::MAX as u128) as u64),
-            })
+            .read(ReadRequest::from_api(&options, query))
             .await?;
-        Ok(Read {
-            meta: ReadMeta {
-                index: legate_catalog::Index(answer.index),
-                known_leader: answer.known_leader,
-                last_contact: Duration::from_millis(answer.last_contact_ms),
-                consistency: api_consistency(answer.consistency),
-            },
-            value: answer.value,
-        })
+        Ok(answer.into_api())
     }
 
     async fn write(

@@ -56,7 +56,7 @@ pub const REVISION: &str = match option_env!("LEGATE_REVISION") {
 };
 
 /// Why the agent stops, which decides whether it leaves the cluster first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StopReason {
     /// SIGINT: leaves unless `skip_leave_on_interrupt` (the default for servers).
     Interrupt,
@@ -64,6 +64,9 @@ pub enum StopReason {
     Terminate,
     /// `PUT /v1/agent/leave` (or `legate leave`): already left; just stop.
     Left,
+    /// A check at start-up found that the agent cannot run as configured (the message says
+    /// what to change); it stops without leaving and exits non-zero.
+    Refused(String),
 }
 
 /// Stops a running agent. Clones share the same agent.
@@ -88,7 +91,10 @@ impl Shutdown {
     }
 
     pub fn reason(&self) -> Option<StopReason> {
-        *self.reason.lock().unwrap_or_else(PoisonError::into_inner)
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn token(&self) -> CancellationToken {
@@ -192,6 +198,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     let local_store = LocalStore::open(&data_dir).context("opening the local state")?;
     let rpc_client = RpcClient::new();
     let tasks = TaskTracker::new();
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
 
     let (raft, handles) = if config.server {
         let rpc_listener = listeners.rpc.context("a server needs its RPC listener")?;
@@ -235,6 +244,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             started: (std::time::Instant::now(), std::time::SystemTime::now()),
         };
         let handler = Arc::new(ServerRpc {
+            started_unix_ms,
             raft: raft.clone(),
             writes: writes.clone(),
             reads: reads.clone(),
@@ -245,6 +255,14 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             handler,
             RpcLimits::default(),
             shutdown.token().child_token(),
+        ));
+        tasks.spawn(cluster::check_group(
+            raft.clone(),
+            membership.clone(),
+            rpc_client.clone(),
+            config.datacenter.clone(),
+            started_unix_ms,
+            shutdown.clone(),
         ));
         tasks.spawn(cluster::bootstrap(
             raft.clone(),
@@ -318,7 +336,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     let leave = match reason {
         Some(StopReason::Interrupt) => !config.cluster.skip_leave_on_interrupt,
         Some(StopReason::Terminate) | None => config.cluster.leave_on_terminate,
-        Some(StopReason::Left) => false,
+        Some(StopReason::Left) | Some(StopReason::Refused(_)) => false,
     };
     if leave {
         eprintln!("==> Gracefully leaving the cluster...");
@@ -338,7 +356,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         raft.shutdown().await;
     }
     eprintln!("==> Legate agent stopped");
-    Ok(())
+    match reason {
+        Some(StopReason::Refused(why)) => Err(anyhow::anyhow!(why)),
+        _ => Ok(()),
+    }
 }
 
 fn start_local<C: Catalog>(

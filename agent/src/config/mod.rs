@@ -111,10 +111,11 @@ impl Config {
             .bootstrap_expect
             .or(file.bootstrap_expect)
             .unwrap_or(0);
+        let explicit_bootstrap = dev || flags.bootstrap || file.bootstrap.unwrap_or(false);
+        let mut cluster =
+            cluster::resolve(flags, &file, server, explicit_bootstrap, &mut warnings)?;
         // As in Consul, `-bootstrap-expect=1` is bootstrap mode.
-        let bootstrap =
-            dev || flags.bootstrap || file.bootstrap.unwrap_or(false) || (server && expect == 1);
-        let mut cluster = cluster::resolve(flags, &file, server, bootstrap, &mut warnings)?;
+        let bootstrap = explicit_bootstrap || (server && expect == 1);
         if expect == 1 {
             cluster.bootstrap_expect = 0;
         }
@@ -296,6 +297,19 @@ mod tests {
         assert_eq!(config.datacenter, "east");
         assert_eq!(config.ports.http, 9100);
         assert_eq!(config.data_dir, Some(PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn bootstrap_expect_of_one_is_bootstrap_mode() {
+        let config = Config::resolve(&AgentFlags {
+            server: true,
+            bootstrap_expect: Some(1),
+            data_dir: Some(PathBuf::from("/d")),
+            ..AgentFlags::default()
+        })
+        .unwrap();
+        assert!(config.bootstrap);
+        assert_eq!(config.cluster.bootstrap_expect, 0);
     }
 
     #[test]

@@ -27,6 +27,24 @@ pub struct Remote {
     pub checks: Vec<Check>,
 }
 
+impl Remote {
+    /// What a node's `NodeServices` and `NodeChecks` reads answered.
+    pub fn from_results(
+        services: legate_catalog::QueryResult,
+        checks: legate_catalog::QueryResult,
+    ) -> Remote {
+        let mut remote = Remote::default();
+        if let legate_catalog::QueryResult::NodeServices(Some((found, services))) = services {
+            remote.node = Some(found);
+            remote.services = services;
+        }
+        if let legate_catalog::QueryResult::Checks(checks) = checks {
+            remote.checks = checks;
+        }
+        remote
+    }
+}
+
 /// What the servers manage on this node, which anti-entropy leaves alone.
 #[derive(Clone, Debug, Default)]
 pub struct Managed {

@@ -8,13 +8,13 @@ use super::local_catalog::ServerCatalog;
 use super::operator::Operator;
 use super::raft::{RaftHandle, RaftMetrics, WriteError};
 use super::read_path::{ReadFailure, ReadPath};
-use super::rpc::message::{ReadConsistency, ReadRequest};
+use super::rpc::message::ReadRequest;
 use super::write_path::WritePath;
 use crate::local::LocalState;
 use crate::membership::Membership;
 use crate::operator_calls::OperatorCalls;
 use legate_api::backend::{
-    AgentInfo, Backend, BackendError, Consistency, Member, RaftStatus, Read, ReadMeta, ReadOptions,
+    AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadOptions,
 };
 use legate_catalog::{Command, Datacenter, Outcome, Query, QueryResult, SharedStore};
 use std::collections::BTreeMap;
@@ -103,22 +103,6 @@ impl View {
     }
 }
 
-fn wire_consistency(consistency: Consistency) -> ReadConsistency {
-    match consistency {
-        Consistency::Default => ReadConsistency::Default,
-        Consistency::Stale => ReadConsistency::Stale,
-        Consistency::Consistent => ReadConsistency::Consistent,
-    }
-}
-
-fn api_consistency(consistency: ReadConsistency) -> Consistency {
-    match consistency {
-        ReadConsistency::Default => Consistency::Default,
-        ReadConsistency::Stale => Consistency::Stale,
-        ReadConsistency::Consistent => Consistency::Consistent,
-    }
-}
-
 impl Backend for ServerBackend {
     type Local = LocalState<ServerCatalog>;
 
@@ -132,31 +116,14 @@ impl Backend for ServerBackend {
         query: Query,
     ) -> Result<Read<QueryResult>, BackendError> {
         self.check_datacenter(&options.datacenter)?;
-        let request = ReadRequest {
-            query,
-            consistency: wire_consistency(options.consistency),
-            min_index: options.min_index.0,
-            wait_ms: options.wait.as_millis().min(u64::MAX as u128) as u64,
-            max_stale_ms: options
-                .max_stale
-                .map(|max| max.as_millis().min(u64::MAX as u128) as u64),
-        };
         let answer = self
             .reads
-            .read(request)
+            .read(ReadRequest::from_api(&options, query))
             .await
             .map_err(|failure| match failure {
                 ReadFailure::NoLeader => BackendError::NoLeader,
             })?;
-        Ok(Read {
-            meta: ReadMeta {
-                index: legate_catalog::Index(answer.index),
-                known_leader: answer.known_leader,
-                last_contact: Duration::from_millis(answer.last_contact_ms),
-                consistency: api_consistency(answer.consistency),
-            },
-            value: answer.value,
-        })
+        Ok(answer.into_api())
     }
 
     async fn write(

@@ -27,15 +27,7 @@ impl Catalog for ServerCatalog {
         let store = self.store.read();
         let services = query::run(&store, &Query::NodeServices { node: node.clone() });
         let checks = query::run(&store, &Query::NodeChecks { node: node.clone() });
-        let mut remote = Remote::default();
-        if let QueryResult::NodeServices(Some((found, services))) = services.value {
-            remote.node = Some(found);
-            remote.services = services;
-        }
-        if let QueryResult::Checks(checks) = checks.value {
-            remote.checks = checks;
-        }
-        Ok(remote)
+        Ok(Remote::from_results(services.value, checks.value))
     }
 
     async fn apply(&self, command: Command) -> Result<(), String> {

@@ -3,6 +3,7 @@
 mod failover;
 mod growth;
 mod harness;
+mod identity;
 mod membership;
 mod netns;
 mod operator;

@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 
 /// The RPC handler of a server agent.
 pub struct ServerRpc {
+    /// When this process started (Unix milliseconds), for `GroupInfo`.
+    pub started_unix_ms: u64,
     pub raft: RaftHandle,
     pub writes: WritePath,
     pub reads: ReadPath,
@@ -110,6 +112,16 @@ impl Handler for ServerRpc {
             RequestV1::TriggerElection => match self.raft.trigger_election().await {
                 Ok(()) => ResponseV1::ElectionTriggered,
                 Err(error) => ResponseV1::Failed(error),
+            },
+            RequestV1::GroupInfo => ResponseV1::GroupInfo {
+                voters: self
+                    .raft
+                    .metrics()
+                    .voters
+                    .into_iter()
+                    .filter_map(|peer| peer.addr)
+                    .collect(),
+                started_unix_ms: self.started_unix_ms,
             },
             RequestV1::Status => {
                 let metrics = self.raft.metrics();

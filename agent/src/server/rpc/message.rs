@@ -51,6 +51,8 @@ pub enum RequestV1 {
     Operator(OperatorRequest),
     /// Leadership transfer: the leader asks this server to start an election now.
     TriggerElection,
+    /// Which Raft group this server belongs to, and since when it runs (`cluster::check_group`).
+    GroupInfo,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,56 @@ pub enum ReadConsistency {
     Consistent,
 }
 
+impl ReadRequest {
+    /// The wire form of an HTTP read with its options.
+    pub fn from_api(options: &legate_api::backend::ReadOptions, query: Query) -> ReadRequest {
+        let millis =
+            |duration: std::time::Duration| duration.as_millis().min(u64::MAX as u128) as u64;
+        ReadRequest {
+            query,
+            consistency: ReadConsistency::from_api(options.consistency),
+            min_index: options.min_index.0,
+            wait_ms: millis(options.wait),
+            max_stale_ms: options.max_stale.map(millis),
+        }
+    }
+}
+
+impl ReadConsistency {
+    pub fn from_api(consistency: legate_api::backend::Consistency) -> ReadConsistency {
+        use legate_api::backend::Consistency;
+        match consistency {
+            Consistency::Default => ReadConsistency::Default,
+            Consistency::Stale => ReadConsistency::Stale,
+            Consistency::Consistent => ReadConsistency::Consistent,
+        }
+    }
+
+    pub fn into_api(self) -> legate_api::backend::Consistency {
+        use legate_api::backend::Consistency;
+        match self {
+            ReadConsistency::Default => Consistency::Default,
+            ReadConsistency::Stale => Consistency::Stale,
+            ReadConsistency::Consistent => Consistency::Consistent,
+        }
+    }
+}
+
+impl ReadAnswer {
+    /// The answer as the HTTP frontend reports it, headers included.
+    pub fn into_api(self) -> legate_api::backend::Read<QueryResult> {
+        legate_api::backend::Read {
+            meta: legate_api::backend::ReadMeta {
+                index: legate_catalog::Index(self.index),
+                known_leader: self.known_leader,
+                last_contact: std::time::Duration::from_millis(self.last_contact_ms),
+                consistency: self.consistency.into_api(),
+            },
+            value: self.value,
+        }
+    }
+}
+
 /// A response, as the callee sends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
@@ -133,6 +185,12 @@ pub enum ResponseV1 {
     Operator(Result<OperatorAnswer, OperatorError>),
     /// An election was started.
     ElectionTriggered,
+    GroupInfo {
+        /// The voters' RPC addresses, as this server's membership names them.
+        voters: Vec<String>,
+        /// When this server's process started (Unix milliseconds).
+        started_unix_ms: u64,
+    },
     /// The callee could not serve the request at all (its Raft stopped, or the request made
     /// no sense to it). Nothing was changed by the request.
     Failed(String),
