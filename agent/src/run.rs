@@ -281,6 +281,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 version: VERSION.to_owned(),
                 autopilot_defaults: config.cluster.autopilot.clone(),
                 report: report.clone(),
+                rpc: rpc_client.clone(),
             },
             stopped.clone(),
         ));

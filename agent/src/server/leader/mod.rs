@@ -14,6 +14,8 @@ pub mod tombstones;
 
 use super::operator;
 use super::raft::{NodeId, RaftHandle};
+use super::rpc::message::{Request, RequestV1, ResponseV1};
+use super::rpc::RpcClient;
 use super::write_path::WritePath;
 use crate::config::cluster::AutopilotSettings;
 use crate::membership::Membership;
@@ -53,6 +55,7 @@ pub struct Duties {
     /// leader that finds none there; from then on the stored ones rule.
     pub autopilot_defaults: AutopilotSettings,
     pub report: Arc<Mutex<AutopilotReport>>,
+    pub rpc: RpcClient,
 }
 
 /// Runs until `shutdown` flips to true.
@@ -65,6 +68,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
         version,
         autopilot_defaults,
         report,
+        rpc,
     } = duties;
     let mut leadership = raft.leadership_watch();
     let mut member_changes = membership.gossip().watch_members();
@@ -123,6 +127,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
                 .map_or_else(|| autopilot_defaults.clone(), operator::to_settings);
             run_autopilot(
                 &raft,
+                &rpc,
                 &membership,
                 &settings,
                 &mut stable_since,
@@ -147,8 +152,31 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Whether the server at `addr` already belongs to a Raft group that shares no member with
+/// ours: adding it would let a foreign leader's vote disturb this group.
+async fn belongs_elsewhere(rpc: &RpcClient, addr: &str, ours: &BTreeMap<NodeId, String>) -> bool {
+    let answer = rpc
+        .call(
+            addr,
+            &Request::V1(RequestV1::GroupInfo),
+            Duration::from_secs(2),
+        )
+        .await;
+    match answer {
+        Ok(ResponseV1::GroupInfo { voters, .. }) => {
+            !voters.is_empty()
+                && !voters
+                    .iter()
+                    .any(|voter| ours.values().any(|own| own == voter))
+        }
+        // Not answering: autopilot tries again on its next pass.
+        _ => true,
+    }
+}
+
 async fn run_autopilot(
     raft: &RaftHandle,
+    rpc: &RpcClient,
     membership: &Membership,
     settings: &AutopilotSettings,
     stable_since: &mut BTreeMap<NodeId, Duration>,
@@ -173,7 +201,16 @@ async fn run_autopilot(
     };
     tracing::info!("autopilot: {action:?}");
     let result = match action {
-        Action::AddLearner { id, addr } => raft.add_learner(id, addr).await,
+        Action::AddLearner { id, addr } => {
+            if belongs_elsewhere(rpc, &addr, &group.nodes).await {
+                tracing::warn!(
+                    "autopilot: not adding the server at {addr}: its data belongs to another \
+                     raft group (it stops itself when it sees this cluster)"
+                );
+                return;
+            }
+            raft.add_learner(id, addr).await
+        }
         Action::UpdateAddress { id, addr } => {
             raft.change_membership(ChangeMembers::SetNodes(BTreeMap::from([(
                 id,
