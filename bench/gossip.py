@@ -87,13 +87,16 @@ class SerfAgents:
     def __init__(self, scratch, n):
         self.dir = Path(scratch) / "serf"
         self.names = [f"n{i}" for i in range(n)]
+        # The serf binary itself: `serf-cluster members` runs the install check on every call,
+        # which would make serf's polling far slower than Legate's.
+        self.bin = kv.sh(str(PEERS / "install")).split()[0] + "/serf"
         kv.sh(str(PEERS / "serf-cluster"), "start", str(self.dir), str(n))
         self.pid_list = [int(x) for x in Path(self.dir, "pids").read_text().split()]
 
     def view(self, i):
         try:
-            out = subprocess.run([str(PEERS / "serf-cluster"), "members", str(self.dir), str(i)],
-                                 capture_output=True, text=True, timeout=5).stdout
+            out = subprocess.run([self.bin, "members", f"-rpc-addr=127.0.0.1:{27373 + i}",
+                                  "-format=json"], capture_output=True, text=True, timeout=5).stdout
             members = json.loads(out)["members"]
         except (subprocess.SubprocessError, ValueError, KeyError):
             return None

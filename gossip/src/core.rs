@@ -968,6 +968,22 @@ impl Core {
         &self.id
     }
 
+    /// Live members (in foca's view) whose tags have not arrived. Tags travel as broadcasts,
+    /// and a broadcast lost to a full queue or a dropped packet would leave such a member
+    /// invisible to `members()` until the next periodic state exchange (30 s); the driver
+    /// exchanges state with one of them at once instead.
+    pub fn untagged_peers(&self) -> Vec<SocketAddr> {
+        self.foca
+            .iter_members()
+            .filter(|m| {
+                self.view
+                    .get(&m.id().name)
+                    .is_none_or(|entry| entry.tags.is_none())
+            })
+            .map(|m| m.id().addr)
+            .collect()
+    }
+
     /// Addresses of alive members other than us (push-pull targets).
     pub fn alive_peers(&self) -> Vec<SocketAddr> {
         self.foca.iter_members().map(|m| m.id().addr).collect()

@@ -27,6 +27,8 @@ use crate::timing::Timing;
 use crate::wire::MAX_PUSH_PULL_FRAME;
 
 /// Concurrent inbound push-pull connections; more are closed at once.
+/// How often members known without their tags are pulled (`repair_untagged`).
+const UNTAGGED_REPAIR: Duration = Duration::from_secs(1);
 const MAX_INBOUND_STREAMS: usize = 16;
 /// Concurrent outbound exchanges per join.
 const MAX_JOIN_FANOUT: usize = 16;
@@ -189,6 +191,10 @@ impl Driver {
         let mut sync = tokio::time::interval(self.timing.push_pull_interval);
         sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         sync.tick().await;
+        // Members known without their tags are pulled much sooner than the periodic sync.
+        let mut repair = tokio::time::interval(UNTAGGED_REPAIR);
+        repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        repair.tick().await;
         loop {
             let far = Instant::now() + Duration::from_secs(3600);
             let mut wake = self
@@ -237,6 +243,7 @@ impl Driver {
                     }
                 },
                 _ = sync.tick() => self.periodic_sync(),
+                _ = repair.tick() => self.repair_untagged(),
                 _ = tokio::time::sleep_until(wake) => {}
             }
             let now = self.now();
@@ -470,6 +477,24 @@ impl Driver {
                 Ok(Err(e)) => tracing::info!(%peer, reason = %e, "gossip: push-pull stream closed"),
                 Err(_) => tracing::info!(%peer, "gossip: push-pull stream timed out"),
             }
+        });
+    }
+
+    /// One state exchange with a member whose tags have not arrived (`Core::untagged_peers`).
+    fn repair_untagged(&mut self) {
+        if self.core.has_left() {
+            return;
+        }
+        let peers = self.core.untagged_peers();
+        if peers.is_empty() {
+            return;
+        }
+        let addr = peers[rand10::rng().random_range(0..peers.len())];
+        let frame = self.core.push_pull_request(false);
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let r = exchange(addr, &frame).await;
+            let _ = tx.send(Internal::SyncDone(addr, r)).await;
         });
     }
 
