@@ -112,6 +112,13 @@ class SerfAgents:
         kv.sh(str(PEERS / "serf-cluster"), "stop", str(self.dir))
 
 
+def anon_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def time_until(system, viewers, condition, timeout=120):
     """Seconds until every viewer's view satisfies `condition`, each polled by its own
     thread every POLL seconds; None on timeout."""
@@ -146,6 +153,9 @@ def one_run(system, n):
     pids = system.pids()
     clients = pids[1:]
     r["rss_client_mib"] = statistics.median(kv.rss_mib(p) for p in clients)
+    # Most of a Legate agent's RSS is its binary's pages, shared by every agent on a host;
+    # the private (anonymous) part is what each further agent costs.
+    r["anon_client_mib"] = statistics.median(anon_mib(p) for p in clients)
     cpu0 = [kv.cpu_seconds(p) for p in pids]
     time.sleep(30)
     r["idle_cpu_pct"] = statistics.median(
@@ -209,7 +219,7 @@ def main():
         print(f"run {k + 1}: {rows}", flush=True)
 
     def med(system, key):
-        values = [run[system][key] for run in runs if run[system][key] is not None]
+        values = [run[system][key] for run in runs if run[system].get(key) is not None]
         return statistics.median(values) if values else float("nan")
 
     lines = [f"# Gossip: {args.agents} Legate agents vs {args.agents} serf 0.9 agents ({datetime.datetime.now():%Y-%m-%d %H:%M})", "",
@@ -222,6 +232,7 @@ def main():
         ("every agent sees all alive, after the last start (s)", "converge_s", "≤ 1.0"),
         ("every survivor marks a kill -9'd agent failed (s)", "detect_s", "≤ 1.0"),
         ("idle RSS per client agent (MiB)", "rss_client_mib", "≤ 0.75"),
+        ("idle private (anonymous) RSS per client agent (MiB)", "anon_client_mib", ""),
         ("idle CPU per agent (% of a core)", "idle_cpu_pct", "≤ 1.0"),
     ]:
         a, b = med("legate", key), med("serf", key)
