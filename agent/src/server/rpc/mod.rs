@@ -12,6 +12,8 @@
 
 pub mod client;
 pub mod dispatch;
+#[cfg(test)]
+mod fixtures;
 pub mod message;
 pub mod server;
 

@@ -1,0 +1,217 @@
+//! Byte fixtures for the server RPC messages, under the rules of `legate_catalog::codec`: a
+//! server must understand what a server of the previous release sends it during a rolling
+//! upgrade, so every request and response variant keeps its bytes.
+
+use super::message::*;
+use crate::server::raft::record::{
+    EntryRecord, LogIdV1, MembershipV1, PayloadV1, SnapshotHeader, VoteRecord,
+};
+use legate_api::backend::{AutopilotConfig, PeerSelector, RaftConfiguration, RaftServer};
+use legate_catalog::codec::fixture;
+use legate_catalog::command::{KvCondition, KvSet};
+use legate_catalog::{Command, KvEntry, LogPayload, Outcome, Query, QueryResult};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const A: u128 = 0x0b7a3c1e_58d4_4b8e_9e2f_6d1c0a9b8e7f;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpc")
+}
+
+fn vote() -> VoteRecord {
+    VoteRecord::V1 {
+        term: 3,
+        node: A,
+        committed: true,
+    }
+}
+
+fn log_id(index: u64) -> LogIdV1 {
+    LogIdV1 {
+        term: 3,
+        node: A,
+        index,
+    }
+}
+
+fn command() -> LogPayload {
+    LogPayload::from(Command::KvSet(KvSet {
+        entry: KvEntry {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            ..KvEntry::default()
+        },
+        condition: KvCondition::Always,
+    }))
+}
+
+fn read() -> ReadRequest {
+    ReadRequest {
+        query: Query::KvGet { key: "k".into() },
+        consistency: ReadConsistency::Consistent,
+        min_index: 7,
+        wait_ms: 30_000,
+        max_stale_ms: Some(5_000),
+    }
+}
+
+fn requests() -> Vec<(&'static str, RequestV1)> {
+    vec![
+        (
+            "request-v1-append-entries",
+            RequestV1::AppendEntries {
+                vote: vote(),
+                prev_log_id: Some(log_id(9)),
+                leader_commit: Some(log_id(8)),
+                entries: vec![EntryRecord::V1 {
+                    log_id: log_id(10),
+                    payload: PayloadV1::Normal(command()),
+                }],
+            },
+        ),
+        (
+            "request-v1-vote",
+            RequestV1::Vote {
+                vote: vote(),
+                last_log_id: Some(log_id(10)),
+            },
+        ),
+        (
+            "request-v1-install-snapshot",
+            RequestV1::InstallSnapshot {
+                vote: vote(),
+                header: SnapshotHeader::V1 {
+                    last_log_id: Some(log_id(10)),
+                    membership_log_id: Some(log_id(1)),
+                    membership: MembershipV1 {
+                        configs: vec![BTreeSet::from([A])],
+                        nodes: BTreeMap::from([(A, "127.0.0.1:8300".to_owned())]),
+                    },
+                    snapshot_id: "3-10-1".into(),
+                    data_len: 3,
+                },
+                data: vec![1, 2, 3],
+            },
+        ),
+        ("request-v1-write", RequestV1::Write { command: command() }),
+        ("request-v1-read", RequestV1::Read(read())),
+        ("request-v1-status", RequestV1::Status),
+        (
+            "request-v1-operator-remove-peer",
+            RequestV1::Operator(OperatorRequest::RemovePeer(PeerSelector::Address(
+                "127.0.0.2:8300".into(),
+            ))),
+        ),
+        (
+            "request-v1-operator-set-autopilot",
+            RequestV1::Operator(OperatorRequest::SetAutopilotConfiguration {
+                config: AutopilotConfig {
+                    max_trailing_logs: 500,
+                    server_stabilization_time: Duration::from_secs(10),
+                    ..AutopilotConfig::default()
+                },
+                cas: Some(4),
+            }),
+        ),
+        ("request-v1-trigger-election", RequestV1::TriggerElection),
+        ("request-v1-group-info", RequestV1::GroupInfo),
+    ]
+}
+
+fn responses() -> Vec<(&'static str, ResponseV1)> {
+    vec![
+        (
+            "response-v1-append-entries",
+            ResponseV1::AppendEntries(AppendAnswer::PartialSuccess(Some(log_id(9)))),
+        ),
+        (
+            "response-v1-vote",
+            ResponseV1::Vote {
+                vote: vote(),
+                granted: true,
+                last_log_id: None,
+            },
+        ),
+        (
+            "response-v1-install-snapshot",
+            ResponseV1::InstallSnapshot { vote: vote() },
+        ),
+        (
+            "response-v1-write",
+            ResponseV1::Write(Ok(Ok(Outcome::Condition(true)))),
+        ),
+        (
+            "response-v1-write-not-leader",
+            ResponseV1::Write(Err(RemoteWriteError::NotLeader {
+                leader: Some("127.0.0.3:8300".into()),
+            })),
+        ),
+        (
+            "response-v1-read",
+            ResponseV1::Read(Ok(ReadAnswer {
+                index: 12,
+                value: QueryResult::Keys(vec!["k".into()]),
+                known_leader: true,
+                last_contact_ms: 0,
+                consistency: ReadConsistency::Default,
+            })),
+        ),
+        (
+            "response-v1-status",
+            ResponseV1::Status(StatusAnswer {
+                leader: Some("127.0.0.1:8300".into()),
+                voters: vec!["127.0.0.1:8300".into()],
+            }),
+        ),
+        (
+            "response-v1-operator-configuration",
+            ResponseV1::Operator(Ok(OperatorAnswer::RaftConfiguration(RaftConfiguration {
+                servers: vec![RaftServer {
+                    id: "0b7a3c1e-58d4-4b8e-9e2f-6d1c0a9b8e7f".into(),
+                    node: "s1".into(),
+                    address: "127.0.0.1:8300".into(),
+                    leader: true,
+                    voter: true,
+                    protocol_version: "3".into(),
+                    last_index: 12,
+                }],
+                index: 12,
+            }))),
+        ),
+        (
+            "response-v1-operator-error",
+            ResponseV1::Operator(Err(OperatorError::NoLeader)),
+        ),
+        (
+            "response-v1-election-triggered",
+            ResponseV1::ElectionTriggered,
+        ),
+        (
+            "response-v1-group-info",
+            ResponseV1::GroupInfo {
+                voters: vec!["127.0.0.1:8300".into()],
+                started_unix_ms: 1_764_633_600_000,
+            },
+        ),
+        (
+            "response-v1-failed",
+            ResponseV1::Failed("raft stopped".into()),
+        ),
+    ]
+}
+
+#[test]
+fn every_request_keeps_its_bytes() {
+    for (name, request) in requests() {
+        fixture::pin(&dir(), name, &Request::V1(request));
+    }
+}
+
+#[test]
+fn every_response_keeps_its_bytes() {
+    for (name, response) in responses() {
+        fixture::pin(&dir(), name, &Response::V1(response));
+    }
+}
