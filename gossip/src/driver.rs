@@ -482,28 +482,18 @@ impl Driver {
 
     /// One state exchange with a member whose tags have not arrived (`Core::untagged_peers`).
     fn repair_untagged(&mut self) {
-        if self.core.has_left() {
-            return;
-        }
         let peers = self.core.untagged_peers();
-        if peers.is_empty() {
-            return;
-        }
-        let addr = peers[rand10::rng().random_range(0..peers.len())];
-        let frame = self.core.push_pull_request(false);
-        let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let r = exchange(addr, &frame).await;
-            let _ = tx.send(Internal::SyncDone(addr, r)).await;
-        });
+        self.sync_with_one_of(&peers);
     }
 
     fn periodic_sync(&mut self) {
-        if self.core.has_left() {
-            return;
-        }
         let peers = self.core.alive_peers();
-        if peers.is_empty() {
+        self.sync_with_one_of(&peers);
+    }
+
+    /// A push-pull exchange with a random one of `peers`, in the background.
+    fn sync_with_one_of(&mut self, peers: &[SocketAddr]) {
+        if self.core.has_left() || peers.is_empty() {
             return;
         }
         let addr = peers[rand10::rng().random_range(0..peers.len())];

@@ -51,7 +51,7 @@ impl WritePath {
     pub async fn write(&self, command: Command) -> Result<CommandResult, WriteError> {
         let deadline = Instant::now() + HOLD;
         loop {
-            let proposed = if self.raft.metrics().is_leader() && !self.raft.leads_with_quorum() {
+            let proposed = if self.raft.is_leader() && !self.raft.leads_with_quorum() {
                 // Cut off from the quorum: another leader may exist. Refuse (not applied)
                 // rather than queue a write that cannot commit here.
                 Err(WriteError::NotLeader { leader: None })

@@ -49,6 +49,11 @@ fn keys_rotate_on_a_live_cluster_without_losing_a_member_and_a_wrong_key_stays_o
 
     // An agent with another key cannot join, and nobody's view changes.
     let stranger = cluster.add(false, vec![format!("-encrypt={KEY}")]);
+    cluster.wait_until(
+        "the stranger to be up (it retries its join every second)",
+        || cluster.get(stranger, "/v1/agent/self").is_some(),
+    );
+    // Absence cannot be awaited: give it a bounded window of several join attempts.
     std::thread::sleep(std::time::Duration::from_secs(3));
     for viewer in 0..5 {
         let seen = cluster.members_seen_by(viewer);

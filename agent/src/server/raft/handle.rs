@@ -50,6 +50,12 @@ impl RaftHandle {
         }
     }
 
+    /// Whether this server leads, from the leadership watch: cheap enough for every write
+    /// (unlike `metrics`, which copies the membership).
+    pub fn is_leader(&self) -> bool {
+        *self.leadership.borrow()
+    }
+
     /// The longest a follower waits for a leader's heartbeat before an election.
     pub fn election_timeout_max(&self) -> Duration {
         self.election_timeout_max
