@@ -6,8 +6,10 @@
 //! number; see `codec` for the versioning rules and the byte fixtures that pin them). Everything `apply` needs is inside the command, including time once sessions
 //! arrive, so applying the same log gives the same state on every server.
 
+use crate::txn::{TxnError, TxnOp, TxnResult};
 use crate::types::{
-    AutopilotConfig, Check, CheckId, Index, KvEntry, Node, NodeName, Service, ServiceId,
+    AutopilotConfig, Check, CheckId, Health, Index, KvEntry, Node, NodeName, Service, ServiceId,
+    Session, SessionId,
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -16,23 +18,50 @@ use thiserror::Error;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogPayload {
     V1(Command),
+    /// A command with the leader's clock when it was proposed: `apply` takes its time from
+    /// here (session invalidation, lock-delay), never from the applying server's clock.
+    V2(Stamped),
+}
+
+/// A command and the leader's wall clock, in milliseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamped {
+    pub time_ms: u64,
+    pub command: Command,
 }
 
 impl LogPayload {
+    /// The payload the leader appends: `command` with its clock.
+    pub fn stamped(time_ms: u64, command: Command) -> LogPayload {
+        LogPayload::V2(Stamped { time_ms, command })
+    }
+
     pub fn command(&self) -> &Command {
         match self {
             LogPayload::V1(command) => command,
+            LogPayload::V2(stamped) => &stamped.command,
         }
     }
 
     pub fn into_command(self) -> Command {
         match self {
             LogPayload::V1(command) => command,
+            LogPayload::V2(stamped) => stamped.command,
+        }
+    }
+
+    /// The leader's clock, if the entry carries one (V1 entries, written before sessions
+    /// existed, do not; the store keeps its clock where it was).
+    pub fn time_ms(&self) -> Option<u64> {
+        match self {
+            LogPayload::V1(_) => None,
+            LogPayload::V2(stamped) => Some(stamped.time_ms),
         }
     }
 }
 
 impl From<Command> for LogPayload {
+    /// The unstamped form, for a command on its way to the leader, which stamps it.
     fn from(command: Command) -> Self {
         LogPayload::V1(command)
     }
@@ -62,6 +91,33 @@ pub enum Command {
     /// `PUT /v1/operator/autopilot/configuration[?cas=]`, and the leader's initial write of
     /// the configured settings. Answers `Condition`.
     AutopilotSet(AutopilotSet),
+    /// `PUT /v1/session/create`. The leader assigns the id (`Command::assign_ids`) before
+    /// the command enters the log; answers `SessionCreated`.
+    SessionCreate(Box<Session>),
+    /// `PUT /v1/session/destroy/<id>`, and the leader's TTL expiry: invalidates the session
+    /// (its locks released or deleted, lock-delay set). Succeeds for an unknown session.
+    SessionDestroy(SessionId),
+    /// `PUT /v1/txn`: operations applied all together or not at all; answers `Txn`.
+    Txn(Vec<TxnOp>),
+}
+
+impl Command {
+    /// Gives every session created by this command (or batch) an id from `fresh`, where it
+    /// has none. The leader calls this before proposing, so the id is in the log and every
+    /// server applies the same one.
+    pub fn assign_ids(&mut self, fresh: &mut impl FnMut() -> String) {
+        match self {
+            Command::SessionCreate(session) if session.id.as_str().is_empty() => {
+                session.id = SessionId::new(fresh());
+            }
+            Command::Batch(commands) => {
+                for command in commands {
+                    command.assign_ids(fresh);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// An autopilot configuration write. Only the settings of `config` are taken; the store
@@ -100,13 +156,18 @@ pub struct KvSet {
 }
 
 /// When a KV write takes effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvCondition {
     /// Always (answers `true`).
     Always,
     /// Check-and-set: 0 means "only if the key does not exist", any other index must equal
     /// the key's `ModifyIndex`.
     ModifyIndex(Index),
+    /// `?acquire=<session>`: take the lock if it is free (or already this session's) and
+    /// the key's lock-delay has passed.
+    Acquire(SessionId),
+    /// `?release=<session>`: let go of the lock, only if this session holds it.
+    Release(SessionId),
 }
 
 /// A KV delete.
@@ -136,6 +197,10 @@ pub enum Outcome {
     Condition(bool),
     /// One result per command of a `Command::Batch`, in order.
     Batch(Vec<CommandResult>),
+    /// The id of the session a `SessionCreate` made.
+    SessionCreated(SessionId),
+    /// A transaction's results, or why it was rolled back (one error per failed operation).
+    Txn(Result<Vec<TxnResult>, Vec<TxnError>>),
 }
 
 /// A command the store refused. The store is unchanged; retrying the same command fails the
@@ -152,6 +217,20 @@ pub enum ApplyError {
     MissingServiceName,
     #[error("a batch cannot contain a batch")]
     NestedBatch,
+    #[error("Missing session ID")]
+    MissingSessionId,
+    #[error("Missing check '{0}' registration")]
+    MissingCheck(CheckId),
+    #[error("Check '{0}' is in {state} state", state = .1.as_str())]
+    CheckInState(CheckId, Health),
+    /// `?acquire` or `?release` without a session.
+    #[error("missing session")]
+    MissingSession,
+    /// `?acquire` with a session that does not exist.
+    #[error("invalid session {:?}", .0.as_str())]
+    InvalidSession(SessionId),
+    #[error("Session ID already exists")]
+    SessionExists,
 }
 
 /// The result stored per log entry and returned to the writer.

@@ -104,6 +104,63 @@ pub fn check(store: &Store) -> Result<(), Vec<String>> {
         if store.tombstones.contains_key(key) {
             fail(format!("live kv {key} also has a tombstone"));
         }
+        if let Some(holder) = &entry.session {
+            if !store.sessions.contains_key(holder) {
+                fail(format!("kv {key} held by missing session {holder}"));
+            }
+            let indexed = store
+                .session_locks
+                .get(holder)
+                .is_some_and(|keys| keys.contains(key));
+            if !indexed {
+                fail(format!("kv {key} missing from the locks of {holder}"));
+            }
+        }
+    }
+    for (holder, keys) in &store.session_locks {
+        for key in keys {
+            let held = store
+                .kv
+                .get(key)
+                .is_some_and(|entry| entry.session.as_deref() == Some(holder.as_str()));
+            if !held {
+                fail(format!(
+                    "locks of {holder} list {key}, which it does not hold"
+                ));
+            }
+        }
+    }
+    for (id, session) in &store.sessions {
+        let node_key = fold(session.node.as_str());
+        if *id != session.id.as_str() {
+            fail(format!("session {id} stored under the wrong key"));
+        }
+        if !store.nodes.contains_key(&node_key) {
+            fail(format!("session {id} on missing node {node_key}"));
+        }
+        if session.indexes.modify_index > store.sessions_index {
+            fail(format!("session {id} newer than the sessions table"));
+        }
+        let indexed = store
+            .sessions_by_node
+            .get(&node_key)
+            .is_some_and(|ids| ids.contains(id));
+        if !indexed {
+            fail(format!("session {id} missing from its node's sessions"));
+        }
+        for check in session.bound_checks() {
+            if !store
+                .checks
+                .contains_key(&(node_key.clone(), fold(check.as_str())))
+            {
+                fail(format!("session {id} bound to missing check {check}"));
+            }
+        }
+    }
+    for (node_key, ids) in &store.sessions_by_node {
+        if ids.is_empty() || ids.iter().any(|id| !store.sessions.contains_key(id)) {
+            fail(format!("sessions of {node_key} list a missing session"));
+        }
     }
     for (key, index) in &store.tombstones {
         if *index > tables.tombstones {
@@ -116,6 +173,7 @@ pub fn check(store: &Store) -> Result<(), Vec<String>> {
         tables.checks,
         tables.kvs,
         tables.tombstones,
+        store.sessions_index,
     ];
     if newest.iter().any(|index| *index > store.last_index) {
         fail("a table index is beyond the last applied index".to_owned());

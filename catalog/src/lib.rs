@@ -18,9 +18,11 @@
 //! - `codec`: the durable encoding and the rules for versioning it.
 //! - `command`: the versioned Raft log payload and its results.
 //! - `store`: the tables and `apply` (`catalog` for nodes, services and checks; `kv` for keys
-//!   and tombstones; `snapshot` for snapshot and restore).
+//!   and tombstones; `session` for sessions and locks; `txn` for transactions; `snapshot`
+//!   for snapshot and restore).
 //! - `query`: read functions with scoped indexes and watch sets.
 //! - `watch`: topics, the waiter registry, `SharedStore` and `block_until`.
+//! - `txn`: transaction operations and results (`/v1/txn`).
 //! - `invariants`: the checker every test runs after every apply.
 
 pub mod codec;
@@ -28,6 +30,7 @@ pub mod command;
 pub mod invariants;
 pub mod query;
 pub mod store;
+pub mod txn;
 pub mod types;
 pub mod watch;
 

@@ -10,7 +10,10 @@
 //! - nodes, services, checks tables: the table's index.
 
 use crate::store::{fold, Store};
-use crate::types::{Check, Health, Index, KvEntry, Node, NodeName, Service, ServiceName};
+use crate::txn::{TxnError, TxnOp, TxnResult};
+use crate::types::{
+    Check, Health, Index, KvEntry, Node, NodeName, Service, ServiceName, Session, SessionId,
+};
 use crate::watch::{Answer, Topic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,6 +67,14 @@ pub enum Query {
     ServicesByAddress { address: String },
     /// `GET /v1/operator/autopilot/configuration`.
     AutopilotConfig,
+    /// `GET /v1/session/info/<id>`: the session, or nothing.
+    SessionGet { id: SessionId },
+    /// `GET /v1/session/list`.
+    Sessions,
+    /// `GET /v1/session/node/<node>`.
+    NodeSessions { node: NodeName },
+    /// `PUT /v1/txn` when every operation only reads: served like a read, never blocking.
+    Txn { ops: Vec<TxnOp> },
 }
 
 /// `?node-meta=key:value` pairs; a node must carry all of them.
@@ -102,6 +113,9 @@ pub enum QueryResult {
     Checks(Vec<Check>),
     /// `None` until the leader has written the settings.
     AutopilotConfig(Option<crate::types::AutopilotConfig>),
+    Sessions(Vec<Session>),
+    /// A read-only transaction's results, or its errors.
+    Txn(Result<Vec<TxnResult>, Vec<TxnError>>),
 }
 
 /// Runs one query against the store.
@@ -136,11 +150,44 @@ pub fn run(store: &Store, query: &Query) -> Answer<QueryResult> {
             value: QueryResult::AutopilotConfig(store.autopilot.clone()),
             watch: Vec::new(),
         },
+        Query::SessionGet { id } => sessions_answer(
+            store,
+            store
+                .sessions
+                .get(id.as_str())
+                .cloned()
+                .into_iter()
+                .collect(),
+        ),
+        Query::Sessions => sessions_answer(store, store.sessions.values().cloned().collect()),
+        Query::NodeSessions { node } => {
+            let ids = store.sessions_by_node.get(&fold(node.as_str()));
+            let sessions = ids
+                .into_iter()
+                .flatten()
+                .map(|id| store.sessions[id].clone())
+                .collect();
+            sessions_answer(store, sessions)
+        }
+        Query::Txn { ops } => Answer {
+            index: store.last_index,
+            value: QueryResult::Txn(store.read_txn(ops)),
+            watch: Vec::new(),
+        },
         Query::ServicesByAddress { address } => Answer {
             index: store.tables.services,
             value: QueryResult::ServiceRecords(services_with_address(store, address)),
             watch: vec![Topic::Services],
         },
+    }
+}
+
+/// Session reads are scoped to the sessions table, as in Consul.
+fn sessions_answer(store: &Store, sessions: Vec<Session>) -> Answer<QueryResult> {
+    Answer {
+        index: store.sessions_index,
+        value: QueryResult::Sessions(sessions),
+        watch: vec![Topic::Sessions],
     }
 }
 

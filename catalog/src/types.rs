@@ -284,3 +284,73 @@ pub struct AutopilotConfig {
     pub upgrade_version_tag: String,
     pub indexes: RaftIndexes,
 }
+
+string_id!(
+    /// A session's id: a UUID the leader picks when the session is created.
+    SessionId
+);
+
+/// What happens to the keys a session holds when it is invalidated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionBehavior {
+    /// The locks are released: `Session` cleared, the value and `LockIndex` kept.
+    #[default]
+    Release,
+    /// The held keys are deleted.
+    Delete,
+}
+
+impl SessionBehavior {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionBehavior::Release => "release",
+            SessionBehavior::Delete => "delete",
+        }
+    }
+}
+
+/// A service-level check a session is bound to (`ServiceChecks` in the API).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCheck {
+    pub id: CheckId,
+    pub namespace: String,
+}
+
+/// A session: a lease that binds KV locks to a node, some health checks and an optional TTL.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub name: String,
+    pub node: NodeName,
+    /// How long, in nanoseconds, the keys it held stay unacquirable after it is invalidated
+    /// (capped at `MAX_LOCK_DELAY_NS` when applied, as Consul caps it).
+    pub lock_delay_ns: u64,
+    pub behavior: SessionBehavior,
+    /// The TTL as the creator wrote it (`"30s"`), or empty for none. The leader expires the
+    /// session after twice this without a renew.
+    pub ttl: String,
+    /// Node-level checks; `serfHealth` by default.
+    pub node_checks: Vec<CheckId>,
+    pub service_checks: Vec<ServiceCheck>,
+    /// The legacy `Checks` list, kept only when the creator sent one.
+    pub checks: Vec<CheckId>,
+    pub indexes: RaftIndexes,
+}
+
+/// The longest lock-delay Consul applies, whatever a session asks for.
+pub const MAX_LOCK_DELAY_NS: u64 = 60_000_000_000;
+
+impl Session {
+    /// Every check the session is bound to, node and service checks alike, each once.
+    pub fn bound_checks(&self) -> Vec<&CheckId> {
+        let mut all: Vec<&CheckId> = self
+            .checks
+            .iter()
+            .chain(&self.node_checks)
+            .chain(self.service_checks.iter().map(|check| &check.id))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}

@@ -16,7 +16,7 @@
 //!    periodically, so the registry stays bounded by the live waiters.
 //! 4. Waking is a hint, never a promise that anything changed: callers re-run the query.
 
-use crate::command::{Command, CommandResult};
+use crate::command::{Command, CommandResult, LogPayload};
 use crate::store::Store;
 use crate::types::Index;
 use std::collections::HashMap;
@@ -41,6 +41,8 @@ pub enum Topic {
     KvKey(String),
     /// Every KV key under a prefix.
     KvPrefix(String),
+    /// The sessions table.
+    Sessions,
 }
 
 /// What one applied command changed.
@@ -58,6 +60,8 @@ pub enum Touched {
     Checks,
     /// One KV key.
     Kv(String),
+    /// The sessions table.
+    Sessions,
     /// The whole store was replaced (snapshot restore).
     Everything,
 }
@@ -141,6 +145,7 @@ impl Registry {
             Touched::Services => self.wake_topic(Topic::Services),
             Touched::Service(name) => self.wake_topic(Topic::Service(name.clone())),
             Touched::Checks => self.wake_topic(Topic::Checks),
+            Touched::Sessions => self.wake_topic(Topic::Sessions),
             Touched::Kv(key) => {
                 Self::wake(self.kv_keys.remove(key.as_str()));
                 if !self.kv_prefixes.is_empty() {
@@ -189,14 +194,19 @@ impl SharedStore {
     /// one lock, then wakes the watchers of what they touched.
     pub fn apply_batch<'a>(
         &self,
-        entries: impl IntoIterator<Item = (Index, Option<&'a Command>)>,
+        entries: impl IntoIterator<Item = (Index, Option<&'a LogPayload>)>,
     ) -> Vec<CommandResult> {
         let (results, touched) = {
             let mut store = self.store.write().unwrap_or_else(PoisonError::into_inner);
             let mut results = Vec::new();
-            for (index, command) in entries {
-                match command {
-                    Some(command) => results.push(store.apply(index, command)),
+            for (index, payload) in entries {
+                match payload {
+                    Some(payload) => {
+                        if let Some(time_ms) = payload.time_ms() {
+                            store.advance_clock(time_ms);
+                        }
+                        results.push(store.apply(index, payload.command()));
+                    }
                     None => store.skip(index),
                 }
             }
@@ -206,9 +216,14 @@ impl SharedStore {
         results
     }
 
-    /// Applies one command; see `apply_batch`.
+    /// Applies one command without a clock; see `apply_batch`.
     pub fn apply(&self, index: Index, command: &Command) -> CommandResult {
-        self.apply_batch([(index, Some(command))])
+        self.apply_payload(index, &LogPayload::V1(command.clone()))
+    }
+
+    /// Applies one log payload; see `apply_batch`.
+    pub fn apply_payload(&self, index: Index, payload: &LogPayload) -> CommandResult {
+        self.apply_batch([(index, Some(payload))])
             .pop()
             .expect("one command gives one result")
     }

@@ -8,7 +8,7 @@
 
 use super::{fold, CheckKey, ServiceKey, Store};
 use crate::command::{ApplyError, CommandResult, Deregistration, Outcome, Registration};
-use crate::types::{Check, Index, Node, RaftIndexes, Service};
+use crate::types::{Check, Health, Index, Node, RaftIndexes, Service};
 use crate::watch::Touched;
 
 impl Store {
@@ -166,16 +166,21 @@ impl Store {
                 self.raise_check_owner(index, node_key, previous.as_str());
             }
         }
-        self.checks.insert(key, check);
+        let critical = check.status == Health::Critical;
+        self.checks.insert(key.clone(), check);
         self.tables.checks = index;
         self.touched.push(Touched::Checks);
         self.touched.push(Touched::NodeItems(node_key.to_owned()));
+        if critical {
+            self.invalidate_check_sessions(index, &key.0, &key.1);
+        }
     }
 
-    fn delete_node(&mut self, index: Index, node_key: &str) {
+    pub(super) fn delete_node(&mut self, index: Index, node_key: &str) {
         if !self.nodes.contains_key(node_key) {
             return;
         }
+        self.invalidate_node_sessions(index, &node_key.to_owned());
         for key in self.check_keys_of_node(node_key) {
             self.delete_check(index, &key);
         }
@@ -187,7 +192,7 @@ impl Store {
         self.touched.push(Touched::Node(node_key.to_owned()));
     }
 
-    fn delete_service(&mut self, index: Index, key: &ServiceKey) {
+    pub(super) fn delete_service(&mut self, index: Index, key: &ServiceKey) {
         if !self.services.contains_key(key) {
             return;
         }
@@ -201,10 +206,11 @@ impl Store {
         self.touched.push(Touched::NodeItems(key.0.clone()));
     }
 
-    fn delete_check(&mut self, index: Index, key: &CheckKey) {
+    pub(super) fn delete_check(&mut self, index: Index, key: &CheckKey) {
         let Some(check) = self.checks.remove(key) else {
             return;
         };
+        self.invalidate_check_sessions(index, &key.0, &key.1);
         self.raise_check_owner(index, &key.0, check.service_id.as_str());
         self.tables.checks = index;
         self.touched.push(Touched::Checks);

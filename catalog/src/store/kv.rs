@@ -7,60 +7,99 @@
 //! tombstone rather than one per key.
 
 use super::Store;
-use crate::command::{KvCondition, KvDelete, KvDeleteMode, KvSet, Outcome};
+use crate::command::{
+    ApplyError, CommandResult, KvCondition, KvDelete, KvDeleteMode, KvSet, Outcome,
+};
 use crate::types::{Index, KvEntry, RaftIndexes};
 use crate::watch::Touched;
 use std::sync::Arc;
 
 impl Store {
-    pub(super) fn kv_set(&mut self, index: Index, set: &KvSet) -> Outcome {
+    pub(super) fn kv_set(&mut self, index: Index, set: &KvSet) -> CommandResult {
         let key = &set.entry.key;
         let existing = self.kv.get(key);
-        if let KvCondition::ModifyIndex(expected) = set.condition {
-            let current = existing.map(|entry| entry.indexes.modify_index);
-            let holds = match current {
-                None => expected == Index::ZERO,
-                Some(current) => expected != Index::ZERO && current == expected,
-            };
-            if !holds {
-                return Outcome::Condition(false);
-            }
-        }
-        let done = match set.condition {
-            KvCondition::Always => Outcome::Done,
-            KvCondition::ModifyIndex(_) => Outcome::Condition(true),
-        };
-        // A plain write keeps the lock holder and generation, as Consul's store does.
-        let (create_index, lock_index, session) = match existing {
-            Some(entry) => {
-                if entry.value == set.entry.value && entry.flags == set.entry.flags {
-                    return done;
+        let held_by = existing.and_then(|entry| entry.session.clone());
+        // (create index, lock index, holder) of the entry to write, or the early answer.
+        let (lock_index, session, done) = match &set.condition {
+            KvCondition::Always | KvCondition::ModifyIndex(_) => {
+                if let KvCondition::ModifyIndex(expected) = set.condition {
+                    let current = existing.map(|entry| entry.indexes.modify_index);
+                    let holds = match current {
+                        None => expected == Index::ZERO,
+                        Some(current) => expected != Index::ZERO && current == expected,
+                    };
+                    if !holds {
+                        return Ok(Outcome::Condition(false));
+                    }
                 }
-                (
-                    entry.indexes.create_index,
-                    entry.lock_index,
-                    entry.session.clone(),
-                )
+                let done = match set.condition {
+                    KvCondition::ModifyIndex(_) => Outcome::Condition(true),
+                    _ => Outcome::Done,
+                };
+                // A plain write keeps the lock holder and generation, as Consul's store does.
+                if let Some(entry) = existing {
+                    if entry.value == set.entry.value && entry.flags == set.entry.flags {
+                        return Ok(done);
+                    }
+                }
+                let lock_index = existing.map_or(0, |entry| entry.lock_index);
+                (lock_index, held_by.clone(), done)
             }
-            None => (index, 0, None),
+            KvCondition::Acquire(session) => {
+                if session.as_str().is_empty() {
+                    return Err(ApplyError::MissingSession);
+                }
+                if !self.sessions.contains_key(session.as_str()) {
+                    return Err(ApplyError::InvalidSession(session.clone()));
+                }
+                if self.lock_delay_until(key).is_some() {
+                    return Ok(Outcome::Condition(false));
+                }
+                let lock_index = existing.map_or(0, |entry| entry.lock_index);
+                match held_by.as_deref() {
+                    // Re-acquiring by the holder updates the value, not the generation.
+                    Some(holder) if holder == session.as_str() => {
+                        (lock_index, held_by.clone(), Outcome::Condition(true))
+                    }
+                    Some(_) => return Ok(Outcome::Condition(false)),
+                    None => (
+                        lock_index + 1,
+                        Some(session.as_str().to_owned()),
+                        Outcome::Condition(true),
+                    ),
+                }
+            }
+            KvCondition::Release(session) => {
+                if session.as_str().is_empty() {
+                    return Err(ApplyError::MissingSession);
+                }
+                match (existing, held_by.as_deref()) {
+                    (Some(entry), Some(holder)) if holder == session.as_str() => {
+                        (entry.lock_index, None, Outcome::Condition(true))
+                    }
+                    _ => return Ok(Outcome::Condition(false)),
+                }
+            }
         };
+        let create_index = existing.map_or(index, |entry| entry.indexes.create_index);
         let entry = KvEntry {
             key: key.clone(),
             value: set.entry.value.clone(),
             flags: set.entry.flags,
             lock_index,
-            session,
+            session: session.clone(),
             indexes: RaftIndexes {
                 create_index,
                 modify_index: index,
             },
         };
         self.kv.insert(key.clone(), Arc::new(entry));
+        self.relink_lock(key, held_by.as_deref(), session.as_deref());
         // A live key needs no tombstone: its own index is higher than the deletion's.
         self.tombstones.remove(key);
         self.tables.kvs = index;
         self.touched.push(Touched::Kv(key.clone()));
-        done
+        Ok(done)
     }
 
     pub(super) fn kv_delete(&mut self, index: Index, delete: &KvDelete) -> Outcome {
@@ -89,7 +128,9 @@ impl Store {
                     return Outcome::Done;
                 }
                 for gone in doomed {
-                    self.kv.remove(&gone);
+                    if let Some(entry) = self.kv.remove(&gone) {
+                        self.relink_lock(&gone, entry.session.as_deref(), None);
+                    }
                     self.touched.push(Touched::Kv(gone));
                 }
                 self.bury(index, key);
@@ -99,10 +140,11 @@ impl Store {
         }
     }
 
-    fn remove_key(&mut self, index: Index, key: &str) {
-        if self.kv.remove(key).is_none() {
+    pub(super) fn remove_key(&mut self, index: Index, key: &str) {
+        let Some(entry) = self.kv.remove(key) else {
             return;
-        }
+        };
+        self.relink_lock(key, entry.session.as_deref(), None);
         self.bury(index, key);
         self.tables.kvs = index;
         self.touched.push(Touched::Kv(key.to_owned()));

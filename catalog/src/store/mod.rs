@@ -8,7 +8,9 @@
 
 mod catalog;
 mod kv;
+mod session;
 mod snapshot;
+mod txn;
 
 pub use snapshot::SnapshotError;
 
@@ -66,6 +68,20 @@ pub struct Store {
     pub(crate) service_indexes: OrdMap<String, Index>,
     /// Autopilot's settings, once the leader or an operator wrote them.
     pub(crate) autopilot: Option<crate::types::AutopilotConfig>,
+    /// Sessions by id.
+    pub(crate) sessions: OrdMap<String, crate::types::Session>,
+    /// The index at which a session was last created or invalidated (kept apart from
+    /// `tables`, whose layout is part of the version 1 snapshot).
+    pub(crate) sessions_index: Index,
+    /// Session ids per node (folded name): a derived index, rebuilt on restore.
+    pub(crate) sessions_by_node: OrdMap<NodeKey, OrdSet<String>>,
+    /// Keys held per session id: a derived index, rebuilt on restore.
+    pub(crate) session_locks: OrdMap<String, OrdSet<String>>,
+    /// Keys whose lock-delay is running, and when it ends (ms since the epoch).
+    pub(crate) lock_delays: OrdMap<String, u64>,
+    /// The leader's clock as of the last applied entry (ms since the epoch); see
+    /// `advance_clock`.
+    pub(crate) clock_ms: u64,
     /// The index of the last applied command.
     pub(crate) last_index: Index,
     /// What the commands applied since the last `take_touched` changed.
@@ -102,10 +118,13 @@ impl Store {
             Command::Batch(_) => Err(ApplyError::NestedBatch),
             Command::Register(registration) => self.register(index, registration),
             Command::Deregister(deregistration) => self.deregister(index, deregistration),
-            Command::KvSet(set) => Ok(self.kv_set(index, set)),
+            Command::KvSet(set) => self.kv_set(index, set),
             Command::KvDelete(delete) => Ok(self.kv_delete(index, delete)),
             Command::ReapTombstones(up_to) => Ok(self.reap_tombstones(index, *up_to)),
             Command::AutopilotSet(set) => Ok(self.autopilot_set(index, set)),
+            Command::SessionCreate(session) => self.session_create(index, session),
+            Command::SessionDestroy(id) => Ok(self.session_destroy(index, id)),
+            Command::Txn(ops) => Ok(self.apply_txn(index, ops)),
         }
     }
 
@@ -150,6 +169,11 @@ impl Store {
 
     pub fn table_indexes(&self) -> TableIndexes {
         self.tables
+    }
+
+    /// The index of the last session change.
+    pub fn sessions_index(&self) -> Index {
+        self.sessions_index
     }
 
     /// Drains the record of what changed since the last call, for the watch registry.

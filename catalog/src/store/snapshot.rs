@@ -5,7 +5,7 @@
 //! the invariant checker before it replaces anything, so a corrupt snapshot is refused whole.
 
 use super::{fold, Store, TableIndexes};
-use crate::types::{AutopilotConfig, Check, Index, KvEntry, Node, Service};
+use crate::types::{AutopilotConfig, Check, Index, KvEntry, Node, Service, Session};
 use crate::{codec, invariants};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
@@ -17,6 +17,18 @@ enum SnapshotFormat {
     V1(SnapshotV1),
     /// V1 plus autopilot's settings.
     V2(SnapshotV2),
+    /// V2 plus sessions, running lock-delays and the store's clock.
+    V3(SnapshotV3),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotV3 {
+    tables: SnapshotV1,
+    autopilot: Option<AutopilotConfig>,
+    sessions: Vec<Session>,
+    sessions_index: Index,
+    lock_delays: Vec<(String, u64)>,
+    clock_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,13 +57,19 @@ struct SnapshotV1 {
 enum SnapshotFormatRef<'a> {
     #[allow(dead_code)]
     V1(SnapshotV1Ref<'a>),
-    V2(SnapshotV2Ref<'a>),
+    #[allow(dead_code)]
+    V2(SnapshotV1Ref<'a>),
+    V3(SnapshotV3Ref<'a>),
 }
 
 #[derive(Serialize)]
-struct SnapshotV2Ref<'a> {
+struct SnapshotV3Ref<'a> {
     tables: SnapshotV1Ref<'a>,
     autopilot: &'a Option<AutopilotConfig>,
+    sessions: Seq<'a, &'a Session>,
+    sessions_index: Index,
+    lock_delays: Seq<'a, (&'a String, &'a u64)>,
+    clock_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -94,6 +112,19 @@ impl<T: Serialize> Serialize for Seq<'_, T> {
     }
 }
 
+impl From<SnapshotV2> for SnapshotV3 {
+    fn from(v2: SnapshotV2) -> SnapshotV3 {
+        SnapshotV3 {
+            tables: v2.tables,
+            autopilot: v2.autopilot,
+            sessions: Vec::new(),
+            sessions_index: Index::ZERO,
+            lock_delays: Vec::new(),
+            clock_ms: 0,
+        }
+    }
+}
+
 /// A snapshot that cannot be restored. Nothing was changed; retrying the same bytes fails
 /// the same way.
 #[derive(Debug, Error)]
@@ -108,9 +139,13 @@ pub enum SnapshotError {
 
 impl Store {
     fn snapshot_ref(&self) -> SnapshotFormatRef<'_> {
-        SnapshotFormatRef::V2(SnapshotV2Ref {
-            autopilot: &self.autopilot,
+        SnapshotFormatRef::V3(SnapshotV3Ref {
             tables: self.tables_ref(),
+            autopilot: &self.autopilot,
+            sessions: Seq::new(self.sessions.len(), self.sessions.values()),
+            sessions_index: self.sessions_index,
+            lock_delays: Seq::new(self.lock_delays.len(), self.lock_delays.iter()),
+            clock_ms: self.clock_ms,
         })
     }
 
@@ -147,17 +182,35 @@ impl Store {
 
     /// Rebuilds a store from `snapshot` bytes.
     pub fn restore(bytes: &[u8]) -> Result<Store, SnapshotError> {
-        // Older versions convert to the newest: V1 had no autopilot settings.
-        let (snapshot, autopilot) = match codec::decode(bytes)? {
-            SnapshotFormat::V1(tables) => (tables, None),
-            SnapshotFormat::V2(SnapshotV2 { tables, autopilot }) => (tables, autopilot),
+        // Older versions convert to the newest: V1 had no autopilot settings, V2 no sessions.
+        let newest = match codec::decode(bytes)? {
+            SnapshotFormat::V1(tables) => SnapshotV3::from(SnapshotV2 {
+                tables,
+                autopilot: None,
+            }),
+            SnapshotFormat::V2(v2) => SnapshotV3::from(v2),
+            SnapshotFormat::V3(v3) => v3,
         };
+        let snapshot = newest.tables;
         let mut store = Store {
             last_index: snapshot.last_index,
             tables: snapshot.tables,
-            autopilot,
+            autopilot: newest.autopilot,
+            sessions_index: newest.sessions_index,
+            lock_delays: newest.lock_delays.into_iter().collect(),
+            clock_ms: newest.clock_ms,
             ..Store::default()
         };
+        for session in newest.sessions {
+            store
+                .sessions_by_node
+                .entry(fold(session.node.as_str()))
+                .or_default()
+                .insert(session.id.as_str().to_owned());
+            store
+                .sessions
+                .insert(session.id.as_str().to_owned(), session);
+        }
         for node in snapshot.nodes {
             store.nodes.insert(fold(node.name.as_str()), node);
         }
@@ -175,6 +228,13 @@ impl Store {
             store.checks.insert(key, check);
         }
         for entry in snapshot.kv {
+            if let Some(holder) = &entry.session {
+                store
+                    .session_locks
+                    .entry(holder.clone())
+                    .or_default()
+                    .insert(entry.key.clone());
+            }
             store
                 .kv
                 .insert(entry.key.clone(), std::sync::Arc::new(entry));

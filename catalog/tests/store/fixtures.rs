@@ -11,6 +11,7 @@ use legate_catalog::codec::fixture;
 use legate_catalog::command::{
     ApplyError, Deregistration, KvCondition, KvDeleteMode, LogPayload, Outcome, Registration,
 };
+use legate_catalog::txn::*;
 use legate_catalog::types::*;
 use legate_catalog::{Command, CommandResult, Store};
 use std::collections::BTreeMap;
@@ -192,6 +193,23 @@ fn commands() -> Vec<(&'static str, Command)> {
             Command::Batch(vec![kv_set("x", "1"), deregister_node("n")]),
         ),
         (
+            "command-v1-kv-set-acquire",
+            kv_set_if("a", "b", KvCondition::Acquire(SESSION.into())),
+        ),
+        (
+            "command-v1-kv-set-release",
+            kv_set_if("a", "b", KvCondition::Release(SESSION.into())),
+        ),
+        (
+            "command-v1-session-create",
+            Command::SessionCreate(Box::new(full_session())),
+        ),
+        (
+            "command-v1-session-destroy",
+            Command::SessionDestroy(SESSION.into()),
+        ),
+        ("command-v1-txn", Command::Txn(full_txn())),
+        (
             "command-v1-autopilot-set",
             Command::AutopilotSet(legate_catalog::command::AutopilotSet {
                 config: full_autopilot(),
@@ -206,6 +224,84 @@ fn every_command_variant_keeps_its_bytes() {
     for (name, command) in commands() {
         pin(name, &LogPayload::from(command));
     }
+}
+
+#[test]
+fn a_stamped_payload_keeps_its_bytes() {
+    pin(
+        "payload-v2-stamped",
+        &LogPayload::stamped(1_764_633_600_123, kv_set("x", "1")),
+    );
+}
+
+const SESSION: &str = "adf4238a-882b-9ddc-4a9d-5b6758e4159e";
+
+fn full_session() -> Session {
+    Session {
+        id: SESSION.into(),
+        name: "Consul API Lock".into(),
+        node: "web-1".into(),
+        lock_delay_ns: 15_000_000_000,
+        behavior: SessionBehavior::Delete,
+        ttl: "30s".into(),
+        node_checks: vec!["serfHealth".into()],
+        service_checks: vec![ServiceCheck {
+            id: "c1".into(),
+            namespace: "default".into(),
+        }],
+        checks: vec!["legacy".into()],
+        indexes: indexes(13, 14),
+    }
+}
+
+/// One operation of every kind and verb family.
+fn full_txn() -> Vec<TxnOp> {
+    let kv = |verb| {
+        TxnOp::Kv(KvOp {
+            verb,
+            key: "k".into(),
+            value: vec![1, 2],
+            flags: 7,
+            index: Index(5),
+            session: SESSION.into(),
+        })
+    };
+    vec![
+        kv(KvVerb::Set),
+        kv(KvVerb::Cas),
+        kv(KvVerb::Lock),
+        kv(KvVerb::Unlock),
+        kv(KvVerb::Get),
+        kv(KvVerb::GetOrEmpty),
+        kv(KvVerb::GetTree),
+        kv(KvVerb::CheckIndex),
+        kv(KvVerb::CheckSession),
+        kv(KvVerb::CheckNotExists),
+        kv(KvVerb::Delete),
+        kv(KvVerb::DeleteTree),
+        kv(KvVerb::DeleteCas),
+        TxnOp::Node(NodeOp {
+            verb: CatalogVerb::Set,
+            node: full_node(),
+        }),
+        TxnOp::Service(ServiceOp {
+            verb: CatalogVerb::Cas,
+            node: "web-1".into(),
+            service: full_service(),
+        }),
+        TxnOp::Check(CheckOp {
+            verb: CatalogVerb::DeleteCas,
+            check: full_check(),
+        }),
+        TxnOp::Check(CheckOp {
+            verb: CatalogVerb::Get,
+            check: full_check(),
+        }),
+        TxnOp::Node(NodeOp {
+            verb: CatalogVerb::Delete,
+            node: full_node(),
+        }),
+    ]
 }
 
 #[test]
@@ -230,6 +326,44 @@ fn every_result_keeps_its_bytes() {
             Err(ApplyError::MissingServiceName),
         ),
         ("result-v1-nested-batch", Err(ApplyError::NestedBatch)),
+        (
+            "result-v1-session-created",
+            Ok(Outcome::SessionCreated(SESSION.into())),
+        ),
+        (
+            "result-v1-txn-results",
+            Ok(Outcome::Txn(Ok(vec![
+                TxnResult::Kv(full_kv_entry()),
+                TxnResult::Node(full_node()),
+                TxnResult::Service(full_service()),
+                TxnResult::Check(full_check()),
+            ]))),
+        ),
+        (
+            "result-v1-txn-errors",
+            Ok(Outcome::Txn(Err(vec![TxnError::new(
+                3,
+                "key \"k\" exists",
+            )]))),
+        ),
+        (
+            "result-v1-missing-session-id",
+            Err(ApplyError::MissingSessionId),
+        ),
+        (
+            "result-v1-missing-check",
+            Err(ApplyError::MissingCheck("c1".into())),
+        ),
+        (
+            "result-v1-check-in-state",
+            Err(ApplyError::CheckInState("c1".into(), Health::Critical)),
+        ),
+        ("result-v1-missing-session", Err(ApplyError::MissingSession)),
+        (
+            "result-v1-invalid-session",
+            Err(ApplyError::InvalidSession(SESSION.into())),
+        ),
+        ("result-v1-session-exists", Err(ApplyError::SessionExists)),
     ];
     for (name, result) in results {
         pin(name, &result);
@@ -306,7 +440,60 @@ fn a_v2_snapshot_keeps_decoding() {
     let stored = fixture::load(&dir(), "snapshot-v2", &bytes);
     let restored = Store::restore(&stored).expect("the v2 snapshot fixture restores");
     same_answers(&restored, &h.store);
-    assert_eq!(fixture::hex(&restored.snapshot()), fixture::hex(&stored));
+    // Rewritten as the newest version, which adds sessions.
+    assert_ne!(fixture::hex(&restored.snapshot()), fixture::hex(&stored));
+}
+
+#[test]
+fn a_v3_snapshot_keeps_decoding() {
+    // Sessions, a held lock, a running lock-delay and the clock all survive.
+    let mut h = Harness::new();
+    h.store = sample_store();
+    h.next = h.store.last_index().0 + 1;
+    h.store.advance_clock(1_764_633_600_000);
+    h.ok(Command::SessionCreate(Box::new(Session {
+        id: "11111111-2222-3333-4444-555555555555".into(),
+        node: "web-1".into(),
+        lock_delay_ns: 15_000_000_000,
+        service_checks: vec![ServiceCheck {
+            id: "service:web-80".into(),
+            namespace: String::new(),
+        }],
+        ..Session::default()
+    })));
+    h.ok(Command::SessionCreate(Box::new(Session {
+        id: "99999999-2222-3333-4444-555555555555".into(),
+        node: "web-1".into(),
+        lock_delay_ns: 15_000_000_000,
+        ..Session::default()
+    })));
+    h.ok(kv_set_if(
+        "locks/a",
+        "held",
+        KvCondition::Acquire("11111111-2222-3333-4444-555555555555".into()),
+    ));
+    h.ok(kv_set_if(
+        "locks/b",
+        "held",
+        KvCondition::Acquire("99999999-2222-3333-4444-555555555555".into()),
+    ));
+    h.ok(Command::SessionDestroy(
+        "99999999-2222-3333-4444-555555555555".into(),
+    ));
+    let bytes = h.store.snapshot();
+    let stored = fixture::load(&dir(), "snapshot-v3", &bytes);
+    let restored = Store::restore(&stored).expect("the v3 snapshot fixture restores");
+    same_answers(&restored, &h.store);
+    let sessions = legate_catalog::query::Query::Sessions;
+    assert_eq!(
+        legate_catalog::query::run(&restored, &sessions).value,
+        legate_catalog::query::run(&h.store, &sessions).value
+    );
+    assert_eq!(
+        restored.lock_delay_until("locks/b"),
+        Some(1_764_633_615_000)
+    );
+    assert_eq!(restored.clock_ms(), 1_764_633_600_000);
     assert_eq!(fixture::hex(&bytes), fixture::hex(&stored));
 }
 

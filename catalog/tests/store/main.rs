@@ -4,5 +4,7 @@ mod fixtures;
 mod golden;
 mod harness;
 mod kv;
+mod session;
 mod snapshot;
+mod txn;
 mod watch;
