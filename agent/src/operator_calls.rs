@@ -142,6 +142,16 @@ impl<T: OperatorTransport> OperatorCalls<T> {
         }
     }
 
+    pub async fn renew_session(
+        &self,
+        id: legate_catalog::SessionId,
+    ) -> Result<Option<legate_catalog::Session>, BackendError> {
+        match self.call(OperatorRequest::SessionRenew(id)).await? {
+            OperatorAnswer::Session(session) => Ok(session),
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn autopilot_state(&self) -> Result<AutopilotState, BackendError> {
         match self.call(OperatorRequest::AutopilotState).await? {
             OperatorAnswer::AutopilotState(state) => Ok(state),
@@ -214,6 +224,19 @@ macro_rules! delegate_operator_calls {
             &self,
         ) -> Result<legate_api::backend::AutopilotState, BackendError> {
             self.$field.autopilot_state().await
+        }
+
+        async fn renew_session(
+            &self,
+            datacenter: Option<legate_catalog::Datacenter>,
+            id: legate_catalog::SessionId,
+        ) -> Result<Option<legate_catalog::Session>, BackendError> {
+            if let Some(dc) = datacenter {
+                if dc != self.agent_info().datacenter {
+                    return Err(BackendError::NoPathToDatacenter);
+                }
+            }
+            self.$field.renew_session(id).await
         }
 
         async fn keyring(

@@ -26,6 +26,7 @@ use crate::node_id;
 use crate::operator_calls::OperatorCalls;
 use crate::server::backend::{ServerBackend, ServerParts};
 use crate::server::cluster;
+use crate::server::leader::session_timers::{self, SessionTimers};
 use crate::server::leader::{self, reconcile::ServerMember, AutopilotReport, Duties};
 use crate::server::local_catalog::ServerCatalog;
 use crate::server::lookup::ServerLookup;
@@ -232,6 +233,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             rpc_addr.clone(),
         );
         let report = Arc::new(Mutex::new(AutopilotReport::default()));
+        let session_timers = SessionTimers::default();
         let operator = Operator {
             raft: raft.clone(),
             membership: membership.clone(),
@@ -242,6 +244,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             defaults: config.cluster.autopilot.clone(),
             own_addr: rpc_addr.clone(),
             started: (std::time::Instant::now(), std::time::SystemTime::now()),
+            sessions: session_timers.clone(),
+            store: store.clone(),
         };
         let handler = Arc::new(ServerRpc {
             started_unix_ms,
@@ -283,6 +287,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 report: report.clone(),
                 rpc: rpc_client.clone(),
             },
+            stopped.clone(),
+        ));
+        tasks.spawn(session_timers::run(
+            raft.clone(),
+            writes.clone(),
+            store.clone(),
+            session_timers,
             stopped.clone(),
         ));
         tasks.spawn(announce_leader(raft.clone(), stopped.clone()));

@@ -35,7 +35,7 @@ pub use raft::{PeerSelector, RaftConfiguration, RaftServer};
 
 use crate::local::LocalAgent;
 use legate_catalog::command::ApplyError;
-use legate_catalog::{Command, Datacenter, Index, Outcome, Query, QueryResult};
+use legate_catalog::{Command, Datacenter, Index, Outcome, Query, QueryResult, Session, SessionId};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -316,6 +316,14 @@ pub trait Backend: Send + Sync + 'static {
     fn autopilot_health(
         &self,
     ) -> impl Future<Output = Result<AutopilotHealth, BackendError>> + Send;
+
+    /// Restarts the TTL timer of session `id` on the leader of `datacenter` (the local one
+    /// when `None`) and returns the session, or `None` if it does not exist.
+    fn renew_session(
+        &self,
+        datacenter: Option<Datacenter>,
+        id: SessionId,
+    ) -> impl Future<Output = Result<Option<Session>, BackendError>> + Send;
 
     /// Autopilot's state, as the leader sees it (`NoLeader` without one).
     fn autopilot_state(&self) -> impl Future<Output = Result<AutopilotState, BackendError>> + Send;

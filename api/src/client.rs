@@ -8,6 +8,7 @@
 mod calls;
 mod membership;
 mod operator;
+mod session;
 
 pub use operator::{KeyringOptions, PeerBy};
 
@@ -67,6 +68,10 @@ pub struct KvPutOptions {
     pub flags: u64,
     /// Check-and-set: 0 writes only if the key is absent, else only at this `ModifyIndex`.
     pub cas: Option<u64>,
+    /// `?acquire=<session>`: take the key's lock.
+    pub acquire: Option<String>,
+    /// `?release=<session>`: let go of the key's lock.
+    pub release: Option<String>,
 }
 
 /// Options of a KV delete.

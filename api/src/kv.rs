@@ -15,14 +15,14 @@
 //! `ServeMux` redirects a non-canonical path (`/v1/kv//a`, `/v1/kv/a/./b`) to its cleaned
 //! form, so such a key is served as its cleaned self (`a`, `a/b`). `..` is refused.
 //!
-//! Sessions do not exist yet, so `?acquire` fails as Consul fails for an unknown session
-//! (500 `invalid session "<id>"`) and `?release` answers `false`, because nothing can hold
-//! the key.
+//! `?acquire=<session>` and `?release=<session>` answer `true`/`false`; the store decides
+//! (a held lock, a running lock-delay, a release by a non-holder all answer `false`), and an
+//! acquire with an unknown session fails as Consul's does (500 `invalid session "<id>"`).
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::Backend;
 use crate::body::{self, BodyError};
 use crate::error::ApiError;
-use crate::options::{remote_datacenter, RequestOptions};
+use crate::options::RequestOptions;
 use crate::params::Params;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
@@ -31,7 +31,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
 use legate_catalog::command::{KvCondition, KvDelete, KvDeleteMode, KvSet};
-use legate_catalog::{Command, Index, KvEntry, Outcome, Query, QueryResult};
+use legate_catalog::{Command, Index, KvEntry, Outcome, Query, QueryResult, SessionId};
 
 /// A KV request, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -312,21 +312,8 @@ async fn put<B: Backend>(
     let condition = match mode {
         PutMode::Plain => KvCondition::Always,
         PutMode::Cas(index) => KvCondition::ModifyIndex(index),
-        PutMode::Acquire(session) => {
-            require_leader(api, options).await?;
-            return Err(ApiError::Refused(if session.is_empty() {
-                "missing session".to_owned()
-            } else {
-                format!("invalid session {session:?}")
-            }));
-        }
-        PutMode::Release(session) => {
-            require_leader(api, options).await?;
-            if session.is_empty() {
-                return Err(ApiError::Refused("missing session".to_owned()));
-            }
-            return Ok(reply::json(&false, options.pretty));
-        }
+        PutMode::Acquire(session) => KvCondition::Acquire(SessionId::new(session)),
+        PutMode::Release(session) => KvCondition::Release(SessionId::new(session)),
     };
     let entry = KvEntry {
         key,
@@ -339,20 +326,6 @@ async fn put<B: Backend>(
     Ok(answer(&outcome, options.pretty))
 }
 
-/// Session operations go through the leader in Consul, so they fail without one.
-async fn require_leader<B: Backend>(
-    api: &Api<B>,
-    options: &RequestOptions,
-) -> Result<(), ApiError> {
-    let local = api.info().datacenter;
-    let target = remote_datacenter(options.datacenter.as_ref(), &local);
-    let status = api.backend.raft_status(target).await?;
-    match status.leader {
-        Some(_) => Ok(()),
-        None => Err(BackendError::NoLeader.into()),
-    }
-}
-
 /// `true` for a write that applied unconditionally, the verdict for a conditional one.
 fn answer(outcome: &Outcome, pretty: bool) -> Response {
     let verdict = match outcome {
@@ -360,7 +333,7 @@ fn answer(outcome: &Outcome, pretty: bool) -> Response {
         Outcome::Condition(verdict) => *verdict,
         // A single KV command never answers as a batch (the server unbatches results); if
         // one ever did, `false` is the answer that promises nothing.
-        Outcome::Batch(_) => false,
+        Outcome::Batch(_) | Outcome::SessionCreated(_) | Outcome::Txn(_) => false,
     };
     reply::json(&verdict, pretty)
 }

@@ -61,9 +61,11 @@ pub mod reply;
 pub mod route;
 pub mod router;
 pub mod server;
+pub mod session;
 pub mod status;
 pub mod testing;
 pub mod timestamp;
+pub mod txn;
 pub mod types;
 
 pub use client::{Client, ClientError, QueryMeta, QueryOptions};

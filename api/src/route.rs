@@ -55,6 +55,13 @@ pub enum Endpoint {
     OperatorAutopilotHealth,
     OperatorAutopilotState,
     OperatorKeyring,
+    SessionCreate,
+    SessionDestroy(String),
+    SessionRenew(String),
+    SessionInfo(String),
+    SessionNode(String),
+    SessionList,
+    Txn,
 }
 
 const READ: &[Method] = &[Method::GET];
@@ -105,6 +112,9 @@ const EXACT: &[(&str, Endpoint)] = &[
         Endpoint::OperatorAutopilotState,
     ),
     ("/v1/operator/keyring", Endpoint::OperatorKeyring),
+    ("/v1/session/create", Endpoint::SessionCreate),
+    ("/v1/session/list", Endpoint::SessionList),
+    ("/v1/txn", Endpoint::Txn),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -147,6 +157,10 @@ const PREFIXES: &[(&str, WithArgument)] = &[
     ),
     ("/v1/agent/join/", Endpoint::AgentJoin),
     ("/v1/agent/force-leave/", Endpoint::AgentForceLeave),
+    ("/v1/session/destroy/", Endpoint::SessionDestroy),
+    ("/v1/session/renew/", Endpoint::SessionRenew),
+    ("/v1/session/info/", Endpoint::SessionInfo),
+    ("/v1/session/node/", Endpoint::SessionNode),
 ];
 
 impl Endpoint {
@@ -183,7 +197,11 @@ impl Endpoint {
             | Endpoint::AgentCheckUpdate(_)
             | Endpoint::AgentJoin(_)
             | Endpoint::AgentLeave
-            | Endpoint::AgentForceLeave(_) => Some(WRITE),
+            | Endpoint::AgentForceLeave(_)
+            | Endpoint::SessionCreate
+            | Endpoint::SessionDestroy(_)
+            | Endpoint::SessionRenew(_)
+            | Endpoint::Txn => Some(WRITE),
             Endpoint::OperatorRaftPeer => Some(REMOVE),
             Endpoint::OperatorRaftTransferLeader => Some(ACTION),
             Endpoint::OperatorAutopilotConfiguration => Some(READ_WRITE),
@@ -208,7 +226,10 @@ impl Endpoint {
             | Endpoint::AgentHealthServiceName(_)
             | Endpoint::OperatorRaftConfiguration
             | Endpoint::OperatorAutopilotHealth
-            | Endpoint::OperatorAutopilotState => Some(READ),
+            | Endpoint::OperatorAutopilotState
+            | Endpoint::SessionInfo(_)
+            | Endpoint::SessionNode(_)
+            | Endpoint::SessionList => Some(READ),
         }
     }
 }

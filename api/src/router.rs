@@ -15,7 +15,7 @@ use crate::options::{remote_datacenter, RequestOptions};
 use crate::params::{percent_decode, Params};
 use crate::route::{unknown_path_text, Endpoint};
 use crate::{agent, agent_check, agent_health, agent_maintenance, agent_membership};
-use crate::{agent_service, catalog, health, kv, status};
+use crate::{agent_service, catalog, health, kv, session, status, txn};
 use crate::{operator_autopilot, operator_keyring, operator_raft};
 use axum::body::Body;
 use axum::extract::Request;
@@ -164,6 +164,13 @@ impl<B: Backend> Api<B> {
             Endpoint::OperatorAutopilotHealth => operator_autopilot::health(self, request).await,
             Endpoint::OperatorAutopilotState => operator_autopilot::state(self, request).await,
             Endpoint::OperatorKeyring => operator_keyring::handle(self, request).await,
+            Endpoint::SessionCreate => session::create(self, request).await,
+            Endpoint::SessionDestroy(id) => session::destroy(self, id, request).await,
+            Endpoint::SessionRenew(id) => session::renew(self, id, request).await,
+            Endpoint::SessionInfo(id) => session::info(self, id, request).await,
+            Endpoint::SessionNode(node) => session::node(self, node, request).await,
+            Endpoint::SessionList => session::list(self, request).await,
+            Endpoint::Txn => txn::handle(self, request).await,
         }
     }
 
@@ -257,6 +264,8 @@ pub fn unexpected(result: &QueryResult) -> ApiError {
         QueryResult::NodeServices(_) => "NodeServices",
         QueryResult::Checks(_) => "Checks",
         QueryResult::AutopilotConfig(_) => "AutopilotConfig",
+        QueryResult::Sessions(_) => "Sessions",
+        QueryResult::Txn(_) => "Txn",
     };
     ApiError::Backend(crate::backend::BackendError::Internal(format!(
         "unexpected query result shape {shape}"

@@ -52,6 +52,14 @@ pub struct PutArgs {
     modify_index: u64,
     #[arg(long, default_value_t = 0)]
     flags: u64,
+    /// Take the key's lock for -session (the write succeeds only if it is free).
+    #[arg(long)]
+    acquire: bool,
+    /// Let go of the key's lock held by -session.
+    #[arg(long)]
+    release: bool,
+    #[arg(long, default_value = "")]
+    session: String,
     key: String,
     /// The value; `@file` reads a file, `-` reads standard input.
     value: Option<String>,
@@ -152,11 +160,26 @@ async fn put(args: PutArgs) -> Outcome {
         Ok(value) => value,
         Err(message) => return Outcome::fail(message),
     };
+    if (args.acquire || args.release) && args.session.is_empty() {
+        return Outcome::fail(
+            "Error! Missing -session (required with -acquire and -release)".to_owned(),
+        );
+    }
     let options = KvPutOptions {
         flags: args.flags,
         cas: args.cas.then_some(args.modify_index),
+        acquire: args.acquire.then(|| args.session.clone()),
+        release: args.release.then(|| args.session.clone()),
     };
     match args.http.client().kv_put(&args.key, &value, &options).await {
+        Ok(true) if args.acquire => Outcome::ok(format!("Success! Lock acquired on: {}", args.key)),
+        Ok(true) if args.release => Outcome::ok(format!("Success! Lock released on: {}", args.key)),
+        Ok(false) if args.acquire => {
+            Outcome::fail(format!("Error! Did not acquire lock on {}", args.key))
+        }
+        Ok(false) if args.release => {
+            Outcome::fail(format!("Error! Did not release lock on {}", args.key))
+        }
         Ok(true) => Outcome::ok(format!("Success! Data written to: {}", args.key)),
         Ok(false) => Outcome::fail(format!("Error! Did not write to {}: CAS failed", args.key)),
         Err(error) => call_failed(&format!("writing data to {}", args.key), error),

@@ -15,6 +15,7 @@
 //!    then resumes heartbeats (a leader that is still leader loses nothing).
 
 use super::leader::autopilot::ServerHealth as Health;
+use super::leader::session_timers::SessionTimers;
 use super::leader::AutopilotReport;
 use super::raft::{NodeId, RaftHandle};
 use super::read_path::ReadPath;
@@ -32,7 +33,7 @@ use legate_api::backend::{
 };
 use legate_catalog::command::AutopilotSet;
 use legate_catalog::query::{Query, QueryResult};
-use legate_catalog::{Command, Index, Outcome};
+use legate_catalog::{Command, Index, Outcome, SharedStore};
 use openraft::ChangeMembers;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -64,6 +65,9 @@ pub struct Operator {
     pub own_addr: String,
     /// When this process started, to date autopilot's `StableSince`.
     pub started: (Instant, SystemTime),
+    /// The leader's session TTL timers, which renew restarts.
+    pub sessions: SessionTimers,
+    pub store: Arc<SharedStore>,
 }
 
 impl Operator {
@@ -98,6 +102,13 @@ impl Operator {
             }
             OperatorRequest::AutopilotState => {
                 Ok(OperatorAnswer::AutopilotState(self.state().await?))
+            }
+            OperatorRequest::SessionRenew(id) => {
+                let session = self.store.read().session(id.as_str()).cloned();
+                if let Some(session) = &session {
+                    self.sessions.renew(session);
+                }
+                Ok(OperatorAnswer::Session(session))
             }
         }
     }

@@ -70,6 +70,12 @@ impl Client {
         if let Some(cas) = options.cas {
             query.push(("cas".to_owned(), cas.to_string()));
         }
+        if let Some(session) = &options.acquire {
+            query.push(("acquire".to_owned(), session.clone()));
+        }
+        if let Some(session) = &options.release {
+            query.push(("release".to_owned(), session.clone()));
+        }
         let path = format!("/v1/kv/{}", percent_encode_path(key));
         let target = Self::encode(&path, &query);
         self.call(reqwest::Method::PUT, &target, Some(value.to_vec()))

@@ -86,11 +86,21 @@ impl FakeBackend {
     }
 
     /// Applies a command directly (test setup).
-    pub fn apply(&self, command: Command) -> Result<Outcome, BackendError> {
+    /// Applies `command` as a leader would: new sessions get ids (counted, so tests can
+    /// predict them) and the entry carries the wall clock.
+    pub fn apply(&self, mut command: Command) -> Result<Outcome, BackendError> {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         *last += 1;
+        let index = *last;
+        command.assign_ids(&mut || format!("00000000-0000-4000-8000-{index:012x}"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
         self.store
-            .apply(Index(*last), &command)
+            .apply_payload(
+                Index(index),
+                &legate_catalog::LogPayload::stamped(now, command),
+            )
             .map_err(BackendError::Rejected)
     }
 
@@ -294,6 +304,18 @@ impl Backend for FakeBackend {
     async fn autopilot_health(&self) -> Result<AutopilotHealth, BackendError> {
         self.require_leader()?;
         Ok(self.cluster.autopilot_health(&self.info.version))
+    }
+
+    async fn renew_session(
+        &self,
+        datacenter: Option<Datacenter>,
+        id: legate_catalog::SessionId,
+    ) -> Result<Option<legate_catalog::Session>, BackendError> {
+        self.check(&datacenter)?;
+        if !self.known_leader() {
+            return Err(BackendError::NoLeader);
+        }
+        Ok(self.store.read().session(id.as_str()).cloned())
     }
 
     async fn autopilot_state(&self) -> Result<AutopilotState, BackendError> {

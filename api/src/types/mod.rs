@@ -16,6 +16,7 @@
 //! - `agent_registration`: the agent service and check register bodies, and their specs.
 //! - `registration`: the catalog register and deregister bodies and their commands.
 //! - `operator_raft`, `operator_autopilot`, `operator_keyring`: the `/v1/operator/*` shapes.
+//! - `session`: `SessionEntry` and the create body; `txn`: `/v1/txn` bodies and answers.
 
 pub mod agent;
 pub mod agent_registration;
@@ -27,6 +28,8 @@ pub mod operator_keyring;
 pub mod operator_raft;
 pub mod registration;
 pub mod service;
+pub mod session;
+pub mod txn;
 
 pub use agent::{AgentSelf, Member, NodeServices, SelfConfig};
 pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};

@@ -72,6 +72,8 @@ folded_struct! {
         timeout: GoDuration => "Timeout",
         exposed_port: u16 => "ExposedPort",
         definition: DefinitionBody => "Definition",
+        /// Read only by `/v1/txn`'s `cas` and `delete-cas` verbs.
+        modify_index: u64 => "ModifyIndex",
     }
 }
 
@@ -90,6 +92,8 @@ folded_struct! {
         socket_path: String => "SocketPath",
         weights: WeightsBody => "Weights",
         enable_tag_override: bool => "EnableTagOverride",
+        /// Read only by `/v1/txn`'s `cas` and `delete-cas` verbs.
+        modify_index: u64 => "ModifyIndex",
     }
 }
 
@@ -137,7 +141,7 @@ fn datacenter(value: &Option<String>) -> Option<Datacenter> {
 }
 
 /// Checks a node id the way hashicorp/go-uuid's `ParseUUID` does.
-fn check_node_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_node_id(id: &str) -> Result<(), ApiError> {
     if id.len() != 36 {
         return Err(refused("Bad node ID: uuid string is wrong length"));
     }
@@ -218,7 +222,7 @@ pub fn tagged_addresses(
 }
 
 impl ServiceBody {
-    fn into_record(self, node: &str) -> Result<catalog::Service, ApiError> {
+    pub(crate) fn into_record(self, node: &str) -> Result<catalog::Service, ApiError> {
         let name = self.service.unwrap_or_default();
         let mut id = self.id.unwrap_or_default();
         if id.is_empty() {
@@ -269,7 +273,7 @@ impl ServiceBody {
 }
 
 impl CheckBody {
-    fn into_record(self, request_node: &str) -> Result<catalog::Check, ApiError> {
+    pub(crate) fn into_record(self, request_node: &str) -> Result<catalog::Check, ApiError> {
         let node = non_empty(self.node).unwrap_or_else(|| request_node.to_owned());
         let name = self.name.unwrap_or_default();
         let id = non_empty(self.check_id).unwrap_or_else(|| name.clone());

@@ -7,9 +7,12 @@
 //!   promote stable ones, remove dead ones, one membership change at a time; its latest
 //!   health report is published for `/v1/operator/autopilot/*`.
 //! - Reap KV tombstones older than the TTL (see `tombstones`).
+//! - Expire sessions whose TTL ran out twice over without a renew (see `session_timers`,
+//!   which runs as its own task so a slow reconcile never delays an expiry).
 
 pub mod autopilot;
 pub mod reconcile;
+pub mod session_timers;
 pub mod tombstones;
 
 use super::operator;

@@ -101,8 +101,14 @@ impl RaftHandle {
     ///
     /// There is no deadline inside: callers bound the wait with their own (the HTTP request's).
     /// Dropping the future does not withdraw the command, which may still be applied.
-    pub async fn write(&self, command: Command) -> Result<CommandResult, WriteError> {
-        let response = self.raft.client_write(LogPayload::from(command)).await?;
+    ///
+    /// Only a leader's `client_write` succeeds, so what is decided here is decided by the
+    /// leader: the ids of new sessions and the clock that `apply` uses (lock-delay), both
+    /// written into the entry so every server applies the same.
+    pub async fn write(&self, mut command: Command) -> Result<CommandResult, WriteError> {
+        command.assign_ids(&mut || uuid::Uuid::new_v4().to_string());
+        let payload = LogPayload::stamped(wall_clock_ms(), command);
+        let response = self.raft.client_write(payload).await?;
         Ok(response.data)
     }
 
@@ -293,4 +299,11 @@ fn mirror_leadership(raft: &Raft) -> watch::Receiver<bool> {
         }
     });
     receiver
+}
+
+/// Milliseconds since the Unix epoch by this server's wall clock (0 if it is set before it).
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }

@@ -148,11 +148,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let batch = entries.iter().map(|entry| {
-            let command = match &entry.payload {
-                EntryPayload::Normal(payload) => Some(payload.command()),
+            let payload = match &entry.payload {
+                EntryPayload::Normal(payload) => Some(payload),
                 EntryPayload::Blank | EntryPayload::Membership(_) => None,
             };
-            (Index(entry.log_id.index), command)
+            (Index(entry.log_id.index), payload)
         });
         // One result per command, in order; blank and membership entries have none.
         let mut results = self.shared.apply_batch(batch).into_iter();

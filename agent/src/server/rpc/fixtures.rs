@@ -115,6 +115,12 @@ fn requests() -> Vec<(&'static str, RequestV1)> {
                 cas: Some(4),
             }),
         ),
+        (
+            "request-v1-operator-session-renew",
+            RequestV1::Operator(OperatorRequest::SessionRenew(
+                "adf4238a-882b-9ddc-4a9d-5b6758e4159e".into(),
+            )),
+        ),
         ("request-v1-trigger-election", RequestV1::TriggerElection),
         ("request-v1-group-info", RequestV1::GroupInfo),
     ]
@@ -183,6 +189,18 @@ fn responses() -> Vec<(&'static str, ResponseV1)> {
         (
             "response-v1-operator-error",
             ResponseV1::Operator(Err(OperatorError::NoLeader)),
+        ),
+        (
+            "response-v1-operator-session",
+            ResponseV1::Operator(Ok(OperatorAnswer::Session(Some(legate_catalog::Session {
+                id: "adf4238a-882b-9ddc-4a9d-5b6758e4159e".into(),
+                name: "lock".into(),
+                node: "n1".into(),
+                lock_delay_ns: 15_000_000_000,
+                ttl: "15s".into(),
+                node_checks: vec!["serfHealth".into()],
+                ..legate_catalog::Session::default()
+            })))),
         ),
         (
             "response-v1-election-triggered",

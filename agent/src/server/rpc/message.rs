@@ -9,7 +9,7 @@ use crate::server::raft::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteReco
 use legate_api::backend::{
     AutopilotConfig, AutopilotHealth, AutopilotState, PeerSelector, RaftConfiguration,
 };
-use legate_catalog::{CommandResult, LogPayload, Query, QueryResult};
+use legate_catalog::{CommandResult, LogPayload, Query, QueryResult, Session, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// A request, as the caller sends it.
@@ -69,6 +69,9 @@ pub enum OperatorRequest {
     },
     AutopilotHealth,
     AutopilotState,
+    /// `PUT /v1/session/renew/<id>`: restarts the session's TTL timer, which only the leader
+    /// keeps.
+    SessionRenew(SessionId),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +82,8 @@ pub enum OperatorAnswer {
     Condition(bool),
     AutopilotHealth(AutopilotHealth),
     AutopilotState(AutopilotState),
+    /// The renewed session, or `None` for an unknown one.
+    Session(Option<Session>),
 }
 
 /// Why an operator call failed, in Consul's words where it has them.
