@@ -15,3 +15,5 @@ mod operator_autopilot;
 mod operator_keyring;
 mod operator_raft;
 mod server;
+mod session;
+mod txn;

@@ -70,6 +70,7 @@ async fn the_client_speaks_to_the_served_api() {
     let flagged = KvPutOptions {
         flags: 7,
         cas: Some(0),
+        ..KvPutOptions::default()
     };
     assert!(client.kv_put("app/b/c", b"two", &flagged).await.unwrap());
     assert!(!client.kv_put("app/b/c", b"again", &flagged).await.unwrap());
