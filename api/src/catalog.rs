@@ -15,9 +15,7 @@ use crate::filter::{records, Matcher};
 use crate::options::refuse_enterprise;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
-use crate::types::{
-    AgentService, CatalogService, DeregisterBody, Node, NodeServices, RegisterBody,
-};
+use crate::types::{CatalogService, DeregisterBody, Node, NodeService, NodeServices, RegisterBody};
 use axum::response::Response;
 use legate_catalog::{self as catalog, Command, Query, QueryResult};
 use std::collections::BTreeMap;
@@ -194,10 +192,7 @@ pub async fn node<B: Backend>(
     let answer = found.as_ref().map(|(node, services)| {
         let mut services = services
             .iter()
-            .map(|service| {
-                let listed = AgentService::from_record(service, &dc);
-                (service.id.to_string(), listed)
-            })
+            .map(|service| (service.id.to_string(), NodeService::from(service)))
             .collect::<BTreeMap<_, _>>();
         if let Some(filter) = &filter {
             filter.retain_values(&mut services);

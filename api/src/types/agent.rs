@@ -4,7 +4,7 @@
 use crate::backend::{self, AgentInfo};
 use crate::decode::null_as_default;
 use crate::types::node::Node;
-use crate::types::service::AgentService;
+use crate::types::node_service::NodeService;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -130,13 +130,13 @@ impl AgentSelf {
     }
 }
 
-/// `/v1/catalog/node/:node`: the node and its services by id.
+/// `/v1/catalog/node/:node`: the node and its services by id (`structs.NodeServices`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NodeServices {
     pub node: Node,
     #[serde(deserialize_with = "null_as_default")]
-    pub services: BTreeMap<String, AgentService>,
+    pub services: BTreeMap<String, NodeService>,
 }
 
 #[cfg(test)]

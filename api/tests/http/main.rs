@@ -15,3 +15,4 @@ mod operator_autopilot;
 mod operator_keyring;
 mod operator_raft;
 mod server;
+mod shapes;
