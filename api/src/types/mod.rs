@@ -18,7 +18,7 @@
 //!   show it.
 //! - `check`: `HealthCheck` and its `Definition`, `ServiceEntry`.
 //! - `kv`: `KvPair` with its base64 `Value`.
-//! - `agent`: `Member`, `AgentSelf`, `NodeServices`.
+//! - `agent`: `Member`, `AgentSelf` (with `XdsSelf`), `NodeServices`.
 //! - `agent_registration`: the agent service and check register bodies, and their specs.
 //! - `registration`: the catalog register and deregister bodies and their commands.
 //! - `operator_raft`, `operator_autopilot`, `operator_keyring`: the `/v1/operator/*` shapes.
@@ -35,7 +35,7 @@ pub mod operator_raft;
 pub mod registration;
 pub mod service;
 
-pub use agent::{AgentSelf, Member, NodeServices, SelfConfig};
+pub use agent::{AgentSelf, GrpcPorts, Member, NodeServices, SelfConfig, XdsSelf};
 pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};
 pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
 pub use kv::KvPair;

@@ -1,7 +1,8 @@
 //! Exact key sets: each answer carries the keys of the Go struct Consul marshals for it, and
 //! leaves out exactly what that struct tags `omitempty` (`api.AgentService` on the agent
 //! endpoints; `structs.ServiceNode`, `structs.NodeService`, `structs.HealthCheck`,
-//! `structs.HealthCheckDefinition` and `structs.DirEntry` on catalog, health and KV reads).
+//! `structs.HealthCheckDefinition` and `structs.DirEntry` on catalog, health and KV reads;
+//! the `Self` struct of `/v1/agent/self`).
 
 use crate::harness::Harness;
 use serde_json::{json, Value};
@@ -264,4 +265,52 @@ async fn kv_entries_omit_an_empty_session_only() {
             "ModifyIndex"
         ])
     );
+}
+
+#[tokio::test]
+async fn agent_self_has_consuls_sections() {
+    let api = Harness::new();
+    let me = api.get("/v1/agent/self").await.json();
+    // `xDS` is `omitempty` and set only when the agent runs its gRPC xDS server, which
+    // Legate does not; `Coord` has no `omitempty` and is `null` without coordinates.
+    assert_eq!(
+        keys(&me),
+        ["Config", "Coord", "DebugConfig", "Member", "Meta", "Stats"]
+    );
+    assert_eq!(me["Coord"], Value::Null);
+    assert_eq!(me["DebugConfig"]["DisableCoordinates"], true);
+    assert_eq!(me["DebugConfig"]["GRPCPort"], -1);
+    assert_eq!(me["DebugConfig"]["GRPCTLSPort"], -1);
+    // The anonymous struct of `Config` (`Partition` is `omitempty`).
+    assert_eq!(
+        keys(&me["Config"]),
+        sorted(&[
+            "Datacenter",
+            "PrimaryDatacenter",
+            "NodeName",
+            "NodeID",
+            "Revision",
+            "Server",
+            "Version",
+            "BuildDate",
+        ])
+    );
+    // `serf.Member`.
+    assert_eq!(
+        keys(&me["Member"]),
+        sorted(&[
+            "Name",
+            "Addr",
+            "Port",
+            "Tags",
+            "Status",
+            "ProtocolMin",
+            "ProtocolMax",
+            "ProtocolCur",
+            "DelegateMin",
+            "DelegateMax",
+            "DelegateCur",
+        ])
+    );
+    assert_eq!(me["Meta"]["consul-network-segment"], "");
 }
