@@ -1,5 +1,6 @@
 //! `/v1/catalog/*`: register, deregister, datacenters, nodes, services, one service's
-//! instances and one node's services, as Consul's `agent/catalog_endpoint.go` serves them.
+//! instances (all of them, or those that accept mesh connections), and one node's services,
+//! as Consul's `agent/catalog_endpoint.go` serves them.
 //!
 //! Listings come in the store's order (node name, then service id), which is Consul's
 //! memdb order: Traefik zips `/v1/catalog/service/:name` and `/v1/health/service/:name` by
@@ -9,6 +10,7 @@
 //! record each endpoint filters), so `X-Consul-Index` is the unfiltered query's.
 
 use crate::backend::Backend;
+use crate::connect::Listing;
 use crate::decode::json_body;
 use crate::error::ApiError;
 use crate::filter::{records, Matcher};
@@ -140,6 +142,26 @@ pub async fn service<B: Backend>(
     name: String,
     request: Incoming,
 ) -> Result<Response, ApiError> {
+    service_nodes(api, name, Listing::Service, request).await
+}
+
+/// `GET /v1/catalog/connect/:name`: the instances that accept mesh connections for the
+/// service, which Legate cannot name (see `connect`), so `[]` with the service's index.
+pub async fn connect<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    service_nodes(api, name, Listing::Connect, request).await
+}
+
+/// Consul's `catalogServiceNodes`: one service's instances as `listing` selects them.
+async fn service_nodes<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    listing: Listing,
+    request: Incoming,
+) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
     if name.is_empty() {
         return Err(ApiError::BadRequest("Missing service name".into()));
@@ -163,6 +185,7 @@ pub async fn service<B: Backend>(
             CatalogService::from_records(&node, &instance.service)
         })
         .collect();
+    listing.retain(&mut listed);
     if let Some(filter) = &filter {
         filter.retain(&mut listed);
     }

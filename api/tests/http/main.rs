@@ -5,6 +5,7 @@ mod agent;
 mod blocking;
 mod catalog;
 mod client_ops;
+mod connect;
 mod errors;
 mod filter;
 mod harness;
