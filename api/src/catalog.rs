@@ -1,5 +1,6 @@
 //! `/v1/catalog/*`: register, deregister, datacenters, nodes, services, one service's
-//! instances and one node's services, as Consul's `agent/catalog_endpoint.go` serves them.
+//! instances (all of them, or those that accept mesh connections), and one node's services,
+//! as Consul's `agent/catalog_endpoint.go` serves them.
 //!
 //! Listings come in the store's order (node name, then service id), which is Consul's
 //! memdb order: Traefik zips `/v1/catalog/service/:name` and `/v1/health/service/:name` by
@@ -9,15 +10,14 @@
 //! record each endpoint filters), so `X-Consul-Index` is the unfiltered query's.
 
 use crate::backend::Backend;
+use crate::connect::Listing;
 use crate::decode::json_body;
 use crate::error::ApiError;
 use crate::filter::{records, Matcher};
 use crate::options::refuse_enterprise;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
-use crate::types::{
-    AgentService, CatalogService, DeregisterBody, Node, NodeServices, RegisterBody,
-};
+use crate::types::{CatalogService, DeregisterBody, Node, NodeService, NodeServices, RegisterBody};
 use axum::response::Response;
 use legate_catalog::{self as catalog, Command, Query, QueryResult};
 use std::collections::BTreeMap;
@@ -142,6 +142,26 @@ pub async fn service<B: Backend>(
     name: String,
     request: Incoming,
 ) -> Result<Response, ApiError> {
+    service_nodes(api, name, Listing::Service, request).await
+}
+
+/// `GET /v1/catalog/connect/:name`: the instances that accept mesh connections for the
+/// service, which Legate cannot name (see `connect`), so `[]` with the service's index.
+pub async fn connect<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    service_nodes(api, name, Listing::Connect, request).await
+}
+
+/// Consul's `catalogServiceNodes`: one service's instances as `listing` selects them.
+async fn service_nodes<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    listing: Listing,
+    request: Incoming,
+) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
     if name.is_empty() {
         return Err(ApiError::BadRequest("Missing service name".into()));
@@ -165,6 +185,7 @@ pub async fn service<B: Backend>(
             CatalogService::from_records(&node, &instance.service)
         })
         .collect();
+    listing.retain(&mut listed);
     if let Some(filter) = &filter {
         filter.retain(&mut listed);
     }
@@ -194,10 +215,7 @@ pub async fn node<B: Backend>(
     let answer = found.as_ref().map(|(node, services)| {
         let mut services = services
             .iter()
-            .map(|service| {
-                let listed = AgentService::from_record(service, &dc);
-                (service.id.to_string(), listed)
-            })
+            .map(|service| (service.id.to_string(), NodeService::from(service)))
             .collect::<BTreeMap<_, _>>();
         if let Some(filter) = &filter {
             filter.retain_values(&mut services);

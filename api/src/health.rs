@@ -1,5 +1,6 @@
-//! `/v1/health/*`: one service's instances with their checks, a service's checks, a node's
-//! checks, and the checks in a state, as Consul's `agent/health_endpoint.go` serves them.
+//! `/v1/health/*`: one service's instances with their checks (all of them, or those that
+//! accept mesh connections), a service's checks, a node's checks, and the checks in a
+//! state, as Consul's `agent/health_endpoint.go` serves them.
 //!
 //! `?passing` drops every instance with any non-passing check, node checks included; the
 //! catalog filters after running the query, so `X-Consul-Index` still reflects the
@@ -7,6 +8,7 @@
 //! `HealthCheck` listed.
 
 use crate::backend::Backend;
+use crate::connect::Listing;
 use crate::error::ApiError;
 use crate::filter::{records, Matcher};
 use crate::options::parse_passing;
@@ -59,6 +61,27 @@ pub async fn service<B: Backend>(
     name: String,
     request: Incoming,
 ) -> Result<Response, ApiError> {
+    service_nodes(api, name, Listing::Service, request).await
+}
+
+/// `GET /v1/health/connect/:name?passing&tag=..`: the instances that accept mesh
+/// connections for the service, which Legate cannot name (see `connect`), so `[]` with the
+/// service's index.
+pub async fn connect<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    request: Incoming,
+) -> Result<Response, ApiError> {
+    service_nodes(api, name, Listing::Connect, request).await
+}
+
+/// Consul's `healthServiceNodes`: one service's entries as `listing` selects them.
+async fn service_nodes<B: Backend>(
+    api: &Api<B>,
+    name: String,
+    listing: Listing,
+    request: Incoming,
+) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
     if name.is_empty() {
         return Err(missing("service name"));
@@ -80,6 +103,7 @@ pub async fn service<B: Backend>(
         .iter()
         .map(|instance| ServiceEntry::from_instance(instance, &dc))
         .collect();
+    listing.retain(&mut entries);
     if let Some(filter) = &filter {
         filter.retain(&mut entries);
     }

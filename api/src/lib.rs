@@ -22,6 +22,8 @@
 //! - `params`: the raw query string and percent-decoding.
 //! - `filter`: Consul's `?filter=` expressions (go-bexpr): parsing, binding to the shape of
 //!   each endpoint's records, and evaluation.
+//! - `connect`: `Listing`, which instances the service and mesh (Connect) listings answer
+//!   with, and what of the mesh Legate does not model.
 //! - `kv`, `catalog`, `health`, `status`, `agent`, `agent_membership` (join, leave,
 //!   force-leave), `operator_raft`, `operator_autopilot`, `operator_keyring`: one file per
 //!   endpoint area.
@@ -45,6 +47,7 @@ pub mod body;
 pub mod catalog;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod decode;
 pub mod duration;
 pub mod error;

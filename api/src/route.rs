@@ -19,8 +19,12 @@ pub enum Endpoint {
     CatalogNodes,
     CatalogServices,
     CatalogService(String),
+    /// `/v1/catalog/connect/<service>`.
+    CatalogConnect(String),
     CatalogNode(String),
     HealthService(String),
+    /// `/v1/health/connect/<service>`.
+    HealthConnect(String),
     HealthChecks(String),
     HealthNode(String),
     HealthState(String),
@@ -124,8 +128,10 @@ type WithArgument = fn(String) -> Endpoint;
 const PREFIXES: &[(&str, WithArgument)] = &[
     ("/v1/kv/", Endpoint::Kv),
     ("/v1/catalog/service/", Endpoint::CatalogService),
+    ("/v1/catalog/connect/", Endpoint::CatalogConnect),
     ("/v1/catalog/node/", Endpoint::CatalogNode),
     ("/v1/health/service/", Endpoint::HealthService),
+    ("/v1/health/connect/", Endpoint::HealthConnect),
     ("/v1/health/checks/", Endpoint::HealthChecks),
     ("/v1/health/node/", Endpoint::HealthNode),
     ("/v1/health/state/", Endpoint::HealthState),
@@ -210,8 +216,10 @@ impl Endpoint {
             | Endpoint::CatalogNodes
             | Endpoint::CatalogServices
             | Endpoint::CatalogService(_)
+            | Endpoint::CatalogConnect(_)
             | Endpoint::CatalogNode(_)
             | Endpoint::HealthService(_)
+            | Endpoint::HealthConnect(_)
             | Endpoint::HealthChecks(_)
             | Endpoint::HealthNode(_)
             | Endpoint::HealthState(_)

@@ -6,6 +6,7 @@
 //! `RemoveService`, `AddCheck`, `updateTTLCheck` and the maintenance helpers.
 
 use super::check::cut;
+use legate_api::filter::literal::go_quote;
 use legate_api::local::{CheckKind, CheckSpec, LocalError, ServiceSpec, Source};
 use legate_catalog::{self as catalog, CheckId, Health, NodeName, ServiceId};
 use serde::{Deserialize, Serialize};
@@ -211,7 +212,10 @@ impl Tables {
         });
     }
 
-    /// Adds or replaces a standalone check; its service must exist.
+    /// Adds or replaces a standalone check; its service must exist. Consul refuses one that
+    /// names an unknown `ServiceID` with `ServiceID "<id>" does not exist` (Go's `%q`), a
+    /// 404 from `PUT /v1/agent/check/register` (`AgentRegisterCheck`) and an error for a
+    /// config-file check (`addCheckLocked`).
     pub fn add_check(
         &mut self,
         spec: CheckSpec,
@@ -220,8 +224,8 @@ impl Tables {
     ) -> Result<Effects, LocalError> {
         if !spec.service_id.as_str().is_empty() && !self.services.contains_key(&spec.service_id) {
             return Err(LocalError::NotFound(format!(
-                "ServiceID {:?} does not exist",
-                spec.service_id.as_str()
+                "ServiceID {} does not exist",
+                go_quote(spec.service_id.as_str())
             )));
         }
         let mut effects = Effects::default();

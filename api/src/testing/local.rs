@@ -2,6 +2,7 @@
 //! rules (replace, replace-existing-checks, unknown-service refusals, maintenance checks,
 //! TTL updates) but runs no checks and syncs nothing.
 
+use crate::filter::literal::go_quote;
 use crate::local::{CheckKind, CheckSpec, LocalAgent, LocalError, ServiceSpec, Source};
 use legate_catalog::{self as catalog, CheckId, Health, ServiceId};
 use std::collections::BTreeMap;
@@ -120,8 +121,8 @@ impl LocalAgent for FakeLocal {
                 let found = state.services.get(&spec.service_id).cloned();
                 Some(found.ok_or_else(|| {
                     LocalError::NotFound(format!(
-                        "ServiceID {:?} does not exist",
-                        spec.service_id.as_str()
+                        "ServiceID {} does not exist",
+                        go_quote(spec.service_id.as_str())
                     ))
                 })?)
             };

@@ -4,7 +4,7 @@
 use crate::backend::{self, AgentInfo};
 use crate::decode::null_as_default;
 use crate::types::node::Node;
-use crate::types::service::AgentService;
+use crate::types::node_service::NodeService;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -64,14 +64,37 @@ pub struct SelfConfig {
     pub build_date: String,
 }
 
-/// `/v1/agent/self`.
+/// The gRPC ports under `AgentSelf.xDS`; `-1` is a disabled port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GrpcPorts {
+    pub plaintext: i32,
+    #[serde(rename = "TLS")]
+    pub tls: i32,
+}
+
+/// `AgentSelf.xDS`: the xDS server Envoy proxies bootstrap from (Consul's `XDSSelf`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct XdsSelf {
+    /// Proxy → the versions this agent can configure (`{"envoy": ["1.31.2", ...]}`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub supported_proxies: BTreeMap<String, Vec<String>>,
+    /// Deprecated by Consul for `Ports`: the TLS port, or the plain one without TLS.
+    pub port: i32,
+    pub ports: GrpcPorts,
+}
+
+/// `/v1/agent/self`, with Consul's sections (`agent/agent_endpoint.go`, `Self`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AgentSelf {
     pub config: SelfConfig,
     /// A sanitized view of the runtime configuration; its shape is not a contract.
     pub debug_config: Value,
-    /// The agent's network coordinate; `null` until coordinates exist.
+    /// The agent's network coordinate. Consul sends `null` (the field has no `omitempty`)
+    /// when coordinates are disabled, which is Legate's case: it computes none, and says
+    /// so with `DebugConfig.DisableCoordinates`.
     pub coord: Option<Value>,
     pub member: Member,
     /// Section → key → value, all strings, as `consul info` prints them.
@@ -80,6 +103,12 @@ pub struct AgentSelf {
     /// The node's metadata.
     #[serde(deserialize_with = "null_as_default")]
     pub meta: BTreeMap<String, String>,
+    /// `omitempty` in Consul, which sets it only when its gRPC xDS server runs (a `grpc` or
+    /// `grpc_tls` port is configured). Legate serves no xDS, so it is absent, as from a
+    /// Consul agent with both gRPC ports disabled; tools then fall back as for an agent
+    /// without mesh (Nomad, for one, reads a missing section as "no supported proxies").
+    #[serde(rename = "xDS", skip_serializing_if = "Option::is_none")]
+    pub xds: Option<XdsSelf>,
 }
 
 impl AgentSelf {
@@ -112,6 +141,13 @@ impl AgentSelf {
             "DNSPort": info.dns_port,
             "ServerPort": info.server_port,
             "SerfPortLAN": info.serf_lan_port,
+            // Legate serves neither HTTPS, gRPC (so no xDS) nor network coordinates; these
+            // are the settings a Consul agent reports for the same, and they explain the
+            // `null` Coord and the absent xDS section.
+            "HTTPSPort": -1,
+            "GRPCPort": -1,
+            "GRPCTLSPort": -1,
+            "DisableCoordinates": true,
             "Version": info.version,
             "Revision": info.revision,
         });
@@ -126,17 +162,18 @@ impl AgentSelf {
             member,
             stats,
             meta,
+            xds: None,
         }
     }
 }
 
-/// `/v1/catalog/node/:node`: the node and its services by id.
+/// `/v1/catalog/node/:node`: the node and its services by id (`structs.NodeServices`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NodeServices {
     pub node: Node,
     #[serde(deserialize_with = "null_as_default")]
-    pub services: BTreeMap<String, AgentService>,
+    pub services: BTreeMap<String, NodeService>,
 }
 
 #[cfg(test)]
@@ -159,5 +196,36 @@ mod tests {
         assert!(value["Coord"].is_null());
         assert_eq!(value["Stats"], json!({}));
         assert!(value["Member"].get("DelegateCur").is_some());
+        let mut sections: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        sections.sort_unstable();
+        assert_eq!(
+            sections,
+            ["Config", "Coord", "DebugConfig", "Member", "Meta", "Stats"]
+        );
+        assert_eq!(value["DebugConfig"]["DisableCoordinates"], true);
+        assert_eq!(value["DebugConfig"]["GRPCPort"], -1);
+    }
+
+    #[test]
+    fn reads_consuls_xds_section() {
+        let answer = json!({"Config": {"Datacenter": "dc1"}, "Coord": null,
+            "xDS": {"SupportedProxies": {"envoy": ["1.31.2"]}, "Port": 8503,
+                    "Ports": {"Plaintext": -1, "TLS": 8503}}});
+        let me: AgentSelf = serde_json::from_value(answer).unwrap();
+        let xds = me.xds.expect("xDS");
+        assert_eq!(xds.supported_proxies["envoy"], ["1.31.2"]);
+        assert_eq!(
+            xds.ports,
+            GrpcPorts {
+                plaintext: -1,
+                tls: 8503
+            }
+        );
+        assert!(me.coord.is_none());
     }
 }

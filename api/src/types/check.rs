@@ -1,14 +1,17 @@
 //! `HealthCheck` and `ServiceEntry` (an instance with its node and checks).
 
 use crate::decode::null_as_default;
+use crate::duration;
 use crate::types::node::Node;
-use crate::types::service::AgentService;
+use crate::types::node_service::NodeService;
 use legate_catalog as catalog;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// How a check probes. Consul omits the empty fields, but always prints the three
-/// durations, as Go's `Duration.String` does for zero (`"0s"`).
+/// How a check probes: Consul's `structs.HealthCheckDefinition`, whose fields are all
+/// `omitempty`. Its `MarshalJSON` writes the durations with Go's `Duration.String` and
+/// blanks the zero ones first, so an unset duration is left out too (the client's
+/// `api.HealthCheckDefinition` would print `"0s"`, but that is not what the server sends).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CheckDefinition {
@@ -37,8 +40,11 @@ pub struct CheckDefinition {
     pub grpc_use_tls: bool,
     #[serde(rename = "OSService", skip_serializing_if = "String::is_empty")]
     pub os_service: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub interval: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub timeout: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub deregister_critical_service_after: String,
 }
 
@@ -46,11 +52,14 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-fn or_zero(duration: &str) -> String {
-    if duration.is_empty() {
-        "0s".to_owned()
-    } else {
-        duration.to_owned()
+/// A stored duration as Consul writes it: Go's `Duration.String` (`"1m0s"` for `"60s"`),
+/// or empty for zero. Text that does not parse (nothing the register paths accept) is shown
+/// as stored rather than dropped.
+fn go_duration(text: &str) -> String {
+    match duration::parse(text) {
+        Ok(0) => String::new(),
+        Ok(nanos) => duration::format(nanos),
+        Err(_) => text.to_owned(),
     }
 }
 
@@ -68,9 +77,9 @@ impl From<&catalog::CheckDefinition> for CheckDefinition {
             grpc: definition.grpc.clone(),
             grpc_use_tls: definition.grpc_use_tls,
             os_service: definition.os_service.clone(),
-            interval: or_zero(&definition.interval),
-            timeout: or_zero(&definition.timeout),
-            deregister_critical_service_after: or_zero(
+            interval: go_duration(&definition.interval),
+            timeout: go_duration(&definition.timeout),
+            deregister_critical_service_after: go_duration(
                 &definition.deregister_critical_service_after,
             ),
         }
@@ -134,7 +143,7 @@ impl From<&catalog::Check> for HealthCheck {
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceEntry {
     pub node: Node,
-    pub service: AgentService,
+    pub service: NodeService,
     #[serde(deserialize_with = "null_as_default")]
     pub checks: Vec<HealthCheck>,
 }
@@ -143,7 +152,7 @@ impl ServiceEntry {
     pub fn from_instance(instance: &catalog::query::Instance, datacenter: &str) -> ServiceEntry {
         ServiceEntry {
             node: Node::from_record(&instance.node, datacenter),
-            service: AgentService::from_record(&instance.service, datacenter),
+            service: NodeService::from(&instance.service),
             checks: instance.checks.iter().map(HealthCheck::from).collect(),
         }
     }
@@ -191,9 +200,26 @@ mod tests {
         assert_eq!(value["Timeout"], "");
         assert_eq!(
             value["Definition"],
-            json!({"HTTP":"http://x/","Interval":"10s","Timeout":"0s",
-                   "DeregisterCriticalServiceAfter":"0s"})
+            json!({"HTTP":"http://x/","Interval":"10s"})
         );
+    }
+
+    #[test]
+    fn definition_durations_are_go_formatted_and_zero_ones_omitted() {
+        let definition = catalog::CheckDefinition {
+            tcp: "10.0.0.1:80".into(),
+            interval: "90s".into(),
+            timeout: "0s".into(),
+            deregister_critical_service_after: "1h".into(),
+            ..catalog::CheckDefinition::default()
+        };
+        assert_eq!(
+            serde_json::to_value(CheckDefinition::from(&definition)).unwrap(),
+            json!({"TCP":"10.0.0.1:80","Interval":"1m30s",
+                   "DeregisterCriticalServiceAfter":"1h0m0s"})
+        );
+        let ttl = CheckDefinition::from(&catalog::CheckDefinition::default());
+        assert_eq!(serde_json::to_value(ttl).unwrap(), json!({}));
     }
 
     #[test]

@@ -3,16 +3,22 @@
 //! Response types derive `Serialize` with Consul's PascalCase names and `Deserialize`
 //! leniently (missing fields default, `null` collections read as empty), so the same types
 //! serve the router and the typed client. Request bodies (`registration`) decode with
-//! folded field names (see `decode`). Empty collections always serialise as `[]`/`{}`:
-//! Consul replaces nil `Tags`, `Checks` and the like on the way out, and clients index into
-//! them without checking.
+//! folded field names (see `decode`). Empty collections serialise as `[]`/`{}`: Consul
+//! replaces nil `Tags`, `Checks` and the like on the way out, and clients index into them
+//! without checking. The exception is a field the Go struct that writes the answer tags
+//! `omitempty`: that one is left out when empty, exactly as Consul leaves it out. Each type
+//! names that struct; it is often the server's (`agent/structs`), not the client's `api`
+//! package, and the two differ.
 //!
 //! Layout:
 //! - `node`: `Node`.
-//! - `service`: `AgentService`, `CatalogService`, `Weights`, `ServiceAddress`.
+//! - `service`: `AgentService` (agent endpoints), `CatalogService` (catalog listing),
+//!   `Weights`, `ServiceAddress`.
+//! - `node_service`: `NodeService`, an instance as health entries and `/v1/catalog/node`
+//!   show it.
 //! - `check`: `HealthCheck` and its `Definition`, `ServiceEntry`.
 //! - `kv`: `KvPair` with its base64 `Value`.
-//! - `agent`: `Member`, `AgentSelf`, `NodeServices`.
+//! - `agent`: `Member`, `AgentSelf` (with `XdsSelf`), `NodeServices`.
 //! - `agent_registration`: the agent service and check register bodies, and their specs.
 //! - `registration`: the catalog register and deregister bodies and their commands.
 //! - `operator_raft`, `operator_autopilot`, `operator_keyring`: the `/v1/operator/*` shapes.
@@ -23,6 +29,7 @@ pub mod agent_registration;
 pub mod check;
 pub mod kv;
 pub mod node;
+pub mod node_service;
 pub mod operator_autopilot;
 pub mod operator_keyring;
 pub mod operator_raft;
@@ -31,11 +38,12 @@ pub mod service;
 pub mod session;
 pub mod txn;
 
-pub use agent::{AgentSelf, Member, NodeServices, SelfConfig};
+pub use agent::{AgentSelf, GrpcPorts, Member, NodeServices, SelfConfig, XdsSelf};
 pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};
 pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
 pub use kv::KvPair;
 pub use node::Node;
+pub use node_service::NodeService;
 pub use operator_autopilot::{
     AutopilotConfigBody, AutopilotConfiguration, AutopilotServer, AutopilotState,
     OperatorHealthReply, ServerHealth,

@@ -1,11 +1,20 @@
-//! Service shapes: `AgentService` (one instance, named `Service`), and `CatalogService`
-//! (an instance flattened with its node, as `/v1/catalog/service/:name` lists it).
+//! Service shapes: `AgentService` (a local instance, as the `/v1/agent/*` endpoints answer)
+//! and `CatalogService` (an instance flattened with its node, as
+//! `/v1/catalog/service/:name` lists it), with the `Weights` and `ServiceAddress` they share
+//! with `NodeService`.
+//!
+//! Each type follows the Go struct whose JSON Consul actually writes, not the client's
+//! `api` package: the agent endpoints convert to `api.AgentService`
+//! (`agent/agent_endpoint.go`, `buildAgentService`), the catalog listing marshals
+//! `structs.ServiceNode` (`agent/structs/structs.go`). Their `omitempty` tags differ, so the
+//! same record shows different keys on different endpoints.
 
 use crate::decode::null_as_default;
 use crate::types::node::Node;
+use crate::types::node_service::{empty_connect, empty_proxy};
 use legate_catalog as catalog;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// DNS SRV weights.
@@ -42,7 +51,7 @@ pub struct ServiceAddress {
     pub port: u16,
 }
 
-fn tagged(
+pub(crate) fn tagged(
     addresses: &BTreeMap<String, catalog::ServiceAddress>,
 ) -> BTreeMap<String, ServiceAddress> {
     addresses
@@ -57,13 +66,18 @@ fn tagged(
         .collect()
 }
 
-/// The mesh proxy block Consul prints for every service; mesh is out of scope, so it is
-/// always the empty configuration.
-fn empty_proxy() -> Value {
-    json!({"Mode": "", "MeshGateway": {}, "Expose": {}})
+/// Go's `omitempty` for an integer.
+pub(crate) fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
-/// One service instance (`ServiceEntry.Service`, `/v1/catalog/node/:node` `Services`).
+/// A local service instance: `/v1/agent/services`, `/v1/agent/service/:id` and the
+/// `Service` of `/v1/agent/health/service/*`, in the shape of Consul's `api.AgentService`.
+///
+/// Everything tagged `omitempty` there is left out when empty: a plain service carries no
+/// `Kind`, `SocketPath`, `TaggedAddresses`, `Proxy`, `Connect`, `PeerName` or indexes.
+/// The agent's local state holds no Raft indexes (Consul's neither), so `CreateIndex` and
+/// `ModifyIndex` never show here.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AgentService {
@@ -82,20 +96,32 @@ pub struct AgentService {
     pub address: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub socket_path: String,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub tagged_addresses: BTreeMap<String, ServiceAddress>,
     pub weights: Weights,
     pub enable_tag_override: bool,
-    pub proxy: Value,
-    pub connect: Value,
-    pub peer_name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub datacenter: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub create_index: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub modify_index: u64,
     /// Only on `/v1/agent/service/:id`: the hash its hash-blocking compares.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub content_hash: String,
+    /// Consul sets these only for proxies and gateways (`Proxy`) and connect-native
+    /// services (`Connect`). Legate keeps neither a proxy's configuration nor the native
+    /// flag, so it never sends them; they are kept to read Consul's answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<Value>,
+    /// Set only for services imported from a cluster peer, which Legate does not model.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub peer_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub datacenter: String,
 }
 
 impl AgentService {
@@ -112,18 +138,21 @@ impl AgentService {
             tagged_addresses: tagged(&service.tagged_addresses),
             weights: service.weights.into(),
             enable_tag_override: service.enable_tag_override,
-            proxy: empty_proxy(),
-            connect: json!({}),
-            peer_name: String::new(),
-            datacenter: datacenter.to_owned(),
             create_index: service.indexes.create_index.0,
             modify_index: service.indexes.modify_index.0,
             content_hash: String::new(),
+            proxy: None,
+            connect: None,
+            peer_name: String::new(),
+            datacenter: datacenter.to_owned(),
         }
     }
 }
 
-/// An instance with its node's fields (`/v1/catalog/service/:name`).
+/// An instance with its node's fields (`/v1/catalog/service/:name`): Consul's
+/// `structs.ServiceNode`. Unlike `api.AgentService` it always carries the mesh blocks, and
+/// a `ServiceLocality` without `omitempty` (`null`: Legate keeps no locality); it omits an
+/// empty `ServiceTaggedAddresses` and `PeerName`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CatalogService {
@@ -146,7 +175,10 @@ pub struct CatalogService {
     /// Empty when the service has none: clients fall back to `Address`, so it must not be
     /// filled in here.
     pub service_address: String,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub service_tagged_addresses: BTreeMap<String, ServiceAddress>,
     pub service_weights: Weights,
     #[serde(deserialize_with = "null_as_default")]
@@ -156,6 +188,11 @@ pub struct CatalogService {
     pub service_enable_tag_override: bool,
     pub service_proxy: Value,
     pub service_connect: Value,
+    /// A `*Locality` without `omitempty`: always present, `null` here.
+    pub service_locality: Option<Value>,
+    /// Set only for instances imported from a cluster peer, which Legate does not model.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub peer_name: String,
     pub create_index: u64,
     pub modify_index: u64,
 }
@@ -181,7 +218,9 @@ impl CatalogService {
             service_socket_path: service.socket_path.clone(),
             service_enable_tag_override: service.enable_tag_override,
             service_proxy: empty_proxy(),
-            service_connect: json!({}),
+            service_connect: empty_connect(),
+            service_locality: None,
+            peer_name: String::new(),
             create_index: service.indexes.create_index.0,
             modify_index: service.indexes.modify_index.0,
         }
@@ -191,6 +230,19 @@ impl CatalogService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The object's keys, sorted.
+    fn keys(value: &Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
 
     fn record() -> catalog::Service {
         catalog::Service {
@@ -209,12 +261,53 @@ mod tests {
         assert_eq!(value["Service"], "web");
         assert_eq!(value["Tags"], json!([]));
         assert_eq!(value["Meta"], json!({}));
-        assert_eq!(value["TaggedAddresses"], json!({}));
         assert_eq!(value["Weights"], json!({"Passing": 1, "Warning": 1}));
         assert_eq!(value["Port"], 8080);
         assert_eq!(value["Address"], "");
-        assert!(value.get("Kind").is_none());
-        assert!(value.get("SocketPath").is_none());
+        // `api.AgentService` omits everything a plain service leaves empty.
+        assert_eq!(
+            keys(&value),
+            [
+                "Address",
+                "Datacenter",
+                "EnableTagOverride",
+                "ID",
+                "Meta",
+                "Port",
+                "Service",
+                "Tags",
+                "Weights"
+            ]
+        );
+    }
+
+    #[test]
+    fn agent_service_shows_what_is_set() {
+        let mut service = record();
+        service.kind = "connect-proxy".into();
+        service.socket_path = "/run/web".into();
+        service.tagged_addresses.insert(
+            "lan".into(),
+            catalog::ServiceAddress {
+                address: "10.0.0.9".into(),
+                port: 81,
+            },
+        );
+        service.indexes.create_index = catalog::Index(5);
+        service.indexes.modify_index = catalog::Index(6);
+        let value = serde_json::to_value(AgentService::from_record(&service, "dc1")).unwrap();
+        assert_eq!(value["Kind"], "connect-proxy");
+        assert_eq!(value["SocketPath"], "/run/web");
+        assert_eq!(
+            value["TaggedAddresses"],
+            json!({"lan": {"Address": "10.0.0.9", "Port": 81}})
+        );
+        assert_eq!(
+            (value["CreateIndex"].clone(), value["ModifyIndex"].clone()),
+            (json!(5), json!(6))
+        );
+        let back: AgentService = serde_json::from_value(value).unwrap();
+        assert_eq!(back.tagged_addresses.len(), 1);
     }
 
     #[test]
@@ -232,6 +325,33 @@ mod tests {
         assert_eq!(value["ServiceTags"], json!([]));
         assert_eq!(value["NodeMeta"], json!({}));
         assert_eq!(value["ServicePort"], 8080);
+        assert_eq!(value["ServiceLocality"], Value::Null);
+        assert_eq!(
+            keys(&value),
+            [
+                "Address",
+                "CreateIndex",
+                "Datacenter",
+                "ID",
+                "ModifyIndex",
+                "Node",
+                "NodeMeta",
+                "ServiceAddress",
+                "ServiceConnect",
+                "ServiceEnableTagOverride",
+                "ServiceID",
+                "ServiceKind",
+                "ServiceLocality",
+                "ServiceMeta",
+                "ServiceName",
+                "ServicePort",
+                "ServiceProxy",
+                "ServiceSocketPath",
+                "ServiceTags",
+                "ServiceWeights",
+                "TaggedAddresses"
+            ]
+        );
         let back: CatalogService = serde_json::from_value(value).unwrap();
         assert_eq!(back.service_name, "web");
     }

@@ -6,7 +6,7 @@
 //! `{"Results":null,"Errors":[{"OpIndex":i,"What":"..."}]}` (409).
 
 use super::registration::{check_node_id, CheckBody, ServiceBody};
-use super::{AgentService, HealthCheck, KvPair, Node};
+use super::{HealthCheck, KvPair, Node, NodeService};
 use crate::folded_struct;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -208,7 +208,8 @@ pub struct TxnResultJson {
     #[serde(rename = "Node", skip_serializing_if = "Option::is_none")]
     pub node: Option<Node>,
     #[serde(rename = "Service", skip_serializing_if = "Option::is_none")]
-    pub service: Option<AgentService>,
+    /// `structs.NodeService`, as Consul's transaction results carry it.
+    pub service: Option<NodeService>,
     #[serde(rename = "Check", skip_serializing_if = "Option::is_none")]
     pub check: Option<HealthCheck>,
 }
@@ -225,7 +226,7 @@ impl TxnResultJson {
                 ..TxnResultJson::default()
             },
             TxnResult::Service(service) => TxnResultJson {
-                service: Some(AgentService::from_record(service, datacenter)),
+                service: Some(NodeService::from(service)),
                 ..TxnResultJson::default()
             },
             TxnResult::Check(check) => TxnResultJson {

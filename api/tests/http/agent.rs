@@ -75,3 +75,56 @@ async fn members_lan_and_wan() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_check_for_an_unknown_service_is_refused_as_consul_does() {
+    let api = Harness::new();
+    // Consul ≥ 1.11 (`AgentRegisterCheck`): 404, `ServiceID %q does not exist`.
+    let reply = api
+        .put(
+            "/v1/agent/check/register",
+            json!({"Name": "mem", "TTL": "30s", "ServiceID": "ghost"}).to_string(),
+        )
+        .await;
+    api.expect_text(reply, 404, "ServiceID \"ghost\" does not exist")
+        .await;
+    // py-consul's lower-case body; Go's `%q` escapes what it quotes.
+    let reply = api
+        .put(
+            "/v1/agent/check/register",
+            json!({"name": "mem", "ttl": "30s", "serviceid": "a\"b"}).to_string(),
+        )
+        .await;
+    api.expect_text(reply, 404, r#"ServiceID "a\"b" does not exist"#)
+        .await;
+    assert_eq!(api.get("/v1/agent/checks").await.json(), json!({}));
+
+    // The definition is validated first, as in Consul.
+    let invalid = api
+        .put(
+            "/v1/agent/check/register",
+            json!({"Name": "mem", "ServiceID": "ghost"}).to_string(),
+        )
+        .await;
+    assert_eq!(invalid.status, 400, "{}", invalid.text());
+
+    // Once the service exists the same check registers, and checks inside a service
+    // registration always belong to that service.
+    let web = json!({"Name": "web", "Check": {"TTL": "30s"}});
+    assert_eq!(
+        api.put("/v1/agent/service/register", web.to_string())
+            .await
+            .status,
+        200
+    );
+    let reply = api
+        .put(
+            "/v1/agent/check/register",
+            json!({"Name": "mem", "TTL": "30s", "ServiceID": "web"}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let checks = api.get("/v1/agent/checks").await.json();
+    assert_eq!(checks["mem"]["ServiceName"], "web");
+    assert_eq!(checks["service:web"]["ServiceID"], "web");
+}
