@@ -21,6 +21,7 @@ pub mod durable_db;
 pub mod keyring_query;
 pub mod listeners;
 pub mod local;
+pub mod lock;
 pub mod membership;
 pub mod node_id;
 pub mod operator_calls;

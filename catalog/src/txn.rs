@@ -16,9 +16,10 @@ pub const MAX_OPS: usize = 128;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {
     Kv(KvOp),
-    Node(NodeOp),
-    Service(ServiceOp),
-    Check(CheckOp),
+    // Boxed to keep the common KV operation small; a box encodes as its content.
+    Node(Box<NodeOp>),
+    Service(Box<ServiceOp>),
+    Check(Box<CheckOp>),
 }
 
 impl TxnOp {
@@ -27,9 +28,9 @@ impl TxnOp {
     pub fn is_read(&self) -> bool {
         match self {
             TxnOp::Kv(op) => op.verb.is_read(),
-            TxnOp::Node(NodeOp { verb, .. })
-            | TxnOp::Service(ServiceOp { verb, .. })
-            | TxnOp::Check(CheckOp { verb, .. }) => *verb == CatalogVerb::Get,
+            TxnOp::Node(op) => op.verb == CatalogVerb::Get,
+            TxnOp::Service(op) => op.verb == CatalogVerb::Get,
+            TxnOp::Check(op) => op.verb == CatalogVerb::Get,
         }
     }
 }
@@ -149,9 +150,9 @@ pub struct CheckOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnResult {
     Kv(KvEntry),
-    Node(Node),
-    Service(Service),
-    Check(Check),
+    Node(Box<Node>),
+    Service(Box<Service>),
+    Check(Box<Check>),
 }
 
 /// Why one operation failed, in Consul's words; the transaction as a whole was rolled back.

@@ -10,6 +10,7 @@
 //! - `keygen`, `keyring`: gossip encryption keys.
 //! - `services`: `services register|deregister`, from flags or definition files.
 //! - `maint`: `maint`, node and service maintenance mode.
+//! - `lock`: `lock`, running a command while holding a lock or semaphore slot.
 //! - `table`: column alignment for tabular output.
 
 mod catalog;
@@ -19,6 +20,7 @@ mod keygen;
 mod keyring;
 mod kv;
 mod leave;
+mod lock;
 mod maint;
 mod members;
 mod operator;
@@ -57,6 +59,8 @@ pub enum Verb {
     Leave(leave::LeaveArgs),
     /// Force a failed member into the "left" state.
     ForceLeave(force_leave::ForceLeaveArgs),
+    /// Run a command while holding a lock (or one of N semaphore slots).
+    Lock(lock::LockArgs),
     /// Raft and autopilot operations.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
@@ -159,6 +163,7 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Join(args) => join::run(args).await,
             Verb::Leave(args) => leave::run(args).await,
             Verb::ForceLeave(args) => force_leave::run(args).await,
+            Verb::Lock(args) => lock::run(args).await,
             Verb::Operator(command) => operator::run(command).await,
             Verb::Keygen => keygen::run(),
             Verb::Keyring(args) => keyring::run(args).await,

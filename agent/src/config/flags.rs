@@ -107,13 +107,35 @@ pub struct AgentFlags {
     pub enable_local_script_checks: bool,
 }
 
+/// Verbs that end with a command to run (`legate lock PREFIX COMMAND...`), with their flags
+/// that take no value. Go's flag parsing stops at the first positional argument, so the
+/// command's own flags (`legate lock p mytool -verbose`) must reach it untouched.
+const COMMAND_VERBS: &[(&str, &[&str])] = &[
+    (
+        "lock",
+        &["shell", "pass-stdin", "child-exit-code", "verbose", "stale"],
+    ),
+    ("watch", &["passingonly", "stale"]),
+];
+
 /// Rewrites Go-style single-dash long flags (`-data-dir=x`) to `--data-dir=x`. A single
-/// letter (`-h`), a negative number (`-1`) and everything after `--` are left alone.
+/// letter (`-h`), a negative number (`-1`), everything after `--`, and everything from the
+/// first positional argument of a `COMMAND_VERBS` verb on are left alone.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest_is_positional = false;
+    let mut boolean_flags: Option<&[&str]> = None;
+    let mut value_follows = false;
     for (position, arg) in args.into_iter().enumerate() {
         if position == 0 || rest_is_positional {
+            out.push(arg);
+            continue;
+        }
+        if position == 1 && !arg.starts_with('-') {
+            boolean_flags = COMMAND_VERBS
+                .iter()
+                .find(|(verb, _)| *verb == arg)
+                .map(|(_, flags)| *flags);
             out.push(arg);
             continue;
         }
@@ -121,6 +143,20 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
             rest_is_positional = true;
             out.push(arg);
             continue;
+        }
+        if let Some(booleans) = boolean_flags {
+            if value_follows {
+                value_follows = false;
+                out.push(arg);
+                continue;
+            }
+            if !arg.starts_with('-') {
+                rest_is_positional = true;
+                out.push(arg);
+                continue;
+            }
+            let name = arg.trim_start_matches('-');
+            value_follows = !name.contains('=') && !booleans.contains(&name);
         }
         let bytes = arg.as_bytes();
         let single_dash_long = bytes.len() > 2
@@ -169,5 +205,40 @@ mod tests {
             ]
         );
         assert_eq!(norm(&["legate", "--", "-keep"]), ["legate", "--", "-keep"]);
+        assert_eq!(norm(&["legate", "-version"]), ["legate", "--version"]);
+    }
+
+    #[test]
+    fn a_command_verbs_command_keeps_its_flags() {
+        assert_eq!(
+            norm(&[
+                "legate",
+                "lock",
+                "-n",
+                "3",
+                "-shell=false",
+                "-verbose",
+                "-timeout",
+                "5s",
+                "p",
+                "tool",
+                "-verbose",
+                "-x"
+            ]),
+            [
+                "legate",
+                "lock",
+                "-n",
+                "3",
+                "--shell=false",
+                "--verbose",
+                "--timeout",
+                "5s",
+                "p",
+                "tool",
+                "-verbose",
+                "-x"
+            ]
+        );
     }
 }

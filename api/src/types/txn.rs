@@ -143,7 +143,7 @@ impl TxnOpBody {
                 meta: body.meta.unwrap_or_default(),
                 indexes: modified_at(body.modify_index),
             };
-            return Ok(TxnOp::Node(NodeOp { verb, node }));
+            return Ok(TxnOp::Node(Box::new(NodeOp { verb, node })));
         }
         if let Some(op) = self.service {
             let verb = catalog_verb("Service", op.verb)?;
@@ -154,11 +154,11 @@ impl TxnOpBody {
                 .into_record(&node)
                 .map_err(|error| Err(error.to_string()))?;
             service.indexes = modified_at(modify_index);
-            return Ok(TxnOp::Service(ServiceOp {
+            return Ok(TxnOp::Service(Box::new(ServiceOp {
                 verb,
                 node: node.into(),
                 service,
-            }));
+            })));
         }
         if let Some(op) = self.check {
             let verb = catalog_verb("Check", op.verb)?;
@@ -169,7 +169,7 @@ impl TxnOpBody {
                 .into_record(&node)
                 .map_err(|error| Err(error.to_string()))?;
             check.indexes = modified_at(modify_index);
-            return Ok(TxnOp::Check(CheckOp { verb, check }));
+            return Ok(TxnOp::Check(Box::new(CheckOp { verb, check })));
         }
         Err(Ok(TxnError::new(at, "no operation specified")))
     }
@@ -226,11 +226,11 @@ impl TxnResultJson {
                 ..TxnResultJson::default()
             },
             TxnResult::Service(service) => TxnResultJson {
-                service: Some(NodeService::from(service)),
+                service: Some(NodeService::from(&**service)),
                 ..TxnResultJson::default()
             },
             TxnResult::Check(check) => TxnResultJson {
-                check: Some(HealthCheck::from(check)),
+                check: Some(HealthCheck::from(&**check)),
                 ..TxnResultJson::default()
             },
         }

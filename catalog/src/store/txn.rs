@@ -203,7 +203,7 @@ impl Store {
             Ok(store
                 .nodes
                 .get(&node_key)
-                .map(|node| TxnResult::Node(node.clone()))
+                .map(|node| TxnResult::Node(Box::new(node.clone())))
                 .into_iter()
                 .collect())
         };
@@ -257,7 +257,7 @@ impl Store {
             Ok(store
                 .services
                 .get(&key)
-                .map(|service| TxnResult::Service(service.clone()))
+                .map(|service| TxnResult::Service(Box::new(service.clone())))
                 .into_iter()
                 .collect())
         };
@@ -316,7 +316,7 @@ impl Store {
             Ok(store
                 .checks
                 .get(&key)
-                .map(|check| TxnResult::Check(check.clone()))
+                .map(|check| TxnResult::Check(Box::new(check.clone())))
                 .into_iter()
                 .collect())
         };

@@ -280,27 +280,27 @@ fn full_txn() -> Vec<TxnOp> {
         kv(KvVerb::Delete),
         kv(KvVerb::DeleteTree),
         kv(KvVerb::DeleteCas),
-        TxnOp::Node(NodeOp {
+        TxnOp::Node(Box::new(NodeOp {
             verb: CatalogVerb::Set,
             node: full_node(),
-        }),
-        TxnOp::Service(ServiceOp {
+        })),
+        TxnOp::Service(Box::new(ServiceOp {
             verb: CatalogVerb::Cas,
             node: "web-1".into(),
             service: full_service(),
-        }),
-        TxnOp::Check(CheckOp {
+        })),
+        TxnOp::Check(Box::new(CheckOp {
             verb: CatalogVerb::DeleteCas,
             check: full_check(),
-        }),
-        TxnOp::Check(CheckOp {
+        })),
+        TxnOp::Check(Box::new(CheckOp {
             verb: CatalogVerb::Get,
             check: full_check(),
-        }),
-        TxnOp::Node(NodeOp {
+        })),
+        TxnOp::Node(Box::new(NodeOp {
             verb: CatalogVerb::Delete,
             node: full_node(),
-        }),
+        })),
     ]
 }
 
@@ -334,9 +334,9 @@ fn every_result_keeps_its_bytes() {
             "result-v1-txn-results",
             Ok(Outcome::Txn(Ok(vec![
                 TxnResult::Kv(full_kv_entry()),
-                TxnResult::Node(full_node()),
-                TxnResult::Service(full_service()),
-                TxnResult::Check(full_check()),
+                TxnResult::Node(Box::new(full_node())),
+                TxnResult::Service(Box::new(full_service())),
+                TxnResult::Check(Box::new(full_check())),
             ]))),
         ),
         (

@@ -251,22 +251,22 @@ fn catalog_verbs_set_get_and_check_and_set() {
     let answer = txn(
         &mut h,
         vec![
-            TxnOp::Node(NodeOp {
+            TxnOp::Node(Box::new(NodeOp {
                 verb: CatalogVerb::Set,
                 node: n1.clone(),
-            }),
-            TxnOp::Service(ServiceOp {
+            })),
+            TxnOp::Service(Box::new(ServiceOp {
                 verb: CatalogVerb::Set,
                 node: "n1".into(),
                 service: service("web-1", "web", &["v1"], 80),
-            }),
-            TxnOp::Check(CheckOp {
+            })),
+            TxnOp::Check(Box::new(CheckOp {
                 verb: CatalogVerb::Set,
                 check: Check {
                     node: "n1".into(),
                     ..check("web-check", "web-1", Health::Passing)
                 },
-            }),
+            })),
         ],
     )
     .unwrap();
@@ -278,15 +278,15 @@ fn catalog_verbs_set_get_and_check_and_set() {
     let refused = txn(
         &mut h,
         vec![
-            TxnOp::Node(NodeOp {
+            TxnOp::Node(Box::new(NodeOp {
                 verb: CatalogVerb::Set,
                 node: node("n2", "10.0.0.2"),
-            }),
-            TxnOp::Service(ServiceOp {
+            })),
+            TxnOp::Service(Box::new(ServiceOp {
                 verb: CatalogVerb::Set,
                 node: "ghost".into(),
                 service: service("db", "db", &[], 5432),
-            }),
+            })),
         ],
     );
     assert_eq!(
@@ -296,10 +296,10 @@ fn catalog_verbs_set_get_and_check_and_set() {
     assert_eq!(
         errors(read(
             &h,
-            vec![TxnOp::Node(NodeOp {
+            vec![TxnOp::Node(Box::new(NodeOp {
                 verb: CatalogVerb::Get,
                 node: node("n2", ""),
-            })]
+            }))]
         )),
         vec![(0, "node \"n2\" doesn't exist".to_owned())]
     );
@@ -310,20 +310,20 @@ fn catalog_verbs_set_get_and_check_and_set() {
     assert_eq!(
         errors(txn(
             &mut h,
-            vec![TxnOp::Node(NodeOp {
+            vec![TxnOp::Node(Box::new(NodeOp {
                 verb: CatalogVerb::Cas,
                 node: stale.clone()
-            })]
+            }))]
         )),
         vec![(0, "failed to set node \"n1\", index is stale".to_owned())]
     );
     stale.indexes.modify_index = stored.indexes.modify_index;
     assert!(txn(
         &mut h,
-        vec![TxnOp::Node(NodeOp {
+        vec![TxnOp::Node(Box::new(NodeOp {
             verb: CatalogVerb::Cas,
             node: stale
-        })]
+        }))]
     )
     .is_ok());
     // delete-cas of the service with a stale index, then a plain delete of the check.
@@ -332,11 +332,11 @@ fn catalog_verbs_set_get_and_check_and_set() {
     assert_eq!(
         errors(txn(
             &mut h,
-            vec![TxnOp::Service(ServiceOp {
+            vec![TxnOp::Service(Box::new(ServiceOp {
                 verb: CatalogVerb::DeleteCas,
                 node: "n1".into(),
                 service: web
-            })]
+            }))]
         )),
         vec![(
             0,
@@ -345,25 +345,25 @@ fn catalog_verbs_set_get_and_check_and_set() {
     );
     assert!(txn(
         &mut h,
-        vec![TxnOp::Check(CheckOp {
+        vec![TxnOp::Check(Box::new(CheckOp {
             verb: CatalogVerb::Delete,
             check: Check {
                 node: "n1".into(),
                 ..check("web-check", "", Health::Passing)
             }
-        })]
+        }))]
     )
     .is_ok());
     assert_eq!(
         errors(read(
             &h,
-            vec![TxnOp::Check(CheckOp {
+            vec![TxnOp::Check(Box::new(CheckOp {
                 verb: CatalogVerb::Get,
                 check: Check {
                     node: "n1".into(),
                     ..check("web-check", "", Health::Passing)
                 }
-            })]
+            }))]
         )),
         vec![(
             0,
