@@ -9,6 +9,12 @@
 //!
 //! Exit status: the child's own with `-child-exit-code`; otherwise 0 when the child
 //! succeeded, 2 when it failed, 1 when the lock could not be taken or was lost.
+//!
+//! Beyond `consul lock`, the child gets its fencing token in its environment:
+//! `LEGATE_LOCK_KEY`, `LEGATE_LOCK_SESSION` and, for a lock, `LEGATE_LOCK_INDEX` (the
+//! key's `LockIndex`, which rises with every new holder while the key exists) and
+//! `LEGATE_LOCK_SEQUENCER` (the key's `ModifyIndex` while held: a Raft index, strictly
+//! higher for every later holder even after the key is deleted and created again).
 
 use super::{HttpFlags, Outcome};
 use crate::lock::mutex::Mutex;
@@ -71,6 +77,23 @@ impl Holder {
         match self {
             Holder::Mutex(_, held) => held.lost(),
             Holder::Semaphore(_, held) => held.lost(),
+        }
+    }
+
+    /// What the child learns of its lock: the fencing token (key, session, and for a lock
+    /// its `LockIndex`) to hand to any resource it protects.
+    fn environment(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Holder::Mutex(lock, held) => vec![
+                ("LEGATE_LOCK_KEY", lock.key.clone()),
+                ("LEGATE_LOCK_SESSION", lock.session.clone()),
+                ("LEGATE_LOCK_INDEX", held.lock_index.to_string()),
+                ("LEGATE_LOCK_SEQUENCER", held.sequencer.to_string()),
+            ],
+            Holder::Semaphore(semaphore, _) => vec![
+                ("LEGATE_LOCK_KEY", semaphore.prefix.clone()),
+                ("LEGATE_LOCK_SESSION", semaphore.session.clone()),
+            ],
         }
     }
 
@@ -149,7 +172,7 @@ pub async fn run(args: LockArgs) -> Outcome {
         eprintln!("Lock acquired on {prefix}, starting: {script}");
     }
     let mut lost = holder.lost();
-    let finished = match spawn_child(&args) {
+    let finished = match spawn_child(&args, &holder.environment()) {
         Ok(child) => supervise(child, &mut lost).await,
         Err(error) => Finished::Failed(format!("Error starting handler: {error}")),
     };
@@ -186,7 +209,7 @@ enum Finished {
     Failed(String),
 }
 
-fn spawn_child(args: &LockArgs) -> std::io::Result<Child> {
+fn spawn_child(args: &LockArgs, environment: &[(&str, String)]) -> std::io::Result<Child> {
     let mut command = if args.shell {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_owned());
         let mut command = Command::new(shell);
@@ -198,6 +221,7 @@ fn spawn_child(args: &LockArgs) -> std::io::Result<Child> {
         command
     };
     command
+        .envs(environment.iter().map(|(name, value)| (*name, value)))
         .stdin(if args.pass_stdin {
             Stdio::inherit()
         } else {

@@ -25,6 +25,13 @@ pub struct Mutex {
 pub struct Held {
     lost: Lost,
     monitor: JoinHandle<()>,
+    /// The key's `LockIndex` when this session took it: it rises with every new holder as
+    /// long as the key exists (a deleted key starts again at 1).
+    pub lock_index: u64,
+    /// The key's `ModifyIndex` read back while this session held it: a Raft index, so it is
+    /// strictly higher for every later holder, even across deletions of the key. This is
+    /// the sequencer a protected resource should compare (rejecting any lower one).
+    pub sequencer: u64,
 }
 
 impl Held {
@@ -95,6 +102,18 @@ impl Mutex {
             () = sleep_until => return Err(LockError::Timeout),
             () = super::until_lost(&mut session_lost) => return Err(LockError::SessionLost),
         }
+        // The generation this session holds, read back consistently; if the key already
+        // names another session, the lock was lost at once and the monitor reports it.
+        let consistent = QueryOptions {
+            consistent: true,
+            ..QueryOptions::default()
+        };
+        let (lock_index, sequencer) = match client.kv_get(&self.key, &consistent).await? {
+            (Some(pair), _) if pair.session.as_deref() == Some(self.session.as_str()) => {
+                (pair.lock_index, pair.modify_index)
+            }
+            _ => (0, 0),
+        };
         let (signal, lost) = watch::channel(false);
         let monitor = tokio::spawn(monitor(
             client.clone(),
@@ -104,7 +123,12 @@ impl Mutex {
             session_lost,
             signal,
         ));
-        Ok(Held { lost, monitor })
+        Ok(Held {
+            lost,
+            monitor,
+            lock_index,
+            sequencer,
+        })
     }
 
     /// Releases the lock (the key keeps its value), then deletes the key if nobody took it
