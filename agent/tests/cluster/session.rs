@@ -42,6 +42,12 @@ fn a_failed_node_invalidates_its_sessions_and_releases_their_locks() {
         .put(client, &format!("/v1/kv/leader-lock?acquire={id}"), "c4")
         .unwrap();
     assert_eq!(acquired, "true");
+    // Renew through the client: it goes to the leader, which keeps the timers.
+    let (status, renewed) = cluster
+        .put(client, &format!("/v1/session/renew/{id}"), "")
+        .unwrap();
+    assert_eq!(status, 200, "{renewed}");
+    assert!(renewed.contains(&id));
     cluster.kill9(client);
     cluster.wait_until("the failed client's session to be invalidated", || {
         session_exists(&cluster, 0, &id) == Some(false)

@@ -158,6 +158,44 @@ fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
     assert!(released.elapsed() >= Duration::from_secs(15));
 }
 
+#[test]
+fn a_bound_check_going_critical_invalidates_the_session() {
+    let agent = Agent::server(&[]);
+    let http = Client::new();
+    let registered = http
+        .put(agent.url("/v1/agent/check/register"))
+        .body(r#"{"Name":"heartbeat","CheckID":"heartbeat","TTL":"60s","Status":"passing"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    wait_until("the check in the catalog", Duration::from_secs(30), || {
+        get_json(&agent, "/v1/health/node/e2e-node")
+            .as_array()
+            .is_some_and(|checks| checks.iter().any(|c| c["CheckID"] == "heartbeat"))
+    });
+    let id = create(
+        &agent,
+        r#"{"NodeChecks":["serfHealth","heartbeat"],"LockDelay":"0s"}"#,
+    );
+    assert_eq!(
+        put(&agent, &format!("/v1/kv/job?acquire={id}"), "x"),
+        "true"
+    );
+    // The application stops reporting: the agent marks the check critical, anti-entropy
+    // carries it to the catalog, and the session goes with it.
+    let failed = http
+        .put(agent.url("/v1/agent/check/fail/heartbeat?note=gone"))
+        .send()
+        .unwrap();
+    assert_eq!(failed.status(), 200);
+    wait_until(
+        "the session to be invalidated",
+        Duration::from_secs(30),
+        || !session_exists(&agent, &id),
+    );
+    assert_eq!(holder(&agent, "job"), None);
+}
+
 /// Starts `legate lock` in the background.
 fn lock_process(agent: &Agent, args: &[&str]) -> Child {
     let mut all = vec!["lock".to_owned(), format!("-http-addr={}", agent.addr())];
