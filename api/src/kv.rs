@@ -283,6 +283,17 @@ async fn keys<B: Backend>(
 
 /// Reads a PUT body, refusing values over `kv_max_value_size` with Consul's text.
 async fn read_value<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Vec<u8>, ApiError> {
+    read_capped(api, request, "kv_max_value_size").await
+}
+
+/// Reads a body of at most `kv_max_value_size` bytes (Consul's limit for KV values and, as
+/// `txn_max_req_len`'s default, for transactions), refusing a larger one with Consul's text
+/// naming the `setting`.
+pub(crate) async fn read_capped<B: Backend>(
+    api: &Api<B>,
+    request: Incoming,
+    setting: &str,
+) -> Result<Vec<u8>, ApiError> {
     let limit = api.config.kv_max_value_size;
     let value = body::read_limited(
         request.body,
@@ -294,7 +305,7 @@ async fn read_value<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Vec<u
     .map_err(|error| match error {
         BodyError::TooLarge { length } => ApiError::TooLarge(format!(
             "Request body({length} bytes) too large, max size: {limit} bytes. See \
-             https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size."
+             https://developer.hashicorp.com/docs/agent/config/config-files#{setting}."
         )),
         BodyError::Read(text) => ApiError::BadRequest(text),
     })?;

@@ -7,7 +7,6 @@
 //! parse, 413 past 128 operations or the size limits.
 
 use crate::backend::Backend;
-use crate::body::{self, BodyError};
 use crate::error::ApiError;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
@@ -21,20 +20,7 @@ use legate_catalog::{Command, Outcome, Query, QueryResult};
 pub async fn handle<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Response, ApiError> {
     let options = api.options(&request)?;
     let limit = api.config.kv_max_value_size;
-    let bytes = body::read_limited(
-        request.body,
-        &request.headers,
-        limit,
-        api.config.max_discarded_body,
-    )
-    .await
-    .map_err(|error| match error {
-        BodyError::TooLarge { length } => ApiError::TooLarge(format!(
-            "Request body({length} bytes) too large, max size: {limit} bytes. See \
-             https://developer.hashicorp.com/docs/agent/config/config-files#txn_max_req_len."
-        )),
-        BodyError::Read(text) => ApiError::BadRequest(text),
-    })?;
+    let bytes = crate::kv::read_capped(api, request, "txn_max_req_len").await?;
     let bodies: Vec<TxnOpBody> = serde_json::from_slice(&bytes)
         .map_err(|error| ApiError::BadRequest(format!("Failed to parse body: {error}")))?;
     if bodies.len() > MAX_OPS {

@@ -16,8 +16,12 @@ pub mod semaphore_state;
 pub mod session_keeper;
 
 use legate_api::client::ClientError;
+use std::future::Future;
 use std::time::Duration;
 use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// `api.LockFlagValue`: marks a key as a Go-style lock.
 pub const LOCK_FLAG: u64 = 0x2ddc_cbc0_58a5_0c18;
@@ -49,6 +53,70 @@ pub enum LockError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Decode(String),
+}
+
+/// Runs `attempt` until it completes, `deadline` passes (`Timeout`) or the session is lost
+/// (`SessionLost`).
+pub async fn bounded<T>(
+    attempt: impl Future<Output = Result<T, LockError>>,
+    deadline: Option<Instant>,
+    session_lost: &mut Lost,
+) -> Result<T, LockError> {
+    let sleep_until = async {
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        done = attempt => done,
+        () = sleep_until => Err(LockError::Timeout),
+        () = until_lost(session_lost) => Err(LockError::SessionLost),
+    }
+}
+
+/// Watches a held lock: `read(index)` is a `?consistent` blocking read answering whether
+/// the session still holds and the index to block on next. The returned signal fires when
+/// it no longer holds, when the session is lost, or after more than `retries` failed reads
+/// in a row (an agent that cannot be reached cannot vouch for the lock).
+pub fn spawn_monitor<F, Fut>(
+    what: String,
+    retries: u32,
+    mut session_lost: Lost,
+    mut read: F,
+) -> (Lost, JoinHandle<()>)
+where
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(bool, u64), ClientError>> + Send,
+{
+    let (signal, lost) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut index = 0;
+        let mut failures = 0;
+        loop {
+            let answer = tokio::select! {
+                answer = read(index) => answer,
+                () = until_lost(&mut session_lost) => break,
+            };
+            match answer {
+                Ok((true, next)) => {
+                    failures = 0;
+                    index = next;
+                }
+                Ok((false, _)) => break,
+                Err(error) => {
+                    failures += 1;
+                    if failures > retries {
+                        tracing::warn!("{what}: monitor failed {failures} times: {error}");
+                        break;
+                    }
+                    tokio::time::sleep(MONITOR_RETRY_PAUSE).await;
+                }
+            }
+        }
+        let _ = signal.send(true);
+    });
+    (lost, task)
 }
 
 /// Fires once the lock or slot is lost.

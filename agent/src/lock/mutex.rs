@@ -7,9 +7,8 @@
 //! blocking queries and signals the loss as soon as the key no longer names the session.
 
 use super::LOCK_RETRY;
-use super::{LockError, Lost, LOCK_FLAG, LOCK_WAIT, MONITOR_RETRY_PAUSE};
+use super::{LockError, Lost, LOCK_FLAG, LOCK_WAIT};
 use legate_api::client::{Client, KvDeleteOptions, KvPutOptions, QueryOptions};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -91,17 +90,7 @@ impl Mutex {
                 }
             }
         };
-        let sleep_until = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            done = attempt => done?,
-            () = sleep_until => return Err(LockError::Timeout),
-            () = super::until_lost(&mut session_lost) => return Err(LockError::SessionLost),
-        }
+        super::bounded(attempt, deadline, &mut session_lost).await?;
         // The generation this session holds, read back consistently; if the key already
         // names another session, the lock was lost at once and the monitor reports it.
         let consistent = QueryOptions {
@@ -114,15 +103,26 @@ impl Mutex {
             }
             _ => (0, 0),
         };
-        let (signal, lost) = watch::channel(false);
-        let monitor = tokio::spawn(monitor(
-            client.clone(),
-            self.key.clone(),
-            self.session.clone(),
+        let (client, key, session) = (client.clone(), self.key.clone(), self.session.clone());
+        let (lost, monitor) = super::spawn_monitor(
+            format!("lock {key}"),
             self.monitor_retries,
             session_lost,
-            signal,
-        ));
+            move |index| {
+                let (client, key, session) = (client.clone(), key.clone(), session.clone());
+                async move {
+                    let options = QueryOptions {
+                        index,
+                        wait: Some(LOCK_WAIT),
+                        consistent: true,
+                        ..QueryOptions::default()
+                    };
+                    let (pair, meta) = client.kv_get(&key, &options).await?;
+                    let ours = pair.is_some_and(|pair| pair.session.as_deref() == Some(&session));
+                    Ok((ours, meta.index))
+                }
+            },
+        );
         Ok(Held {
             lost,
             monitor,
@@ -151,47 +151,4 @@ impl Mutex {
         }
         Ok(())
     }
-}
-
-async fn monitor(
-    client: Client,
-    key: String,
-    session: String,
-    retries: u32,
-    mut session_lost: Lost,
-    lost: watch::Sender<bool>,
-) {
-    let mut index = 0;
-    let mut failures = 0;
-    loop {
-        let options = QueryOptions {
-            index,
-            wait: Some(LOCK_WAIT),
-            consistent: true,
-            ..QueryOptions::default()
-        };
-        let read = tokio::select! {
-            read = client.kv_get(&key, &options) => read,
-            () = super::until_lost(&mut session_lost) => break,
-        };
-        match read {
-            Ok((pair, meta)) => {
-                failures = 0;
-                let ours = pair.is_some_and(|pair| pair.session.as_deref() == Some(&session));
-                if !ours {
-                    break;
-                }
-                index = meta.index;
-            }
-            Err(error) => {
-                failures += 1;
-                if failures > retries {
-                    tracing::warn!("lock {key}: monitor failed {failures} times: {error}");
-                    break;
-                }
-                tokio::time::sleep(MONITOR_RETRY_PAUSE).await;
-            }
-        }
-    }
-    let _ = lost.send(true);
 }

@@ -6,9 +6,8 @@
 //! are pruned by whoever updates the record next.
 
 use super::semaphore_state::{contender_key, find_lock, holds, lock_key, prune_dead_holders};
-use super::{LockError, Lost, LOCK_WAIT, MONITOR_RETRY_PAUSE, SEMAPHORE_FLAG};
+use super::{LockError, Lost, LOCK_WAIT, SEMAPHORE_FLAG};
 use legate_api::client::{Client, KvDeleteOptions, KvPutOptions, QueryOptions};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -89,32 +88,32 @@ impl Semaphore {
                 index = 0;
             }
         };
-        let sleep_until = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
-        let outcome = tokio::select! {
-            done = attempt => done,
-            () = sleep_until => Err(LockError::Timeout),
-            () = super::until_lost(&mut session_lost) => Err(LockError::SessionLost),
-        };
+        let outcome = super::bounded(attempt, deadline, &mut session_lost).await;
         if let Err(error) = outcome {
             let _ = client
                 .kv_delete(&own_key, &KvDeleteOptions::default())
                 .await;
             return Err(error);
         }
-        let (signal, lost) = watch::channel(false);
-        let monitor = tokio::spawn(monitor(
-            client.clone(),
-            self.prefix.clone(),
-            self.session.clone(),
+        let (client, prefix, session) = (client.clone(), self.prefix.clone(), self.session.clone());
+        let (lost, monitor) = super::spawn_monitor(
+            format!("semaphore {prefix}"),
             self.monitor_retries,
             session_lost,
-            signal,
-        ));
+            move |index| {
+                let (client, prefix, session) = (client.clone(), prefix.clone(), session.clone());
+                async move {
+                    let options = QueryOptions {
+                        index,
+                        wait: Some(LOCK_WAIT),
+                        consistent: true,
+                        ..QueryOptions::default()
+                    };
+                    let (pairs, meta) = client.kv_list(&prefix, &options).await?;
+                    Ok((holds(&pairs, &prefix, &session), meta.index))
+                }
+            },
+        );
         Ok(Held { lost, monitor })
     }
 
@@ -146,46 +145,4 @@ impl Semaphore {
             .await?;
         Ok(())
     }
-}
-
-async fn monitor(
-    client: Client,
-    prefix: String,
-    session: String,
-    retries: u32,
-    mut session_lost: Lost,
-    lost: watch::Sender<bool>,
-) {
-    let mut index = 0;
-    let mut failures = 0;
-    loop {
-        let options = QueryOptions {
-            index,
-            wait: Some(LOCK_WAIT),
-            consistent: true,
-            ..QueryOptions::default()
-        };
-        let read = tokio::select! {
-            read = client.kv_list(&prefix, &options) => read,
-            () = super::until_lost(&mut session_lost) => break,
-        };
-        match read {
-            Ok((pairs, meta)) => {
-                failures = 0;
-                if !holds(&pairs, &prefix, &session) {
-                    break;
-                }
-                index = meta.index;
-            }
-            Err(error) => {
-                failures += 1;
-                if failures > retries {
-                    tracing::warn!("semaphore {prefix}: monitor failed {failures} times: {error}");
-                    break;
-                }
-                tokio::time::sleep(MONITOR_RETRY_PAUSE).await;
-            }
-        }
-    }
-    let _ = lost.send(true);
 }
