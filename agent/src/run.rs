@@ -35,6 +35,7 @@ use crate::server::raft::{self, RaftHandle, RaftOptions};
 use crate::server::read_path::{LastContact, ReadPath};
 use crate::server::rpc::{self, RpcClient, RpcLimits, ServerRpc};
 use crate::server::write_path::WritePath;
+use crate::user_events::UserEvents;
 use anyhow::Context;
 use legate_api::backend::{AgentInfo, Backend};
 use legate_api::{ApiConfig, ServeLimits};
@@ -304,6 +305,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &me,
             stopped.clone(),
         )?;
+        let user_events = UserEvents::start(
+            membership.gossip().clone(),
+            config.node_name.clone(),
+            local.clone(),
+        );
         let backend = ServerBackend::new(ServerParts {
             raft: raft.clone(),
             writes,
@@ -318,6 +324,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 node_name: config.node_name.clone(),
                 transport: operator,
             },
+            user_events,
         });
         let lookup = ServerLookup::new(store, raft.clone(), config.datacenter.as_str().into());
         (Some(raft), frontends.start(&config, backend, lookup))
@@ -330,12 +337,18 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &me,
             stopped.clone(),
         )?;
+        let user_events = UserEvents::start(
+            membership.gossip().clone(),
+            config.node_name.clone(),
+            local.clone(),
+        );
         let backend = ClientBackend::new(
             forwarder.clone(),
             membership.clone(),
             info,
             local,
             shutdown.clone(),
+            user_events,
         );
         let lookup = ClientLookup::new(forwarder, config.datacenter.as_str().into());
         (None, frontends.start(&config, backend, lookup))

@@ -12,8 +12,10 @@
 //! - `maint`: `maint`, node and service maintenance mode.
 //! - `lock`: `lock`, running a command while holding a lock or semaphore slot.
 //! - `table`: column alignment for tabular output.
+//! - `event`: `event`, firing a user event.
 
 mod catalog;
+mod event;
 mod force_leave;
 mod join;
 mod keygen;
@@ -70,6 +72,8 @@ pub enum Verb {
     Keyring(keyring::KeyringArgs),
     /// Print the version.
     Version,
+    /// Fire a new event.
+    Event(event::EventArgs),
 }
 
 /// Flags every client verb takes, with Consul's names and environment variables.
@@ -168,6 +172,7 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Keygen => keygen::run(),
             Verb::Keyring(args) => keyring::run(args).await,
             Verb::Version => Outcome::ok(version_text()),
+            Verb::Event(args) => event::run(args).await,
         }
     });
     print_lines(&outcome.stdout, false);
