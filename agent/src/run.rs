@@ -185,6 +185,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         status: leader::reconcile::MemberStatus::Alive,
     };
     let (stop, stopped) = watch::channel(false);
+    // The config file's watches read this agent's own HTTP API.
+    let http_addr = listeners
+        .http
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok());
     let frontends = Frontends {
         listeners: FrontendSockets {
             http: listeners.http,
@@ -353,6 +358,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         let lookup = ClientLookup::new(forwarder, config.datacenter.as_str().into());
         (None, frontends.start(&config, backend, lookup))
     };
+    if let Some(addr) = http_addr {
+        crate::watch::configured::start(
+            config.watches.clone(),
+            &crate::watch::configured::base_url(addr),
+            shutdown.token().child_token(),
+        );
+    }
     eprintln!("==> Legate agent running!");
 
     shutdown.token().cancelled().await;

@@ -12,7 +12,7 @@
 //! - `maint`: `maint`, node and service maintenance mode.
 //! - `lock`: `lock`, running a command while holding a lock or semaphore slot.
 //! - `table`: column alignment for tabular output.
-//! - `event`: `event`, firing a user event.
+//! - `event`: `event`, firing a user event; `watch`: `watch`, over `crate::watch`.
 
 mod catalog;
 mod event;
@@ -28,6 +28,7 @@ mod members;
 mod operator;
 mod services;
 mod table;
+mod watch;
 
 use crate::config::AgentFlags;
 use clap::{Args, Parser, Subcommand};
@@ -74,6 +75,8 @@ pub enum Verb {
     Version,
     /// Fire a new event.
     Event(event::EventArgs),
+    /// Watch for changes in Consul.
+    Watch(watch::WatchArgs),
 }
 
 /// Flags every client verb takes, with Consul's names and environment variables.
@@ -173,6 +176,7 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Keyring(args) => keyring::run(args).await,
             Verb::Version => Outcome::ok(version_text()),
             Verb::Event(args) => event::run(args).await,
+            Verb::Watch(args) => watch::run(args).await,
         }
     });
     print_lines(&outcome.stdout, false);
