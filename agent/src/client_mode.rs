@@ -23,6 +23,7 @@ use crate::server::rpc::message::{
 };
 use crate::server::rpc::{RpcClient, RpcError};
 use crate::server::write_path::HOLD;
+use crate::user_events::UserEvents;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadOptions,
 };
@@ -281,6 +282,8 @@ pub struct ClientBackend {
     local: LocalState<ClientCatalog>,
     started: Instant,
     ops: OperatorCalls<Forwarder>,
+    /// User events over this agent's gossip (see `user_events`: a client fires them itself).
+    user_events: UserEvents,
 }
 
 impl ClientBackend {
@@ -290,6 +293,7 @@ impl ClientBackend {
         info: AgentInfo,
         local: LocalState<ClientCatalog>,
         shutdown: Shutdown,
+        user_events: UserEvents,
     ) -> ClientBackend {
         ClientBackend {
             ops: OperatorCalls {
@@ -303,6 +307,7 @@ impl ClientBackend {
             info,
             local,
             started: Instant::now(),
+            user_events,
         }
     }
 
@@ -420,6 +425,24 @@ impl Backend for ClientBackend {
     }
 
     crate::delegate_operator_calls!(ops);
+
+    async fn fire_event(
+        &self,
+        datacenter: Option<Datacenter>,
+        event: legate_api::backend::UserEvent,
+    ) -> Result<(), BackendError> {
+        self.check_datacenter(&datacenter)?;
+        self.user_events.fire(event).await
+    }
+
+    async fn events(
+        &self,
+        name: Option<String>,
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<legate_api::backend::EventList, BackendError> {
+        Ok(self.user_events.list(name, min_index, wait).await)
+    }
 }
 
 /// `dns::Lookup` for a client agent: every read forwarded to a server (stale unless

@@ -13,6 +13,8 @@
 //! - `membership`: LAN gossip (the `gossip` crate) as the agent uses it.
 //! - `node_id`: the node's persistent UUID.
 //! - `operator_calls`: membership, keyring, Raft and autopilot calls shared by both modes.
+//! - `user_events`: `/v1/event/fire` over this agent's gossip, and the events it keeps.
+//! - `watch`: watches (`legate watch`, and `watches` in config files).
 //! - `durable_db`: a sled database whose flush is an fsync.
 pub mod cli;
 pub mod client_mode;
@@ -27,3 +29,5 @@ pub mod node_id;
 pub mod operator_calls;
 pub mod run;
 pub mod server;
+pub mod user_events;
+pub mod watch;

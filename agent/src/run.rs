@@ -35,6 +35,7 @@ use crate::server::raft::{self, RaftHandle, RaftOptions};
 use crate::server::read_path::{LastContact, ReadPath};
 use crate::server::rpc::{self, RpcClient, RpcLimits, ServerRpc};
 use crate::server::write_path::WritePath;
+use crate::user_events::UserEvents;
 use anyhow::Context;
 use legate_api::backend::{AgentInfo, Backend};
 use legate_api::{ApiConfig, ServeLimits};
@@ -184,6 +185,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         status: leader::reconcile::MemberStatus::Alive,
     };
     let (stop, stopped) = watch::channel(false);
+    // The config file's watches read this agent's own HTTP API.
+    let http_addr = listeners
+        .http
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok());
     let frontends = Frontends {
         listeners: FrontendSockets {
             http: listeners.http,
@@ -304,6 +310,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &me,
             stopped.clone(),
         )?;
+        let user_events = UserEvents::start(
+            membership.gossip().clone(),
+            config.node_name.clone(),
+            local.clone(),
+        );
         let backend = ServerBackend::new(ServerParts {
             raft: raft.clone(),
             writes,
@@ -318,6 +329,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 node_name: config.node_name.clone(),
                 transport: operator,
             },
+            user_events,
         });
         let lookup = ServerLookup::new(store, raft.clone(), config.datacenter.as_str().into());
         (Some(raft), frontends.start(&config, backend, lookup))
@@ -330,16 +342,29 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             &me,
             stopped.clone(),
         )?;
+        let user_events = UserEvents::start(
+            membership.gossip().clone(),
+            config.node_name.clone(),
+            local.clone(),
+        );
         let backend = ClientBackend::new(
             forwarder.clone(),
             membership.clone(),
             info,
             local,
             shutdown.clone(),
+            user_events,
         );
         let lookup = ClientLookup::new(forwarder, config.datacenter.as_str().into());
         (None, frontends.start(&config, backend, lookup))
     };
+    if let Some(addr) = http_addr {
+        crate::watch::configured::start(
+            config.watches.clone(),
+            &crate::watch::configured::base_url(addr),
+            shutdown.token().child_token(),
+        );
+    }
     eprintln!("==> Legate agent running!");
 
     shutdown.token().cancelled().await;

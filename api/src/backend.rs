@@ -19,10 +19,14 @@
 //!    done or refused; their errors carry the text Consul's agent would answer with (the
 //!    frontend sends it as a plain-text 500), and say whether anything changed.
 //!
+//! 7. `fire_event` hands the event to gossip for every agent of the datacenter (this one
+//!    included, through its own filters); `events` answers from this agent's `EventLog`.
+//!
 //! Layout: the types of the operator calls live in `raft`, `autopilot` and `keyring`,
-//! re-exported here.
+//! re-exported here; user events in `event`.
 
 pub mod autopilot;
+pub mod event;
 pub mod keyring;
 pub mod raft;
 
@@ -32,6 +36,9 @@ pub use autopilot::{
 };
 pub use keyring::{GossipKey, KeyError, KeyringOp, KeyringResponse, MAX_RELAY_FACTOR};
 pub use raft::{PeerSelector, RaftConfiguration, RaftServer};
+
+pub use crate::event_log::EventList;
+pub use event::UserEvent;
 
 use crate::local::LocalAgent;
 use legate_catalog::command::ApplyError;
@@ -339,4 +346,23 @@ pub trait Backend: Send + Sync + 'static {
         relay_factor: u8,
         local_only: bool,
     ) -> impl Future<Output = Result<Vec<KeyringResponse>, BackendError>> + Send;
+
+    /// Rule 7: sends `event` (already validated, see `event::FireRequest`) to every agent of
+    /// the local datacenter, or of `datacenter`. `Ok` once gossip took it; delivery is best
+    /// effort, as in Consul.
+    fn fire_event(
+        &self,
+        datacenter: Option<Datacenter>,
+        event: UserEvent,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Rule 7: the events this agent kept, oldest first, only those named `name` when given.
+    /// With `min_index > 0`, waits up to `wait` while the list's index equals `min_index`
+    /// (event indexes are not ordered: see `event_log`).
+    fn events(
+        &self,
+        name: Option<String>,
+        min_index: u64,
+        wait: Duration,
+    ) -> impl Future<Output = Result<EventList, BackendError>> + Send;
 }

@@ -6,6 +6,7 @@
 //! non-2xx answer is `ClientError::Status` with its code and plain-text body.
 
 mod calls;
+mod event;
 mod membership;
 mod operator;
 mod session;

@@ -27,6 +27,8 @@
 //! - `kv`, `catalog`, `health`, `status`, `agent`, `agent_membership` (join, leave,
 //!   force-leave), `operator_raft`, `operator_autopilot`, `operator_keyring`: one file per
 //!   endpoint area.
+//! - `event`: `/v1/event/fire` and `/v1/event/list`; `event_log`: the last 256 user
+//!   events an agent kept, and blocking lists over them.
 //! - `types`: Consul's JSON shapes and their conversions from and to catalog records.
 //! - `decode`: case-insensitive, snake_case-tolerant request decoding (`folded_struct!`).
 //! - `duration`: Go duration parsing and formatting; `timestamp`: RFC 3339 times.
@@ -51,6 +53,8 @@ pub mod connect;
 pub mod decode;
 pub mod duration;
 pub mod error;
+pub mod event;
+pub mod event_log;
 pub mod filter;
 pub mod health;
 pub mod kv;

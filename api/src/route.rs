@@ -66,6 +66,9 @@ pub enum Endpoint {
     SessionNode(String),
     SessionList,
     Txn,
+    /// `/v1/event/fire/<name>`.
+    EventFire(String),
+    EventList,
 }
 
 const READ: &[Method] = &[Method::GET];
@@ -119,6 +122,7 @@ const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/session/create", Endpoint::SessionCreate),
     ("/v1/session/list", Endpoint::SessionList),
     ("/v1/txn", Endpoint::Txn),
+    ("/v1/event/list", Endpoint::EventList),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -167,6 +171,7 @@ const PREFIXES: &[(&str, WithArgument)] = &[
     ("/v1/session/renew/", Endpoint::SessionRenew),
     ("/v1/session/info/", Endpoint::SessionInfo),
     ("/v1/session/node/", Endpoint::SessionNode),
+    ("/v1/event/fire/", Endpoint::EventFire),
 ];
 
 impl Endpoint {
@@ -207,7 +212,8 @@ impl Endpoint {
             | Endpoint::SessionCreate
             | Endpoint::SessionDestroy(_)
             | Endpoint::SessionRenew(_)
-            | Endpoint::Txn => Some(WRITE),
+            | Endpoint::Txn
+            | Endpoint::EventFire(_) => Some(WRITE),
             Endpoint::OperatorRaftPeer => Some(REMOVE),
             Endpoint::OperatorRaftTransferLeader => Some(ACTION),
             Endpoint::OperatorAutopilotConfiguration => Some(READ_WRITE),
@@ -237,7 +243,8 @@ impl Endpoint {
             | Endpoint::OperatorAutopilotState
             | Endpoint::SessionInfo(_)
             | Endpoint::SessionNode(_)
-            | Endpoint::SessionList => Some(READ),
+            | Endpoint::SessionList
+            | Endpoint::EventList => Some(READ),
         }
     }
 }
@@ -301,6 +308,11 @@ mod tests {
             Some(Endpoint::OperatorKeyring)
         );
         assert_eq!(Endpoint::parse("/v1/operator/keyring/"), None);
+        assert_eq!(
+            Endpoint::parse("/v1/event/fire/deploy/web"),
+            Some(Endpoint::EventFire("deploy/web".into()))
+        );
+        assert_eq!(Endpoint::parse("/v1/event/list"), Some(Endpoint::EventList));
         assert!(unknown_path_text("/v1/no").contains("not a recognized"));
         assert!(unknown_path_text("/v2/no").contains("starts with '/v1/'"));
     }

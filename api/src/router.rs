@@ -11,6 +11,7 @@ use crate::backend::{AgentInfo, Backend, BackendError, Read};
 use crate::body::{self, BodyError};
 use crate::config::ApiConfig;
 use crate::error::{allow_header, plain_text, ApiError};
+use crate::event;
 use crate::options::{remote_datacenter, RequestOptions};
 use crate::params::{percent_decode, Params};
 use crate::route::{unknown_path_text, Endpoint};
@@ -173,6 +174,8 @@ impl<B: Backend> Api<B> {
             Endpoint::SessionNode(node) => session::node(self, node, request).await,
             Endpoint::SessionList => session::list(self, request).await,
             Endpoint::Txn => txn::handle(self, request).await,
+            Endpoint::EventFire(name) => event::fire(self, name, request).await,
+            Endpoint::EventList => event::list(self, request).await,
         }
     }
 

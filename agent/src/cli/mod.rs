@@ -12,8 +12,10 @@
 //! - `maint`: `maint`, node and service maintenance mode.
 //! - `lock`: `lock`, running a command while holding a lock or semaphore slot.
 //! - `table`: column alignment for tabular output.
+//! - `event`: `event`, firing a user event; `watch`: `watch`, over `crate::watch`.
 
 mod catalog;
+mod event;
 mod force_leave;
 mod join;
 mod keygen;
@@ -26,6 +28,7 @@ mod members;
 mod operator;
 mod services;
 mod table;
+mod watch;
 
 use crate::config::AgentFlags;
 use clap::{Args, Parser, Subcommand};
@@ -70,6 +73,10 @@ pub enum Verb {
     Keyring(keyring::KeyringArgs),
     /// Print the version.
     Version,
+    /// Fire a new event.
+    Event(event::EventArgs),
+    /// Watch for changes in Consul.
+    Watch(watch::WatchArgs),
 }
 
 /// Flags every client verb takes, with Consul's names and environment variables.
@@ -168,6 +175,8 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Keygen => keygen::run(),
             Verb::Keyring(args) => keyring::run(args).await,
             Verb::Version => Outcome::ok(version_text()),
+            Verb::Event(args) => event::run(args).await,
+            Verb::Watch(args) => watch::run(args).await,
         }
     });
     print_lines(&outcome.stdout, false);

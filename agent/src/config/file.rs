@@ -68,6 +68,8 @@ pub struct FileConfig {
     pub services: Vec<legate_api::types::AgentServiceBody>,
     pub check: Option<legate_api::types::AgentCheckBody>,
     pub checks: Vec<legate_api::types::AgentCheckBody>,
+    /// Watches, each a map of parameters (`watch::spec` reads them); later files add theirs.
+    pub watches: Vec<serde_json::Map<String, Value>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -165,6 +167,7 @@ const KNOWN: &[&str] = &[
     "services",
     "check",
     "checks",
+    "watches",
 ];
 const KNOWN_PORTS: &[&str] = &["http", "dns", "server", "serf_lan", "serf_wan"];
 const KNOWN_LIMITS: &[&str] = &["http_max_conns_per_client"];
@@ -268,6 +271,7 @@ impl FileConfig {
         self.services.extend(later.services);
         self.checks.extend(later.check);
         self.checks.extend(later.checks);
+        self.watches.extend(later.watches);
         self.recursors.extend(later.recursors);
         self.dns_config.merge(later.dns_config);
     }

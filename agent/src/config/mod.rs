@@ -74,6 +74,8 @@ pub struct Config {
     pub local: local::LocalSettings,
     /// Joining, bootstrapping, encryption, leaving, autopilot.
     pub cluster: cluster::ClusterSettings,
+    /// `watches`, parsed; the agent runs them against its own HTTP API.
+    pub watches: Vec<crate::watch::spec::WatchDefinition>,
     /// Warnings gathered while loading, printed once logging is up.
     pub warnings: Vec<String>,
 }
@@ -96,6 +98,9 @@ pub enum ConfigError {
     Dns(#[from] dns::DnsConfigError),
     #[error("invalid {what} definition in config: {text}")]
     BadDefinition { what: &'static str, text: String },
+    /// A `watches` entry that cannot run, in Consul's words.
+    #[error("{0}")]
+    Watch(String),
 }
 
 impl Config {
@@ -215,6 +220,26 @@ impl Config {
             node_name: &node_name,
         })?;
         let local = local::resolve(flags, &file)?;
+        let watches = file
+            .watches
+            .iter()
+            .map(crate::watch::spec::parse_config)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::Watch)?;
+        if !watches.is_empty() && ports.http < 0 {
+            return Err(ConfigError::Watch(
+                "watch plans require an HTTP or HTTPS endpoint".to_owned(),
+            ));
+        }
+        for watch in &watches {
+            if matches!(watch.handler, crate::watch::spec::Handler::Shell(_)) {
+                warnings.push(
+                    "The 'handler' field in watches has been deprecated and replaced with the \
+                     'args' field. See https://www.consul.io/docs/agent/watches.html"
+                        .to_owned(),
+                );
+            }
+        }
         Ok(Config {
             dev,
             server,
@@ -245,6 +270,7 @@ impl Config {
             dns,
             local,
             cluster,
+            watches,
             warnings,
         })
     }
@@ -310,6 +336,38 @@ mod tests {
         .unwrap();
         assert!(config.bootstrap);
         assert_eq!(config.cluster.bootstrap_expect, 0);
+    }
+
+    #[test]
+    fn watches_from_files_are_parsed_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.json");
+        let flags = |file: &std::path::Path| AgentFlags {
+            dev: true,
+            config_file: vec![file.to_owned()],
+            ..AgentFlags::default()
+        };
+        std::fs::write(
+            &file,
+            r#"{"watches":[{"type":"key","key":"k","args":["/bin/h"]}]}"#,
+        )
+        .unwrap();
+        let config = Config::resolve(&flags(&file)).unwrap();
+        assert_eq!(config.watches.len(), 1);
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        std::fs::write(&file, r#"{"watches":[{"type":"key","key":"k"}]}"#).unwrap();
+        let error = Config::resolve(&flags(&file)).unwrap_err();
+        assert_eq!(error.to_string(), "Must define a watch handler");
+        std::fs::write(
+            &file,
+            r#"{"ports":{"http":-1},"watches":[{"type":"nodes","handler":"h"}]}"#,
+        )
+        .unwrap();
+        let error = Config::resolve(&flags(&file)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "watch plans require an HTTP or HTTPS endpoint"
+        );
     }
 
     #[test]

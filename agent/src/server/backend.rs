@@ -13,6 +13,7 @@ use super::write_path::WritePath;
 use crate::local::LocalState;
 use crate::membership::Membership;
 use crate::operator_calls::OperatorCalls;
+use crate::user_events::UserEvents;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadOptions,
 };
@@ -37,6 +38,8 @@ pub struct ServerParts {
     pub local: LocalState<ServerCatalog>,
     pub membership: Membership,
     pub ops: OperatorCalls<Operator>,
+    /// User events over this agent's gossip.
+    pub user_events: UserEvents,
 }
 
 impl std::ops::Deref for ServerBackend {
@@ -269,6 +272,24 @@ impl Backend for ServerBackend {
     }
 
     crate::delegate_operator_calls!(ops);
+
+    async fn fire_event(
+        &self,
+        datacenter: Option<Datacenter>,
+        event: legate_api::backend::UserEvent,
+    ) -> Result<(), BackendError> {
+        self.check_datacenter(&datacenter)?;
+        self.user_events.fire(event).await
+    }
+
+    async fn events(
+        &self,
+        name: Option<String>,
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<legate_api::backend::EventList, BackendError> {
+        Ok(self.user_events.list(name, min_index, wait).await)
+    }
 }
 
 fn num_cpus() -> usize {

@@ -9,3 +9,4 @@ mod harness;
 mod kv;
 mod local;
 mod session;
+mod watch;

@@ -4,7 +4,8 @@
 //! at rising indexes, reads block for real through `SharedStore::block_until` with a
 //! `tokio::time::sleep(wait)` deadline (so `tokio::time::pause` drives them), and failures
 //! can be injected. Membership and operator calls go to `FakeCluster`, an in-memory model
-//! of the pools, the Raft peer set, autopilot and the keyring.
+//! of the pools, the Raft peer set, autopilot and the keyring. A fired user event is
+//! delivered to this agent alone, through the same filters and `EventLog` a real agent uses.
 
 mod cluster;
 mod local;
@@ -17,6 +18,9 @@ use crate::backend::{
     Consistency, KeyringOp, KeyringResponse, Member, PeerSelector, RaftConfiguration, RaftStatus,
     Read, ReadMeta, ReadOptions,
 };
+use crate::backend::{EventList, UserEvent};
+use crate::event_log::EventLog;
+use crate::local::LocalAgent;
 use legate_catalog::{query, Command, Datacenter, Index, Outcome, Query, QueryResult};
 use legate_catalog::{SharedStore, Store};
 use std::collections::BTreeMap;
@@ -36,6 +40,10 @@ pub struct FakeBackend {
     failure: Mutex<Option<BackendError>>,
     /// The agent's own services and checks.
     pub local: FakeLocal,
+    /// The user events this agent kept.
+    pub events: EventLog,
+    /// The gossip Lamport clock of user events.
+    event_clock: Mutex<u64>,
 }
 
 impl Default for FakeBackend {
@@ -82,6 +90,8 @@ impl FakeBackend {
             cluster: FakeCluster::new("dc1", member),
             failure: Mutex::new(None),
             local: FakeLocal::new("node1"),
+            events: EventLog::new(),
+            event_clock: Mutex::new(0),
         }
     }
 
@@ -331,5 +341,40 @@ impl Backend for FakeBackend {
     ) -> Result<Vec<KeyringResponse>, BackendError> {
         self.check(&None)?;
         Ok(self.cluster.keyring(&op, local_only))
+    }
+
+    async fn fire_event(
+        &self,
+        datacenter: Option<Datacenter>,
+        event: UserEvent,
+    ) -> Result<(), BackendError> {
+        self.check(&datacenter)?;
+        // Gossip would deliver it here too, stamped with the next Lamport time.
+        let ltime = {
+            let mut clock = self
+                .event_clock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *clock += 1;
+            *clock
+        };
+        let services = crate::backend::event::ServiceTags::of(self.local.services());
+        if event.accepted_by(&self.info.node_name, &services) {
+            self.events.keep(UserEvent { ltime, ..event });
+        }
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        name: Option<String>,
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<EventList, BackendError> {
+        self.check(&None)?;
+        Ok(self
+            .events
+            .wait_list(name.as_deref(), min_index, wait)
+            .await)
     }
 }

@@ -22,11 +22,13 @@
 //! - `agent_registration`: the agent service and check register bodies, and their specs.
 //! - `registration`: the catalog register and deregister bodies and their commands.
 //! - `operator_raft`, `operator_autopilot`, `operator_keyring`: the `/v1/operator/*` shapes.
+//! - `event`: `Event`, a user event.
 //! - `session`: `SessionEntry` and the create body; `txn`: `/v1/txn` bodies and answers.
 
 pub mod agent;
 pub mod agent_registration;
 pub mod check;
+pub mod event;
 pub mod kv;
 pub mod node;
 pub mod node_service;
@@ -41,6 +43,7 @@ pub mod txn;
 pub use agent::{AgentSelf, GrpcPorts, Member, NodeServices, SelfConfig, XdsSelf};
 pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};
 pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
+pub use event::Event;
 pub use kv::KvPair;
 pub use node::Node;
 pub use node_service::NodeService;

@@ -7,6 +7,7 @@ mod catalog;
 mod client_ops;
 mod connect;
 mod errors;
+mod events;
 mod filter;
 mod harness;
 mod health;
