@@ -115,7 +115,7 @@ const COMMAND_VERBS: &[(&str, &[&str])] = &[
         "lock",
         &["shell", "pass-stdin", "child-exit-code", "verbose", "stale"],
     ),
-    ("watch", &["passingonly", "stale"]),
+    ("watch", &["shell", "stale"]),
 ];
 
 /// Rewrites Go-style single-dash long flags (`-data-dir=x`) to `--data-dir=x`. A single
