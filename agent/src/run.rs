@@ -26,6 +26,7 @@ use crate::node_id;
 use crate::operator_calls::OperatorCalls;
 use crate::server::backend::{ServerBackend, ServerParts};
 use crate::server::cluster;
+use crate::server::disk_guard::{self, DiskGuard};
 use crate::server::leader::session_timers::{self, SessionTimers};
 use crate::server::leader::{self, reconcile::ServerMember, AutopilotReport, Duties};
 use crate::server::local_catalog::ServerCatalog;
@@ -69,6 +70,9 @@ pub enum StopReason {
     /// A check at start-up found that the agent cannot run as configured (the message says
     /// what to change); it stops without leaving and exits non-zero.
     Refused(String),
+    /// The Raft log's storage failed in a way that leaves it untrusted (an I/O error, a
+    /// failed fsync): the agent stops and exits non-zero rather than run on without a log.
+    Storage(String),
 }
 
 /// Stops a running agent. Clones share the same agent.
@@ -214,6 +218,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         let rpc_addr = rpc_addr.expect("servers bind RPC").to_string();
         let store = Arc::new(SharedStore::new(Store::new()));
         let multiplier = config.cluster.raft_multiplier;
+        let disk = DiskGuard::new(&data_dir);
+        tasks.spawn(disk_guard::run(
+            disk.clone(),
+            config.disk,
+            shutdown.token().child_token(),
+        ));
         let raft = raft::start(
             RaftOptions {
                 node_id: node_id::raft_id(&node_id),
@@ -223,6 +233,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 snapshot_threshold: config.raft_snapshot_threshold,
                 trailing_logs: config.raft_trailing_logs,
                 snapshot_interval: config.raft_snapshot_interval,
+                disk: Some(disk.clone()),
                 ..RaftOptions::with_multiplier(multiplier)
             },
             store.clone(),
@@ -230,7 +241,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         )
         .await
         .context("starting raft")?;
-        let writes = WritePath::new(raft.clone(), rpc_client.clone(), rpc_addr.clone());
+        let writes = WritePath::new(
+            raft.clone(),
+            rpc_client.clone(),
+            rpc_addr.clone(),
+            disk.clone(),
+        );
         let reads = ReadPath::new(
             raft.clone(),
             store.clone(),
@@ -303,6 +319,17 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             stopped.clone(),
         ));
         tasks.spawn(announce_leader(raft.clone(), stopped.clone()));
+        tasks.spawn(stop_on_storage_failure(
+            raft.clone(),
+            shutdown.clone(),
+            stopped.clone(),
+        ));
+        tasks.spawn(step_down_while_disk_full(
+            disk.clone(),
+            raft.clone(),
+            operator.clone(),
+            stopped.clone(),
+        ));
         let local = start_local(
             &config,
             local_store,
@@ -373,7 +400,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     let leave = match reason {
         Some(StopReason::Interrupt) => !config.cluster.skip_leave_on_interrupt,
         Some(StopReason::Terminate) | None => config.cluster.leave_on_terminate,
-        Some(StopReason::Left) | Some(StopReason::Refused(_)) => false,
+        Some(StopReason::Left) | Some(StopReason::Refused(_)) | Some(StopReason::Storage(_)) => {
+            false
+        }
     };
     if leave {
         eprintln!("==> Gracefully leaving the cluster...");
@@ -395,6 +424,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     eprintln!("==> Legate agent stopped");
     match reason {
         Some(StopReason::Refused(why)) => Err(anyhow::anyhow!(why)),
+        Some(StopReason::Storage(why)) => Err(anyhow::anyhow!(
+            "the Raft log's storage failed and cannot be trusted ({why}); check the disk \
+             holding {}, then restart: the log and snapshots on disk are consistent up to the \
+             last acknowledged write",
+            data_dir.display()
+        )),
         _ => Ok(()),
     }
 }
@@ -534,6 +569,52 @@ fn print_banner(config: &Config, node_id: &str) {
 }
 
 /// Logs each change of leader, as Consul's "New leader elected" line.
+/// Stops the agent, non-zero, when Raft stops on a storage error: a server without a
+/// trustworthy log must not go on answering as if it had one.
+async fn stop_on_storage_failure(
+    raft: RaftHandle,
+    shutdown: Shutdown,
+    mut stopped: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        why = raft.failure() => {
+            tracing::error!("raft: storage failure: {why}");
+            shutdown.stop(StopReason::Storage(why));
+        }
+        _ = stopped.changed() => {}
+    }
+}
+
+/// While this server's data directory is full and it leads a cluster of several voters,
+/// hands leadership to another server, which can still write.
+async fn step_down_while_disk_full(
+    disk: DiskGuard,
+    raft: RaftHandle,
+    operator: Operator,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut full = disk.watch();
+    loop {
+        let must_step_down =
+            *full.borrow_and_update() && raft.is_leader() && raft.metrics().voters.len() > 1;
+        if must_step_down {
+            tracing::warn!(
+                "raft: {}; handing leadership to another server",
+                disk.refusal()
+            );
+            let request = crate::server::rpc::message::OperatorRequest::TransferLeader(None);
+            if let Err(error) = operator.serve(request).await {
+                tracing::warn!("raft: stepping down failed: {error:?}");
+            }
+        }
+        tokio::select! {
+            changed = full.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
 async fn announce_leader(raft: RaftHandle, mut stopped: watch::Receiver<bool>) {
     let mut leadership = raft.leadership_watch();
     loop {

@@ -32,6 +32,9 @@ pub struct FileConfig {
     pub raft_trailing_logs: Option<u64>,
     /// A Go duration string (`"30s"`).
     pub raft_snapshot_interval: Option<String>,
+    /// Legate's own: the data directory's reserve (see `server::disk_guard`), in MiB.
+    pub disk_min_free_mb: Option<u64>,
+    pub disk_ballast_mb: Option<u64>,
     pub alt_domain: Option<String>,
     /// Appended to, not replaced, by later files: Consul merges slices that way.
     pub recursors: Vec<String>,
@@ -137,6 +140,8 @@ const KNOWN: &[&str] = &[
     "raft_snapshot_threshold",
     "raft_trailing_logs",
     "raft_snapshot_interval",
+    "disk_min_free_mb",
+    "disk_ballast_mb",
     "alt_domain",
     "recursors",
     "dns_config",
@@ -230,6 +235,8 @@ impl FileConfig {
         take!(raft_snapshot_threshold);
         take!(raft_trailing_logs);
         take!(raft_snapshot_interval);
+        take!(disk_min_free_mb);
+        take!(disk_ballast_mb);
         take!(ports.http);
         take!(ports.dns);
         take!(ports.server);

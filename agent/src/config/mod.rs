@@ -68,6 +68,9 @@ pub struct Config {
     pub raft_trailing_logs: u64,
     /// How often the snapshot threshold is checked (Consul's `raft_snapshot_interval`, 30s).
     pub raft_snapshot_interval: std::time::Duration,
+    /// How much free space a server keeps in its data directory (`disk_min_free_mb`,
+    /// `disk_ballast_mb`).
+    pub disk: crate::server::disk_guard::DiskSettings,
     /// The DNS interface, resolved.
     pub dns: legate_dns::DnsConfig,
     /// The host agent's behaviour, and its services and checks from config files.
@@ -267,6 +270,17 @@ impl Config {
             raft_snapshot_threshold: file.raft_snapshot_threshold.unwrap_or(16384),
             raft_trailing_logs: file.raft_trailing_logs.unwrap_or(10240),
             raft_snapshot_interval,
+            disk: {
+                let defaults = crate::server::disk_guard::DiskSettings::default();
+                crate::server::disk_guard::DiskSettings {
+                    min_free: file
+                        .disk_min_free_mb
+                        .map_or(defaults.min_free, |mib| mib << 20),
+                    ballast: file
+                        .disk_ballast_mb
+                        .map_or(defaults.ballast, |mib| mib << 20),
+                }
+            },
             dns,
             local,
             cluster,

@@ -71,7 +71,9 @@ fn write_error(error: WriteError) -> BackendError {
         // Not applied, and no leader could take it.
         WriteError::NotLeader { .. } => BackendError::NoLeader,
         WriteError::Refused(message) => BackendError::Internal(message),
-        WriteError::ShuttingDown => BackendError::Internal(error.to_string()),
+        WriteError::ShuttingDown | WriteError::DiskFull(_) => {
+            BackendError::Internal(error.to_string())
+        }
         // The entry may or may not have been committed.
         WriteError::Storage { .. } | WriteError::Indeterminate { .. } => {
             BackendError::Indeterminate(error.to_string())

@@ -10,6 +10,7 @@
 //! Outcomes stay honest across the hop: a forwarded call that timed out or broke after it was
 //! sent may have been applied, so it is `Indeterminate`, never "not applied, retry".
 
+use super::disk_guard::DiskGuard;
 use super::proposer::Proposer;
 use super::raft::{RaftHandle, WriteError};
 use super::rpc::message::{RemoteWriteError, Request, RequestV1, ResponseV1};
@@ -35,15 +36,17 @@ pub struct WritePath {
     rpc: RpcClient,
     /// This server's RPC address, so it never forwards to itself.
     own_addr: String,
+    disk: DiskGuard,
 }
 
 impl WritePath {
-    pub fn new(raft: RaftHandle, rpc: RpcClient, own_addr: String) -> WritePath {
+    pub fn new(raft: RaftHandle, rpc: RpcClient, own_addr: String, disk: DiskGuard) -> WritePath {
         WritePath {
             proposer: Proposer::start(raft.clone()),
             raft,
             rpc,
             own_addr,
+            disk,
         }
     }
 
@@ -51,7 +54,10 @@ impl WritePath {
     pub async fn write(&self, command: Command) -> Result<CommandResult, WriteError> {
         let deadline = Instant::now() + HOLD;
         loop {
-            let proposed = if self.raft.is_leader() && !self.raft.leads_with_quorum() {
+            let proposed = if self.raft.is_leader() && self.disk.is_full() {
+                // This leader's own log cannot take the entry; it is stepping down.
+                return Err(WriteError::DiskFull(self.disk.refusal()));
+            } else if self.raft.is_leader() && !self.raft.leads_with_quorum() {
                 // Cut off from the quorum: another leader may exist. Refuse (not applied)
                 // rather than queue a write that cannot commit here.
                 Err(WriteError::NotLeader { leader: None })
@@ -145,6 +151,7 @@ pub fn remote_error(error: WriteError) -> RemoteWriteError {
         },
         WriteError::Refused(reason) => RemoteWriteError::Refused(reason),
         WriteError::ShuttingDown => RemoteWriteError::ShuttingDown,
+        WriteError::DiskFull(reason) => RemoteWriteError::Refused(reason),
         error @ (WriteError::Storage { .. } | WriteError::Indeterminate { .. }) => {
             RemoteWriteError::Indeterminate(error.to_string())
         }

@@ -38,8 +38,14 @@ pub struct Agent {
 impl Agent {
     /// A persistent single server: `-server -bootstrap -data-dir`.
     pub fn server(extra: &[&str]) -> Agent {
+        Agent::server_at(None, extra)
+    }
+
+    /// A persistent single server whose data directory is `data_dir` (default: a fresh
+    /// scratch directory).
+    pub fn server_at(data_dir: Option<PathBuf>, extra: &[&str]) -> Agent {
         let scratch = tempfile::tempdir().expect("scratch dir");
-        let data_dir = scratch.path().join("data");
+        let data_dir = data_dir.unwrap_or_else(|| scratch.path().join("data"));
         let log = scratch.path().join("agent.log");
         let mut agent = Agent {
             child: None,

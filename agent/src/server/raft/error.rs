@@ -96,6 +96,10 @@ pub enum WriteError {
     /// another server.
     #[error("the agent is shutting down; the write was not applied")]
     ShuttingDown,
+    /// The leader's data directory is nearly full (see `disk_guard`); the message says where.
+    /// Not applied; retry once space is freed (or another server leads).
+    #[error("{0}")]
+    DiskFull(String),
     /// The log's storage failed, and Raft stopped. The entry may have been appended (and be
     /// applied after a restart or by another leader), so the outcome is unknown.
     #[error("raft storage failed; the write may have been applied: {source}")]

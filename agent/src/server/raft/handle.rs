@@ -126,6 +126,20 @@ impl RaftHandle {
         RaftMetrics::new(&self.raft.metrics().borrow(), commit_index)
     }
 
+    /// Waits until Raft stops on its own (a storage error it cannot go past) and says why.
+    /// Never returns while Raft runs.
+    pub async fn failure(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "raft stopped".to_owned();
+            }
+        }
+    }
+
     /// Whether this server leads, as a watch for tasks that run only on the leader. The
     /// channel closes once Raft has stopped.
     pub fn leadership_watch(&self) -> watch::Receiver<bool> {

@@ -39,6 +39,7 @@ use super::purger::Purger;
 use super::record::{EntryRecord, LogIdRecord, VoteRecord};
 use super::types::{Entry, LogId, LogState, NodeId, StorageError, TypeConfig, Vote};
 use crate::durable_db::DurableDb;
+use crate::server::disk_guard::DiskGuard;
 use legate_catalog::codec;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
@@ -75,6 +76,9 @@ pub struct LogStore {
     /// purge). Entries below it may still sit in `logs` until the purger removes them.
     first_readable: Arc<AtomicU64>,
     purger: Purger,
+    /// While the data directory is nearly full, appends wait rather than write (see
+    /// `disk_guard`): sled never meets `ENOSPC`, which it could not recover from.
+    disk: Option<DiskGuard>,
 }
 
 impl LogStore {
@@ -95,6 +99,7 @@ impl LogStore {
             meta: open("meta")?,
             committed_index: Arc::default(),
             first_readable: Arc::default(),
+            disk: None,
         };
         store.check_format()?;
         let committed = store.read_log_id(COMMITTED_KEY)?;
@@ -104,6 +109,12 @@ impl LogStore {
             store.skip_purged(purged.index);
         }
         Ok(store)
+    }
+
+    /// Makes appends wait while `disk` says the data directory is full.
+    pub fn with_disk_guard(mut self, disk: Option<DiskGuard>) -> LogStore {
+        self.disk = disk;
+        self
     }
 
     /// The last committed index as this store last heard it (zero before any commit).
@@ -307,6 +318,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        if let Some(disk) = &self.disk {
+            if disk.is_full() {
+                // Not written, not acknowledged: a leader stops committing (and steps
+                // down), a follower falls behind; both carry on once space is freed.
+                tracing::warn!("raft log: {}; holding appends", disk.refusal());
+                disk.wait_until_writable().await;
+            }
+        }
         let mut encoded = Vec::new();
         for entry in entries {
             let bytes = encode(&EntryRecord::from(&entry));

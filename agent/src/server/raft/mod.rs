@@ -83,6 +83,8 @@ pub struct RaftOptions {
     /// How many entries already in a snapshot to keep in the log, so that a follower a
     /// little behind catches up from the log rather than with a whole snapshot.
     pub trailing_logs: u64,
+    /// The data directory's free-space guard: appends and snapshots wait while it says full.
+    pub disk: Option<crate::server::disk_guard::DiskGuard>,
 }
 
 impl Default for RaftOptions {
@@ -112,6 +114,7 @@ impl Default for RaftOptions {
             snapshot_interval: Duration::from_secs(30),
             // Consul's `raft_trailing_logs`.
             trailing_logs: 10240,
+            disk: None,
         }
     }
 }
@@ -181,7 +184,7 @@ pub async fn start(
     }
     let raft_dir = options.data_dir.join("raft");
     let db = open_db(raft_dir.clone()).await?;
-    let log_store = LogStore::open(&db)?;
+    let log_store = LogStore::open(&db)?.with_disk_guard(options.disk.clone());
     let commit_index = log_store.committed_index();
     let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared).await?;
     let network = Network::new(rpc, options.node_id);
@@ -190,6 +193,7 @@ pub async fn start(
         raft.clone(),
         options.snapshot_threshold,
         options.snapshot_interval,
+        options.disk.clone(),
     ));
     if options.bootstrap && !raft.is_initialized().await? {
         let members = BTreeMap::from([(options.node_id, BasicNode::new(&options.rpc_addr))]);

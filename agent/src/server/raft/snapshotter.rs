@@ -7,11 +7,14 @@
 //! by, which bounds snapshot work by time as well as by log length. This task does that.
 
 use super::types::Raft;
+use crate::server::disk_guard::DiskGuard;
 use std::time::Duration;
 
 /// Checks every `interval` and triggers a snapshot when at least `threshold` entries were
 /// applied since the last one. Ends when Raft shuts down.
-pub async fn run(raft: Raft, threshold: u64, interval: Duration) {
+/// No snapshot is started while `disk` says the data directory is full: the room left is
+/// for the log.
+pub async fn run(raft: Raft, threshold: u64, interval: Duration, disk: Option<DiskGuard>) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -24,7 +27,8 @@ pub async fn run(raft: Raft, threshold: u64, interval: Duration) {
             let snapshot = metrics.snapshot.map_or(0, |log_id| log_id.index);
             applied.saturating_sub(snapshot) >= threshold
         };
-        if due && raft.trigger().snapshot().await.is_err() {
+        let disk_full = disk.as_ref().is_some_and(DiskGuard::is_full);
+        if due && !disk_full && raft.trigger().snapshot().await.is_err() {
             return;
         }
         if raft.metrics().has_changed().is_err() {
