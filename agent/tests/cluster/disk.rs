@@ -1,0 +1,131 @@
+//! A full disk on a cluster: the server whose data directory fills up steps down, the other
+//! two go on taking writes, and once space is freed it catches up, without a restart.
+
+use crate::harness::Cluster;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A tmpfs mounted over a node's data directory, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, mib: u64) -> Tmpfs {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount(8) runs");
+        assert!(status.success(), "mounting a tmpfs needs root (CI runs as root)");
+        Tmpfs(path.to_path_buf())
+    }
+
+    fn available(&self) -> u64 {
+        let output = Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|line| line.trim().parse().ok())
+            .expect("df prints the free bytes")
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn raft_id(cluster: &Cluster, via: usize, node: &str) -> Option<String> {
+    let configuration = cluster.get_json(via, "/v1/operator/raft/configuration")?;
+    configuration["Servers"]
+        .as_array()?
+        .iter()
+        .find(|server| server["Node"] == node)
+        .and_then(|server| server["ID"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn a_full_server_steps_down_the_others_go_on_and_it_catches_up() {
+    let mut cluster = Cluster::start(3, 0, &[]);
+    let leader = cluster.wait_for_leader();
+    let full = (0..3).find(|index| *index != leader).unwrap();
+
+    // Move one server's data onto a small file system of its own.
+    cluster.kill9(full);
+    let data = cluster.nodes[full].data_dir.clone();
+    let moved = data.with_extension("moved");
+    std::fs::rename(&data, &moved).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    let disk = Tmpfs::mount(&data, 48);
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", moved.display()))
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let config = moved.with_extension("disk.json");
+    std::fs::write(&config, r#"{"disk_min_free_mb": 8, "disk_ballast_mb": 2}"#).unwrap();
+    cluster.nodes[full]
+        .extra
+        .push(format!("-config-file={}", config.display()));
+    cluster.start_node(full);
+    cluster.wait_members_alive(&[0, 1, 2]);
+
+    // Make it the leader.
+    let name = cluster.nodes[full].name.clone();
+    cluster.wait_until("the moved server to lead", || {
+        if cluster.leader() == Some(full) {
+            return true;
+        }
+        if let (Some(via), Some(id)) = (cluster.leader(), raft_id(&cluster, 0, &name)) {
+            let url = cluster.url(via, &format!("/v1/operator/raft/transfer-leader?id={id}"));
+            let _ = reqwest::blocking::Client::new().post(url).send();
+        }
+        false
+    });
+    let (status, _) = cluster.put(full, "/v1/kv/before", "1").unwrap();
+    assert_eq!(status, 200);
+
+    // Something else fills its disk.
+    let filler = data.join("filler");
+    let room = disk.available().saturating_sub(4 << 20);
+    let filled = Command::new("fallocate")
+        .args(["-l", &room.to_string()])
+        .arg(&filler)
+        .status()
+        .unwrap();
+    assert!(filled.success());
+
+    // It hands leadership over; the others go on taking writes, through any server.
+    cluster.wait_until("another server to lead", || {
+        cluster.leader().is_some_and(|leader| leader != full)
+    });
+    let others: Vec<usize> = (0..3).filter(|index| *index != full).collect();
+    for n in 0..20 {
+        let via = others[n % 2];
+        let (status, body) = cluster.put(via, &format!("/v1/kv/during/{n}"), "x").unwrap();
+        assert_eq!((status, body.trim()), (200, "true"), "write {n} through {via}");
+    }
+    // Still answering reads from memory, and honest that it is not the leader.
+    let stale = cluster.get(full, "/v1/kv/before?stale&raw").unwrap();
+    assert_eq!(stale.text().unwrap(), "1");
+    let log = std::fs::read_to_string(&cluster.nodes[full].log).unwrap();
+    assert!(log.contains("disk full: "), "{log}");
+    assert!(log.contains("handing leadership to another server"), "{log}");
+
+    // Space returns: it catches up by itself.
+    std::fs::remove_file(&filler).unwrap();
+    cluster.wait_until("the full server to catch up", || {
+        cluster
+            .get(full, "/v1/kv/during/19?stale&raw")
+            .is_some_and(|reply| reply.status() == 200)
+    });
+    let (status, body) = cluster.put(full, "/v1/kv/after", "y").unwrap();
+    assert_eq!((status, body.trim()), (200, "true"));
+    drop(disk);
+}
