@@ -52,6 +52,16 @@ impl DurableDb {
     }
 }
 
+/// Runs blocking disk work on this thread; on a multi-threaded runtime the worker first
+/// hands its other tasks to another worker (`block_in_place`), so they are not held up.
+pub fn in_place<T>(work: impl FnOnce() -> T) -> T {
+    let flavor = tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor());
+    match flavor {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::DurableDb;

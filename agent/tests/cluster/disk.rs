@@ -15,7 +15,10 @@ impl Tmpfs {
             .arg(path)
             .status()
             .expect("mount(8) runs");
-        assert!(status.success(), "mounting a tmpfs needs root (CI runs as root)");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
         Tmpfs(path.to_path_buf())
     }
 
@@ -108,15 +111,24 @@ fn a_full_server_steps_down_the_others_go_on_and_it_catches_up() {
     let others: Vec<usize> = (0..3).filter(|index| *index != full).collect();
     for n in 0..20 {
         let via = others[n % 2];
-        let (status, body) = cluster.put(via, &format!("/v1/kv/during/{n}"), "x").unwrap();
-        assert_eq!((status, body.trim()), (200, "true"), "write {n} through {via}");
+        let (status, body) = cluster
+            .put(via, &format!("/v1/kv/during/{n}"), "x")
+            .unwrap();
+        assert_eq!(
+            (status, body.trim()),
+            (200, "true"),
+            "write {n} through {via}"
+        );
     }
     // Still answering reads from memory, and honest that it is not the leader.
     let stale = cluster.get(full, "/v1/kv/before?stale&raw").unwrap();
     assert_eq!(stale.text().unwrap(), "1");
     let log = std::fs::read_to_string(&cluster.nodes[full].log).unwrap();
     assert!(log.contains("disk full: "), "{log}");
-    assert!(log.contains("handing leadership to another server"), "{log}");
+    assert!(
+        log.contains("handing leadership to another server"),
+        "{log}"
+    );
 
     // Space returns: it catches up by itself.
     std::fs::remove_file(&filler).unwrap();

@@ -1,7 +1,7 @@
 //! Cluster end-to-end tests: several real `legate` processes on loopback addresses, real
 //! gossip, real Raft over server RPC, real sled files.
-mod events;
 mod disk;
+mod events;
 mod failover;
 mod growth;
 mod harness;

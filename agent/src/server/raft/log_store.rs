@@ -331,24 +331,30 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = encode(&EntryRecord::from(&entry));
             encoded.push((index_key(entry.log_id.index), bytes));
         }
-        let written = if encoded.len() == 1 {
-            // One entry is atomic by itself. A plain insert is much cheaper than a one-entry
-            // batch: sled logs a batch manifest and hands its I/O buffer to its thread pool
-            // (measured: 100 µs against 165 µs for write plus flush), and a lone writer
-            // appends one entry at a time.
-            let (key, bytes) = encoded.pop().expect("one entry");
-            self.logs.insert(key, bytes).map(drop)
-        } else {
-            // One sled batch: the entries land together or not at all, so no hole can appear.
-            let mut batch = sled::Batch::default();
-            for (key, bytes) in encoded {
-                batch.insert(&key, bytes);
-            }
-            self.logs.apply_batch(batch)
-        };
-        written.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        // The write and its fsync run where a slow disk cannot hold up other tasks.
+        let logs = &self.logs;
+        let durable = &self.durable;
+        let written = crate::durable_db::in_place(|| {
+            let written = if encoded.len() == 1 {
+                // One entry is atomic by itself. A plain insert is much cheaper than a one-entry
+                // batch: sled logs a batch manifest and hands its I/O buffer to its thread pool
+                // (measured: 100 µs against 165 µs for write plus flush), and a lone writer
+                // appends one entry at a time.
+                let (key, bytes) = encoded.pop().expect("one entry");
+                logs.insert(key, bytes).map(drop)
+            } else {
+                // One sled batch: the entries land together or not at all, so no hole can appear.
+                let mut batch = sled::Batch::default();
+                for (key, bytes) in encoded {
+                    batch.insert(&key, bytes);
+                }
+                logs.apply_batch(batch)
+            };
+            written.map(|()| durable.sync())
+        });
         // Rule 2.
-        match self.durable.sync() {
+        let synced = written.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        match synced {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
