@@ -40,6 +40,7 @@ impl DurableDb {
     /// Writes out everything sled holds in memory and makes it durable. Blocking.
     pub fn sync(&self) -> io::Result<()> {
         self.db.flush().map_err(io::Error::other)?;
+        crate::fault::before_fsync()?;
         self.file.sync_data()
     }
 

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod client_mode;
 pub mod config;
 pub mod durable_db;
+pub mod fault;
 pub mod keyring_query;
 pub mod listeners;
 pub mod local;

@@ -169,3 +169,65 @@ fn a_full_data_directory_refuses_writes_keeps_reads_and_recovers_without_a_resta
         Some(&b"back"[..])
     );
 }
+
+/// Waits for the agent process to exit by itself and returns its status.
+fn wait_exit(agent: &mut Agent, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = agent.child.as_mut().unwrap().try_wait().unwrap() {
+            agent.child = None;
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent kept running:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_fsync_error_is_never_acknowledged_and_stops_the_agent_with_the_reason() {
+    let faults = tempfile::tempdir().unwrap();
+    let fault_dir = faults.path().display().to_string();
+    let mut agent = Agent::server_with(None, &[], &[("LEGATE_FAULT_DIR", fault_dir.as_str())]);
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    for n in 0..50 {
+        let key = format!("before/{n}");
+        assert_eq!(put(&http, &agent, &key, b"v"), (200, "true".to_owned()));
+        acknowledged.push(key);
+    }
+    // The disk starts failing every fsync.
+    std::fs::write(faults.path().join("fsync-eio"), "").unwrap();
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        answers.push(put(&http, &agent, &format!("during/{n}"), b"v"));
+    }
+    assert!(
+        answers.iter().all(|(status, _)| *status != 200),
+        "a write was acknowledged although its fsync failed: {answers:?}"
+    );
+    let status = wait_exit(&mut agent, Duration::from_secs(30));
+    assert!(!status.success(), "a storage failure must exit non-zero");
+    let log = agent.log_text();
+    assert!(
+        log.contains("storage failed and cannot be trusted"),
+        "{log}"
+    );
+    // The disk works again: every acknowledged write is there after a restart.
+    std::fs::remove_file(faults.path().join("fsync-eio")).unwrap();
+    agent.start();
+    for key in &acknowledged {
+        assert_eq!(
+            stored(&http, &agent, key, "").as_deref(),
+            Some(&b"v"[..]),
+            "{key}"
+        );
+    }
+    assert_eq!(put(&http, &agent, "after", b"v"), (200, "true".to_owned()));
+}

@@ -30,6 +30,8 @@ pub struct Agent {
     pub rpc_port: u16,
     pub data_dir: PathBuf,
     pub extra: Vec<String>,
+    /// Environment variables for the process (fault injection).
+    pub env: Vec<(String, String)>,
     pub log: PathBuf,
     // Keeps the directory alive as long as the agent (and its restarts) need it.
     _scratch: tempfile::TempDir,
@@ -44,6 +46,11 @@ impl Agent {
     /// A persistent single server whose data directory is `data_dir` (default: a fresh
     /// scratch directory).
     pub fn server_at(data_dir: Option<PathBuf>, extra: &[&str]) -> Agent {
+        Agent::server_with(data_dir, extra, &[])
+    }
+
+    /// `server_at` with environment variables for the process.
+    pub fn server_with(data_dir: Option<PathBuf>, extra: &[&str], env: &[(&str, &str)]) -> Agent {
         let scratch = tempfile::tempdir().expect("scratch dir");
         let data_dir = data_dir.unwrap_or_else(|| scratch.path().join("data"));
         let log = scratch.path().join("agent.log");
@@ -54,6 +61,10 @@ impl Agent {
             rpc_port: 0,
             data_dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
             log,
             _scratch: scratch,
         };
@@ -98,6 +109,7 @@ impl Agent {
             args.extend(self.extra.iter().cloned());
             let child = Command::new(legate())
                 .args(&args)
+                .envs(self.env.iter().map(|(name, value)| (name, value)))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)

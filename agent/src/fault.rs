@@ -1,0 +1,35 @@
+//! Disk faults on demand, for tests and fault-injection runs only.
+//!
+//! With `LEGATE_FAULT_DIR=<dir>` in the agent's environment, every fsync of its durable
+//! stores first looks in `<dir>`: while a file `fsync-eio` exists the fsync fails with EIO,
+//! and while `fsync-delay-ms` holds a number the fsync first sleeps that long. A test creates
+//! and removes the files to start and stop the fault on a running agent. Without the variable
+//! (always, outside tests) this costs one check of a value read once.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn fault_dir() -> Option<&'static PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("LEGATE_FAULT_DIR").map(PathBuf::from))
+        .as_ref()
+}
+
+/// Called before each fsync: applies whatever fault is switched on.
+pub fn before_fsync() -> io::Result<()> {
+    let Some(dir) = fault_dir() else {
+        return Ok(());
+    };
+    if let Some(millis) = std::fs::read_to_string(dir.join("fsync-delay-ms"))
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(millis));
+    }
+    if dir.join("fsync-eio").exists() {
+        return Err(io::Error::from_raw_os_error(5));
+    }
+    Ok(())
+}
