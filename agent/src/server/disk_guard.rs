@@ -171,26 +171,39 @@ pub async fn run(
 ) {
     let ballast = guard.path.join(BALLAST_FILE);
     let mut last = Verdict::Fine;
+    // A file system without `fallocate` (some network ones) gets no ballast: said once,
+    // and the reserve alone then guards the disk.
+    let mut ballast_works = true;
     loop {
         let (path, ballast_path, refusing) = (guard.path.clone(), ballast.clone(), guard.is_full());
-        let checked = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, Verdict)> {
+        let try_ballast = ballast_works;
+        let checked = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
             let free = free_bytes(&path)?;
             let verdict = assess(free, refusing, &settings);
-            match verdict {
-                Verdict::Full if ballast_path.exists() => {
-                    std::fs::remove_file(&ballast_path)?;
+            let ballast = match verdict {
+                Verdict::Full if ballast_path.exists() => std::fs::remove_file(&ballast_path),
+                Verdict::Fine | Verdict::Low if try_ballast && !ballast_path.exists() => {
+                    allocate_ballast(&ballast_path, settings.ballast).inspect_err(|_| {
+                        let _ = std::fs::remove_file(&ballast_path);
+                    })
                 }
-                Verdict::Fine | Verdict::Low if !ballast_path.exists() => {
-                    allocate_ballast(&ballast_path, settings.ballast)?;
-                }
-                _ => {}
-            }
+                _ => Ok(()),
+            };
             // What is left once the ballast is in place (or gone).
-            Ok((free_bytes(&path)?, verdict))
+            Ok((free_bytes(&path)?, verdict, ballast))
         })
         .await;
         match checked {
-            Ok(Ok((free, verdict))) => {
+            Ok(Ok((free, verdict, ballast))) => {
+                if let Err(error) = ballast {
+                    tracing::warn!(
+                        "disk: no ballast file in {} ({error}); the {} reserve alone guards \
+                         the disk",
+                        guard.path.display(),
+                        mib(settings.min_free)
+                    );
+                    ballast_works = false;
+                }
                 if verdict != last {
                     report(&guard, verdict, free, &settings);
                     last = verdict;
