@@ -443,6 +443,10 @@ impl Backend for ClientBackend {
     ) -> Result<legate_api::backend::EventList, BackendError> {
         Ok(self.user_events.list(name, min_index, wait).await)
     }
+
+    fn metrics(&self) -> legate_api::telemetry::MetricsSnapshot {
+        crate::telemetry::snapshot()
+    }
 }
 
 /// `dns::Lookup` for a client agent: every read forwarded to a server (stale unless

@@ -16,6 +16,7 @@
 //! - `user_events`: `/v1/event/fire` over this agent's gossip, and the events it keeps.
 //! - `watch`: watches (`legate watch`, and `watches` in config files).
 //! - `durable_db`: a sled database whose flush is an fsync.
+//! - `telemetry`: the metrics recorder behind `/v1/agent/metrics`, and the slow-disk warning.
 pub mod cli;
 pub mod client_mode;
 pub mod config;
@@ -30,5 +31,6 @@ pub mod node_id;
 pub mod operator_calls;
 pub mod run;
 pub mod server;
+pub mod telemetry;
 pub mod user_events;
 pub mod watch;

@@ -119,6 +119,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
+    // Before anything records: with metrics off no recorder is installed at all.
+    let recorder = (!config.disable_metrics).then(crate::telemetry::install);
     // -dev without -data-dir keeps its state in a directory removed at exit.
     let (data_dir, _dev_dir) = match &config.data_dir {
         Some(dir) => (dir.clone(), None),
@@ -241,6 +243,15 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         )
         .await
         .context("starting raft")?;
+        if let Some(recorder) = &recorder {
+            let heartbeat = RaftOptions::with_multiplier(multiplier).heartbeat_interval;
+            tasks.spawn(crate::telemetry::slow_disk::watch(
+                recorder.clone(),
+                PathBuf::from(&data_dir),
+                crate::telemetry::slow_disk::threshold(heartbeat),
+                stopped.clone(),
+            ));
+        }
         let writes = WritePath::new(
             raft.clone(),
             rpc_client.clone(),

@@ -22,6 +22,9 @@
 //! 7. `fire_event` hands the event to gossip for every agent of the datacenter (this one
 //!    included, through its own filters); `events` answers from this agent's `EventLog`.
 //!
+//! 8. `metrics` is cheap and never blocks: it copies what the recorder holds (nothing when
+//!    metrics are off), for `/v1/agent/metrics`.
+//!
 //! Layout: the types of the operator calls live in `raft`, `autopilot` and `keyring`,
 //! re-exported here; user events in `event`.
 
@@ -365,4 +368,7 @@ pub trait Backend: Send + Sync + 'static {
         min_index: u64,
         wait: Duration,
     ) -> impl Future<Output = Result<EventList, BackendError>> + Send;
+
+    /// Rule 8: this agent's metrics now.
+    fn metrics(&self) -> crate::telemetry::MetricsSnapshot;
 }

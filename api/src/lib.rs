@@ -36,6 +36,8 @@
 //! - `error`: `ApiError` and Consul's plain-text error answers.
 //! - `config`: `ApiConfig`; `server`: `serve()` with per-client connection limits.
 //! - `client`: the typed `Client` used by the CLI and end-to-end tests.
+//! - `agent_metrics`: `/v1/agent/metrics`; `telemetry`: the `MetricsSnapshot` it renders,
+//!   as Consul's JSON or Prometheus text; `http_timing`: `consul.api.http` per route.
 //! - `testing`: `FakeBackend`, an in-memory backend for tests.
 
 pub mod agent;
@@ -43,6 +45,7 @@ pub mod agent_check;
 pub mod agent_health;
 pub mod agent_maintenance;
 pub mod agent_membership;
+pub mod agent_metrics;
 pub mod agent_service;
 pub mod backend;
 pub mod body;
@@ -57,6 +60,7 @@ pub mod event;
 pub mod event_log;
 pub mod filter;
 pub mod health;
+pub mod http_timing;
 pub mod kv;
 pub mod local;
 pub mod operator_autopilot;
@@ -70,6 +74,7 @@ pub mod router;
 pub mod server;
 pub mod session;
 pub mod status;
+pub mod telemetry;
 pub mod testing;
 pub mod timestamp;
 pub mod txn;

@@ -69,6 +69,8 @@ pub enum Endpoint {
     /// `/v1/event/fire/<name>`.
     EventFire(String),
     EventList,
+    /// `/v1/agent/metrics`.
+    AgentMetrics,
 }
 
 const READ: &[Method] = &[Method::GET];
@@ -80,8 +82,8 @@ const READ_WRITE: &[Method] = &[Method::GET, Method::PUT];
 /// The keyring's methods name its operations: list, install, use, remove.
 const KEYRING: &[Method] = &[Method::GET, Method::POST, Method::PUT, Method::DELETE];
 
-/// Exact paths.
-const EXACT: &[(&str, Endpoint)] = &[
+/// Exact paths (also the patterns `http_timing` labels requests with).
+pub(crate) const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/catalog/register", Endpoint::CatalogRegister),
     ("/v1/catalog/deregister", Endpoint::CatalogDeregister),
     ("/v1/catalog/datacenters", Endpoint::CatalogDatacenters),
@@ -123,13 +125,14 @@ const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/session/list", Endpoint::SessionList),
     ("/v1/txn", Endpoint::Txn),
     ("/v1/event/list", Endpoint::EventList),
+    ("/v1/agent/metrics", Endpoint::AgentMetrics),
 ];
 
 /// Builds an endpoint from its path argument.
 type WithArgument = fn(String) -> Endpoint;
 
 /// Prefixes whose remainder is the argument.
-const PREFIXES: &[(&str, WithArgument)] = &[
+pub(crate) const PREFIXES: &[(&str, WithArgument)] = &[
     ("/v1/kv/", Endpoint::Kv),
     ("/v1/catalog/service/", Endpoint::CatalogService),
     ("/v1/catalog/connect/", Endpoint::CatalogConnect),
@@ -244,7 +247,8 @@ impl Endpoint {
             | Endpoint::SessionInfo(_)
             | Endpoint::SessionNode(_)
             | Endpoint::SessionList
-            | Endpoint::EventList => Some(READ),
+            | Endpoint::EventList
+            | Endpoint::AgentMetrics => Some(READ),
         }
     }
 }

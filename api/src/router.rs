@@ -16,6 +16,7 @@ use crate::options::{remote_datacenter, RequestOptions};
 use crate::params::{percent_decode, Params};
 use crate::route::{unknown_path_text, Endpoint};
 use crate::{agent, agent_check, agent_health, agent_maintenance, agent_membership};
+use crate::{agent_metrics, http_timing};
 use crate::{agent_service, catalog, health, kv, session, status, txn};
 use crate::{operator_autopilot, operator_keyring, operator_raft};
 use axum::body::Body;
@@ -75,6 +76,8 @@ impl<B: Backend> Api<B> {
         let Some(endpoint) = Endpoint::parse(&path) else {
             return Ok(plain_text(StatusCode::NOT_FOUND, unknown_path_text(&path)));
         };
+        // Records `consul.api.http` when the request ends, answered, failed or timed out.
+        let _timing = http_timing::RequestTiming::start(&parts.method, &endpoint);
         if let Some(methods) = endpoint.methods() {
             if parts.method == Method::OPTIONS {
                 let mut response = Response::new(Body::empty());
@@ -176,6 +179,7 @@ impl<B: Backend> Api<B> {
             Endpoint::Txn => txn::handle(self, request).await,
             Endpoint::EventFire(name) => event::fire(self, name, request).await,
             Endpoint::EventList => event::list(self, request).await,
+            Endpoint::AgentMetrics => agent_metrics::metrics(self, request).await,
         }
     }
 

@@ -31,6 +31,16 @@ pub fn rfc3339_rounded(time: SystemTime) -> String {
     rfc3339_seconds_of(seconds)
 }
 
+/// `time` as Go's `time.Time.String()` writes a UTC time rounded to the second
+/// (`2026-12-02 01:30:00 +0000 UTC`), the `Timestamp` of go-metrics' `/v1/agent/metrics`.
+pub fn go_utc_rounded(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since.as_secs() + u64::from(since.subsec_nanos() >= 500_000_000);
+    let rfc3339 = rfc3339_seconds_of(seconds);
+    // "YYYY-MM-DDTHH:MM:SSZ" → "YYYY-MM-DD HH:MM:SS +0000 UTC".
+    format!("{} {} +0000 UTC", &rfc3339[..10], &rfc3339[11..19])
+}
+
 fn rfc3339_seconds_of(seconds: u64) -> String {
     let days = seconds / SECONDS_PER_DAY;
     let in_day = seconds % SECONDS_PER_DAY;
@@ -85,5 +95,9 @@ mod tests {
         // A leap day and the turn of a century.
         assert_eq!(rfc3339_nanos(at(951_782_400, 0)), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_nanos(at(4_107_542_399, 0)), "2100-02-28T23:59:59Z");
+        assert_eq!(
+            go_utc_rounded(at(1_488_838_071, 600_000_000)),
+            "2017-03-06 22:07:52 +0000 UTC"
+        );
     }
 }

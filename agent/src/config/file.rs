@@ -67,6 +67,7 @@ pub struct FileConfig {
     pub gossip_lan: FileGossip,
     pub autopilot: FileAutopilot,
     pub performance: FilePerformance,
+    pub telemetry: FileTelemetry,
     pub service: Option<legate_api::types::AgentServiceBody>,
     pub services: Vec<legate_api::types::AgentServiceBody>,
     pub check: Option<legate_api::types::AgentCheckBody>,
@@ -113,6 +114,17 @@ pub struct FileAutopilot {
 #[serde(default)]
 pub struct FilePerformance {
     pub raft_multiplier: Option<u32>,
+}
+
+/// `telemetry`. `disable_metrics` is Legate's own key: it leaves the metrics recorder out, so
+/// `/v1/agent/metrics` shows nothing and recording costs nothing (for measuring that cost).
+/// Consul's `prometheus_retention_time` is accepted and has no effect: Legate always serves
+/// the Prometheus form (see `legate_api::agent_metrics`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FileTelemetry {
+    pub disable_metrics: Option<bool>,
+    pub prometheus_retention_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -168,6 +180,7 @@ const KNOWN: &[&str] = &[
     "gossip_lan",
     "autopilot",
     "performance",
+    "telemetry",
     "service",
     "services",
     "check",
@@ -192,6 +205,7 @@ const KNOWN_AUTOPILOT: &[&str] = &[
     "server_stabilization_time",
 ];
 const KNOWN_PERFORMANCE: &[&str] = &["raft_multiplier"];
+const KNOWN_TELEMETRY: &[&str] = &["disable_metrics", "prometheus_retention_time"];
 
 /// A configuration file that cannot be used. The agent does not start.
 #[derive(Debug, Error)]
@@ -272,6 +286,8 @@ impl FileConfig {
         take!(autopilot.min_quorum);
         take!(autopilot.server_stabilization_time);
         take!(performance.raft_multiplier);
+        take!(telemetry.disable_metrics);
+        take!(telemetry.prometheus_retention_time);
         self.start_join.extend(later.start_join);
         self.retry_join.extend(later.retry_join);
         self.services.extend(later.service);
@@ -300,6 +316,7 @@ pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileE
                 "gossip_lan" => Some(KNOWN_GOSSIP),
                 "autopilot" => Some(KNOWN_AUTOPILOT),
                 "performance" => Some(KNOWN_PERFORMANCE),
+                "telemetry" => Some(KNOWN_TELEMETRY),
                 "dns_config" => Some(super::dns::KNOWN_DNS),
                 _ => None,
             };
@@ -378,6 +395,11 @@ mod tests {
         assert_eq!(config.ports.http, Some(9500));
         assert_eq!(config.limits.http_max_conns_per_client, Some(50));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[1].contains("telemetry.x"), "{warnings:?}");
+        let text = r#"{"telemetry":{"disable_metrics":true,"prometheus_retention_time":"60s"}}"#;
+        let (config, warnings) = parse(Path::new("t.json"), text).unwrap();
+        assert_eq!(config.telemetry.disable_metrics, Some(true));
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Config {
     pub local: local::LocalSettings,
     /// Joining, bootstrapping, encryption, leaving, autopilot.
     pub cluster: cluster::ClusterSettings,
+    /// `telemetry.disable_metrics` (Legate's key): no metrics recorder is installed.
+    pub disable_metrics: bool,
     /// `watches`, parsed; the agent runs them against its own HTTP API.
     pub watches: Vec<crate::watch::spec::WatchDefinition>,
     /// Warnings gathered while loading, printed once logging is up.
@@ -284,6 +286,7 @@ impl Config {
             dns,
             local,
             cluster,
+            disable_metrics: file.telemetry.disable_metrics.unwrap_or(false),
             watches,
             warnings,
         })

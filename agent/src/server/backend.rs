@@ -292,6 +292,16 @@ impl Backend for ServerBackend {
     ) -> Result<legate_api::backend::EventList, BackendError> {
         Ok(self.user_events.list(name, min_index, wait).await)
     }
+
+    fn metrics(&self) -> legate_api::telemetry::MetricsSnapshot {
+        // Raft's indexes are read here rather than on every change: they are only ever
+        // looked at through this snapshot.
+        let raft = self.raft.metrics();
+        metrics::gauge!("consul.raft.applied_index").set(raft.applied_index as f64);
+        metrics::gauge!("consul.raft.last_index").set(raft.last_log_index as f64);
+        metrics::gauge!("legate.raft.commit_index").set(raft.commit_index as f64);
+        crate::telemetry::snapshot()
+    }
 }
 
 fn num_cpus() -> usize {

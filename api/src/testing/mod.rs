@@ -21,6 +21,7 @@ use crate::backend::{
 use crate::backend::{EventList, UserEvent};
 use crate::event_log::EventLog;
 use crate::local::LocalAgent;
+use crate::telemetry::MetricsSnapshot;
 use legate_catalog::{query, Command, Datacenter, Index, Outcome, Query, QueryResult};
 use legate_catalog::{SharedStore, Store};
 use std::collections::BTreeMap;
@@ -44,6 +45,8 @@ pub struct FakeBackend {
     pub events: EventLog,
     /// The gossip Lamport clock of user events.
     event_clock: Mutex<u64>,
+    /// What `metrics` answers (nothing recorded until a test sets it).
+    pub metrics: Mutex<Option<MetricsSnapshot>>,
 }
 
 impl Default for FakeBackend {
@@ -92,6 +95,7 @@ impl FakeBackend {
             local: FakeLocal::new("node1"),
             events: EventLog::new(),
             event_clock: Mutex::new(0),
+            metrics: Mutex::new(None),
         }
     }
 
@@ -376,5 +380,13 @@ impl Backend for FakeBackend {
             .events
             .wait_list(name.as_deref(), min_index, wait)
             .await)
+    }
+
+    fn metrics(&self) -> MetricsSnapshot {
+        self.metrics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| MetricsSnapshot::empty(std::time::SystemTime::now()))
     }
 }

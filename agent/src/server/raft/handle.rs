@@ -6,13 +6,14 @@ use super::metrics::RaftMetrics;
 use super::types::{NodeId, Raft};
 use crate::durable_db::DurableDb;
 use crate::server::leader::autopilot::GroupView;
+use crate::telemetry;
 use legate_catalog::{Command, CommandResult, LogPayload};
 use openraft::metrics::WaitError as OpenraftWaitError;
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// A running Raft node. Cheap to clone; all clones drive the same node.
@@ -107,8 +108,14 @@ impl RaftHandle {
     /// written into the entry so every server applies the same.
     pub async fn write(&self, mut command: Command) -> Result<CommandResult, WriteError> {
         command.assign_ids(&mut || uuid::Uuid::new_v4().to_string());
+        let commands = match &command {
+            Command::Batch(commands) => commands.len(),
+            _ => 1,
+        };
         let payload = LogPayload::stamped(wall_clock_ms(), command);
+        let dispatched = Instant::now();
         let response = self.raft.client_write(payload).await?;
+        telemetry::raft_committed(dispatched, commands);
         Ok(response.data)
     }
 

@@ -40,6 +40,7 @@ use super::record::{EntryRecord, LogIdRecord, VoteRecord};
 use super::types::{Entry, LogId, LogState, NodeId, StorageError, TypeConfig, Vote};
 use crate::durable_db::DurableDb;
 use crate::server::disk_guard::DiskGuard;
+use crate::telemetry;
 use legate_catalog::codec;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
@@ -50,6 +51,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 const VOTE_KEY: &[u8] = b"vote";
 const COMMITTED_KEY: &[u8] = b"committed";
@@ -195,10 +197,10 @@ impl LogStore {
     }
 
     async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
-        self.durable
-            .sync_async()
-            .await
-            .map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+        let fsync_started = Instant::now();
+        let synced = self.durable.sync_async().await;
+        telemetry::log_fsynced(fsync_started);
+        synced.map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 
     fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -326,6 +328,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 disk.wait_until_writable().await;
             }
         }
+        let started = Instant::now();
         let mut encoded = Vec::new();
         for entry in entries {
             let bytes = encode(&EntryRecord::from(&entry));
@@ -350,7 +353,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 }
                 logs.apply_batch(batch)
             };
-            written.map(|()| durable.sync())
+            written.map(|()| {
+                let fsync_started = Instant::now();
+                let synced = durable.sync();
+                telemetry::log_appended(started, fsync_started);
+                synced
+            })
         });
         // Rule 2.
         let synced = written.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;

@@ -25,6 +25,7 @@
 //! - `network`: openraft's RPCs over server RPC.
 //! - `handle`: `RaftHandle`, the API the agent uses.
 //! - `metrics`: `RaftMetrics` and `Peer`.
+//! - `transitions`: the `consul.raft.state.*` counters.
 //! - `error`: start, write, read and wait errors.
 
 mod error;
@@ -37,6 +38,7 @@ pub(crate) mod record;
 mod snapshot_file;
 mod snapshotter;
 mod state_machine;
+mod transitions;
 pub mod types;
 
 #[cfg(test)]
@@ -195,6 +197,7 @@ pub async fn start(
         options.snapshot_interval,
         options.disk.clone(),
     ));
+    tokio::spawn(transitions::count(raft.clone()));
     if options.bootstrap && !raft.is_initialized().await? {
         let members = BTreeMap::from([(options.node_id, BasicNode::new(&options.rpc_addr))]);
         if let Err(error) = raft.initialize(members).await {

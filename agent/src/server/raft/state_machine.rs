@@ -23,12 +23,14 @@ use super::error::storage_error;
 use super::snapshot_file::SnapshotDir;
 use super::types::TypeConfig;
 use super::types::{Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership};
+use crate::telemetry;
 use legate_catalog::{CommandResult, Index, Outcome, SharedStore, Store};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use std::io::{self, Cursor};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Applies committed entries to the shared catalog and keeps its snapshots.
 pub struct StateMachine {
@@ -115,14 +117,17 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let view = self.view.take().unwrap_or_default();
         let snapshots = self.snapshots.clone();
         let written = meta.clone();
-        blocking(move || {
+        let started = Instant::now();
+        let size = blocking(move || {
             let size = view.snapshot_size();
             snapshots.write_with(&written, size, |writer| {
                 view.write_snapshot(writer).map_err(io::Error::other)
-            })
+            })?;
+            Ok(size)
         })
         .await
         .map_err(|e| snapshot_write_error(&meta, e))?;
+        telemetry::snapshot_persisted(started, size);
         // openraft 0.9 takes only the metadata of a built snapshot (`core/sm/worker.rs`:
         // `res.map(|snap| Response::BuildSnapshot(snap.meta))`) and serves snapshots to
         // followers through `get_current_snapshot`, which reads the file. So the data is
@@ -155,7 +160,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             (Index(entry.log_id.index), payload)
         });
         // One result per command, in order; blank and membership entries have none.
+        let started = Instant::now();
         let mut results = self.shared.apply_batch(batch).into_iter();
+        metrics::histogram!("consul.raft.fsm.apply").record(telemetry::millis_since(started));
         let mut responses = Vec::with_capacity(entries.len());
         for entry in entries {
             let response = match entry.payload {
