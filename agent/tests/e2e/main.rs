@@ -9,5 +9,6 @@ mod durability;
 mod harness;
 mod kv;
 mod local;
+mod metrics;
 mod session;
 mod watch;

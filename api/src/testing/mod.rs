@@ -6,8 +6,10 @@
 //! can be injected. Membership and operator calls go to `FakeCluster`, an in-memory model
 //! of the pools, the Raft peer set, autopilot and the keyring. A fired user event is
 //! delivered to this agent alone, through the same filters and `EventLog` a real agent uses.
+//! `exposition` reads Prometheus text strictly, for tests of `/v1/agent/metrics`.
 
 mod cluster;
+pub mod exposition;
 mod local;
 
 pub use cluster::{FakeCluster, FIRST_KEY, SELF_ID};

@@ -13,6 +13,7 @@ mod harness;
 mod health;
 mod kv;
 mod membership;
+mod metrics;
 mod operator_autopilot;
 mod operator_keyring;
 mod operator_raft;
