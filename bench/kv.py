@@ -4,6 +4,12 @@ same run, with the same load generator (wrk) and connection counts (issue: singl
 foundation). Reports ratios, medians of REPEAT runs per point.
 
     python3 bench/kv.py [--repeat 3] [--duration 12] [--out bench/results/kv-DATE.md]
+    python3 bench/kv.py --metrics-ab [--repeat 3] [--duration 8]
+
+`--metrics-ab` measures what metrics cost (issue 13: put req/s at 64 connections with metrics
+on within 3 % of the same build with them off, `telemetry.disable_metrics`): each repeat runs
+Legate with metrics on, Legate with them off (in alternating order, so drift in the machine
+does not favour one) and etcd, one at a time, on fresh data directories.
 
 Needs ../shared/peers/install (etcd, wrk), and builds `legate` in release mode.
 Every process shares this machine's two cores with the load generator: read ratios, not
@@ -180,6 +186,62 @@ class Etcd:
         sh(str(PEERS / "etcd-cluster"), "stop", str(self.dir))
 
 
+def metrics_ab_run(binary, duration, index):
+    """put64 with metrics on and off (order alternating with `index`), then etcd."""
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="legate-bench-") as scratch:
+        off_config = Path(scratch) / "metrics-off.json"
+        off_config.write_text('{"telemetry": {"disable_metrics": true}}')
+        variants = [("metrics on", ()), ("metrics off", (f"-config-file={off_config}",))]
+        if index % 2:
+            variants.reverse()
+        starts = [(name, lambda extra=extra, name=name: Legate(binary, f"{scratch}/{name}", *extra))
+                  for name, extra in variants]
+        starts.append(("etcd", lambda: Etcd(scratch)))
+        for name, start in starts:
+            system = start()
+            try:
+                time.sleep(1)
+                cpu0 = cpu_seconds(system.pid)
+                rows[name] = system.put(64, duration)
+                rows[name]["cpu_per_1k_puts"] = (cpu_seconds(system.pid) - cpu0) / rows[name]["total"] * 1000
+            finally:
+                system.stop()
+    return rows
+
+
+def metrics_ab(binary, args):
+    runs = []
+    for i in range(args.repeat):
+        print(f"run {i + 1}/{args.repeat}", file=sys.stderr)
+        runs.append(metrics_ab_run(binary, args.duration, i))
+    names = ["metrics on", "metrics off", "etcd"]
+    med = {n: {k: statistics.median(r[n][k] for r in runs) for k in ("rps", "p50", "p99", "cpu_per_1k_puts")}
+           for n in names}
+    on, off = med["metrics on"]["rps"], med["metrics off"]["rps"]
+    lines = [f"# KV puts at 64 connections: metrics on vs off ({datetime.date.today()})", "",
+             f"`python3 bench/kv.py --metrics-ab --repeat {args.repeat} --duration {args.duration}`: "
+             f"wrk, unique keys, 256-byte values, {args.duration}s per point, median of {args.repeat} runs, "
+             "on and off in alternating order; load generator and servers share 2 cores on loopback.", "",
+             "| system | put req/s | p50 (ms) | p99 (ms) | CPU-s per 1,000 puts | runs (req/s) |",
+             "|---|---:|---:|---:|---:|---|"]
+    for n in names:
+        each = ", ".join(f"{r[n]['rps']:.0f}" for r in runs)
+        lines.append(f"| {n} | {med[n]['rps']:.0f} | {med[n]['p50']:.2f} | {med[n]['p99']:.2f} "
+                     f"| {med[n]['cpu_per_1k_puts']:.3f} | {each} |")
+    paired = [r["metrics on"]["rps"] / r["metrics off"]["rps"] for r in runs]
+    cpu = med["metrics on"]["cpu_per_1k_puts"] / med["metrics off"]["cpu_per_1k_puts"]
+    lines += ["", f"Throughput, metrics on / off: {on / off:.3f} of the medians ({(on / off - 1) * 100:+.1f} %; "
+              f"goal: no worse than -3 %); per run, paired: {', '.join(f'{x:.3f}' for x in paired)}. "
+              f"Server CPU per put, on / off: {cpu:.3f} ({(cpu - 1) * 100:+.1f} %). "
+              f"Legate (metrics on) / etcd: {on / med['etcd']['rps']:.2f}."]
+    errors = sum(r[n]["errors"] for r in runs for n in names)
+    lines += ["", f"Errors (non-2xx or timeouts) over all runs: {errors}."]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
 def one_run(binary, duration, fill_target):
     rows = {}
     with tempfile.TemporaryDirectory(prefix="legate-bench-") as scratch:
@@ -227,14 +289,22 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--duration", type=int, default=12)
     ap.add_argument("--fill", type=int, default=100_000)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / f"kv-{datetime.date.today()}.md"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--metrics-ab", action="store_true",
+                    help="put req/s at 64 connections with metrics on vs off (and etcd)")
     args = ap.parse_args()
+    if args.out is None:
+        stem = "kv-metrics" if args.metrics_ab else "kv"
+        args.out = str(ROOT / "bench" / "results" / f"{stem}-{datetime.date.today()}.md")
     bindir = sh(str(PEERS / "install")).split()
     os.environ["PATH"] = ":".join(bindir + [os.environ["PATH"]])
     if not shutil.which("wrk"):
         sys.exit("wrk missing: run ../shared/peers/install")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "legate-agent"], cwd=ROOT, check=True)
-    binary = str(ROOT / "target" / "release" / "legate")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    binary = str(target / "release" / "legate")
+    if args.metrics_ab:
+        return metrics_ab(binary, args)
     runs = []
     for i in range(args.repeat):
         print(f"run {i + 1}/{args.repeat}", file=sys.stderr)

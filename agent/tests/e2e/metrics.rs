@@ -152,3 +152,47 @@ fn disabled_metrics_serve_nothing_in_both_forms() {
     }
     assert!(prometheus(&http, &agent).samples.is_empty());
 }
+
+#[test]
+fn a_slow_fsync_raises_the_warning_and_the_gauge() {
+    // 80 ms per fsync (`agent/src/fault.rs`): past the 50 ms threshold (half the 100 ms
+    // heartbeat) at any p99.
+    let faults = tempfile::tempdir().unwrap();
+    std::fs::write(faults.path().join("fsync-delay-ms"), "80").unwrap();
+    let agent = Agent::server_with(
+        None,
+        &[],
+        &[("LEGATE_FAULT_DIR", faults.path().to_str().unwrap())],
+    );
+    let http = Client::new();
+    // Enough fsyncs for the window to be judged (slow_disk::MIN_SAMPLES is 20).
+    for i in 0..25 {
+        put(&http, &agent, &format!("slow/{i}"));
+    }
+    // The check runs every 10 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let exposition = prometheus(&http, &agent);
+        let log = agent.log_text();
+        if exposition.value("legate_raft_fsync_slow", &[]) == Some(1.0) && log.contains("slow disk")
+        {
+            let p99 = exposition.value("legate_raft_fsync_p99", &[]).unwrap();
+            assert!(p99 >= 80.0, "p99 {p99}");
+            let warning = log.lines().find(|line| line.contains("slow disk")).unwrap();
+            assert!(
+                warning.contains(&agent.data_dir.display().to_string()),
+                "{warning}"
+            );
+            assert!(warning.contains("50 ms"), "{warning}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slow-disk warning; gauge {:?}; log:\n{log}",
+            exposition.value("legate_raft_fsync_slow", &[])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Back to a fast disk, the gauge clears once the slow fsyncs have aged out of the
+    // minute's window; that takes a minute, so it is left to the unit tests of `slow_disk`.
+}
