@@ -228,7 +228,7 @@ def metrics_ab(binary, args):
     for n in names:
         each = ", ".join(f"{r[n]['rps']:.0f}" for r in runs)
         lines.append(f"| {n} | {med[n]['rps']:.0f} | {med[n]['p50']:.2f} | {med[n]['p99']:.2f} "
-                     f"| {med[n]['cpu_per_1k_puts']:.3f} | {each} |")
+                     f"| {med[n]['cpu_per_1k_puts']:.4f} | {each} |")
     paired = [r["metrics on"]["rps"] / r["metrics off"]["rps"] for r in runs]
     cpu = med["metrics on"]["cpu_per_1k_puts"] / med["metrics off"]["cpu_per_1k_puts"]
     lines += ["", f"Throughput, metrics on / off: {on / off:.3f} of the medians ({(on / off - 1) * 100:+.1f} %; "
