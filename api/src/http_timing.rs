@@ -3,13 +3,14 @@
 //!
 //! The `path` label is the route's pattern without its leading slash, every `/` made `_`
 //! (`/v1/kv/` → `v1_kv_`, `/v1/agent/metrics` → `v1_agent_metrics`), so a route whose path
-//! carries an argument is one series however many keys or names it serves. Consul dropped its
-//! older per-path names (`consul.http.GET.v1.kv._`) in 1.9's compatibility cut, so only the
-//! labelled form is kept. Paths that name no route (404s) are not timed, as in Consul, whose
-//! mux never reaches a timed handler for them.
+//! carries an argument is one series however many keys or names it serves. Current Consul
+//! emits only this labelled form (the per-path names of Consul before 1.9, such as
+//! `consul.http.GET.v1.kv._`, are gone), and so does Legate. Paths that name no route (404s)
+//! are not timed, as in Consul, whose mux never reaches a timed handler for them.
 //!
-//! Recording goes through the `metrics` facade: with no recorder installed (metrics
-//! disabled) it costs a lookup of the label and a no-op.
+//! Recording goes through the `metrics` facade, into a handle each router keeps per route
+//! and method (`HttpTimings`), so a request costs a table lookup and the record itself; with
+//! no recorder installed (metrics off) the record is a no-op.
 
 use crate::route::{Endpoint, EXACT, PREFIXES};
 use axum::http::Method;
@@ -21,17 +22,37 @@ use std::time::Instant;
 /// The metric's name.
 pub const NAME: &str = "consul.api.http";
 
+/// The methods a request is timed under, in the order of `method_index`; methods no route
+/// takes share the last.
+const METHODS: [&str; 8] = [
+    "GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH", "OTHER",
+];
+
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::PUT => 1,
+        Method::POST => 2,
+        Method::DELETE => 3,
+        Method::HEAD => 4,
+        Method::OPTIONS => 5,
+        Method::PATCH => 6,
+        _ => 7,
+    }
+}
+
 /// `pattern` as Consul's `path` label.
 pub fn path_label(pattern: &str) -> String {
     pattern.trim_start_matches('/').replace('/', "_")
 }
 
-/// Every route's label, built once from the route tables so that it cannot drift from them.
-/// The labels are leaked once (a few dozen short strings for the life of the process) so that
-/// each request's key borrows them rather than allocating.
-fn labels() -> &'static HashMap<Discriminant<Endpoint>, &'static str> {
-    static LABELS: OnceLock<HashMap<Discriminant<Endpoint>, &'static str>> = OnceLock::new();
-    LABELS.get_or_init(|| {
+/// Every route's position and label, built once from the route tables so that it cannot
+/// drift from them. The labels are leaked once (a few dozen short strings for the life of the
+/// process) so that metric keys can borrow them.
+fn routes() -> &'static HashMap<Discriminant<Endpoint>, (usize, &'static str)> {
+    static ROUTES: OnceLock<HashMap<Discriminant<Endpoint>, (usize, &'static str)>> =
+        OnceLock::new();
+    ROUTES.get_or_init(|| {
         let leak = |pattern: &str| -> &'static str { Box::leak(path_label(pattern).into()) };
         let exact = EXACT
             .iter()
@@ -39,54 +60,67 @@ fn labels() -> &'static HashMap<Discriminant<Endpoint>, &'static str> {
         let prefixed = PREFIXES
             .iter()
             .map(|(pattern, build)| (discriminant(&build(String::new())), leak(pattern)));
-        exact.chain(prefixed).collect()
+        exact
+            .chain(prefixed)
+            .enumerate()
+            .map(|(position, (route, label))| (route, (position, label)))
+            .collect()
     })
 }
 
 /// The label of `endpoint`'s route, or `None` for the index page, which Consul does not time.
 pub fn route_label(endpoint: &Endpoint) -> Option<&'static str> {
-    labels().get(&discriminant(endpoint)).copied()
+    routes()
+        .get(&discriminant(endpoint))
+        .map(|(_, label)| *label)
 }
 
-/// A method as a `'static` label value; methods no route takes share one.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::PUT => "PUT",
-        Method::POST => "POST",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "OTHER",
+/// One router's histogram handles, one per route and method, each registered with the
+/// recorder on its first request. A request then records straight into its handle, with no
+/// key to build or look up: the recorder must therefore be installed before the router is
+/// built (the agent installs it first thing), or this router's timings go nowhere.
+pub struct HttpTimings {
+    handles: Vec<[OnceLock<metrics::Histogram>; METHODS.len()]>,
+}
+
+impl Default for HttpTimings {
+    fn default() -> Self {
+        HttpTimings {
+            handles: (0..routes().len()).map(|_| Default::default()).collect(),
+        }
+    }
+}
+
+impl HttpTimings {
+    /// Starts timing a request to `endpoint`.
+    pub fn start(&self, method: &Method, endpoint: &Endpoint) -> RequestTiming<'_> {
+        let histogram = routes()
+            .get(&discriminant(endpoint))
+            .map(|(position, label)| {
+                let method = method_index(method);
+                self.handles[*position][method].get_or_init(
+                    || metrics::histogram!(NAME, "method" => METHODS[method], "path" => *label),
+                )
+            });
+        RequestTiming {
+            started: Instant::now(),
+            histogram,
+        }
     }
 }
 
 /// Records the request's duration, in milliseconds, when dropped: however the handler ends,
 /// including when the request timeout cancels it.
-pub struct RequestTiming {
+pub struct RequestTiming<'a> {
     started: Instant,
-    method: &'static str,
-    route: Option<&'static str>,
+    histogram: Option<&'a metrics::Histogram>,
 }
 
-impl RequestTiming {
-    pub fn start(method: &Method, endpoint: &Endpoint) -> RequestTiming {
-        RequestTiming {
-            started: Instant::now(),
-            method: method_label(method),
-            route: route_label(endpoint),
-        }
-    }
-}
-
-impl Drop for RequestTiming {
+impl Drop for RequestTiming<'_> {
     fn drop(&mut self) {
-        let Some(route) = self.route else {
-            return;
-        };
-        let millis = self.started.elapsed().as_secs_f64() * 1000.0;
-        metrics::histogram!(NAME, "method" => self.method, "path" => route).record(millis);
+        if let Some(histogram) = self.histogram {
+            histogram.record(self.started.elapsed().as_secs_f64() * 1000.0);
+        }
     }
 }
 
@@ -112,7 +146,7 @@ mod tests {
         for (pattern, endpoint) in EXACT {
             assert_eq!(route_label(endpoint), Some(path_label(pattern).as_str()));
         }
-        assert_eq!(method_label(&Method::PUT), "PUT");
-        assert_eq!(method_label(&Method::TRACE), "OTHER");
+        assert_eq!(METHODS[method_index(&Method::PUT)], "PUT");
+        assert_eq!(METHODS[method_index(&Method::TRACE)], "OTHER");
     }
 }

@@ -30,7 +30,11 @@ use std::sync::Arc;
 
 /// Builds the HTTP API over `backend`.
 pub fn router<B: Backend>(backend: Arc<B>, config: ApiConfig) -> Router {
-    let api = Arc::new(Api { backend, config });
+    let api = Arc::new(Api {
+        backend,
+        config,
+        timings: http_timing::HttpTimings::default(),
+    });
     Router::new().fallback(move |request: Request| {
         let api = api.clone();
         require_send(async move { api.handle(request).await })
@@ -47,6 +51,8 @@ fn require_send<F: std::future::Future + Send>(future: F) -> F {
 pub struct Api<B> {
     pub backend: Arc<B>,
     pub config: ApiConfig,
+    /// `consul.api.http` handles, per route and method.
+    pub timings: http_timing::HttpTimings,
 }
 
 /// A request after routing: decoded path, parsed query, headers and the unread body.
@@ -77,7 +83,7 @@ impl<B: Backend> Api<B> {
             return Ok(plain_text(StatusCode::NOT_FOUND, unknown_path_text(&path)));
         };
         // Records `consul.api.http` when the request ends, answered, failed or timed out.
-        let _timing = http_timing::RequestTiming::start(&parts.method, &endpoint);
+        let _timing = self.timings.start(&parts.method, &endpoint);
         if let Some(methods) = endpoint.methods() {
             if parts.method == Method::OPTIONS {
                 let mut response = Response::new(Body::empty());
