@@ -232,7 +232,8 @@ def metrics_ab(binary, args):
     paired = [r["metrics on"]["rps"] / r["metrics off"]["rps"] for r in runs]
     cpu = med["metrics on"]["cpu_per_1k_puts"] / med["metrics off"]["cpu_per_1k_puts"]
     lines += ["", f"Throughput, metrics on / off: {on / off:.3f} of the medians ({(on / off - 1) * 100:+.1f} %; "
-              f"goal: no worse than -3 %); per run, paired: {', '.join(f'{x:.3f}' for x in paired)}. "
+              f"goal: no worse than -3 %); per run, paired: {', '.join(f'{x:.3f}' for x in paired)} "
+              f"(median {statistics.median(paired):.3f}). "
               f"Server CPU per put, on / off: {cpu:.3f} ({(cpu - 1) * 100:+.1f} %). "
               f"Legate (metrics on) / etcd: {on / med['etcd']['rps']:.2f}."]
     errors = sum(r[n]["errors"] for r in runs for n in names)
