@@ -243,12 +243,14 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         )
         .await
         .context("starting raft")?;
+        let (slow_disk, slow_disk_seen) = watch::channel(false);
         if let Some(recorder) = &recorder {
             let heartbeat = RaftOptions::with_multiplier(multiplier).heartbeat_interval;
             tasks.spawn(crate::telemetry::slow_disk::watch(
                 recorder.clone(),
                 PathBuf::from(&data_dir),
                 crate::telemetry::slow_disk::threshold(heartbeat),
+                slow_disk,
                 stopped.clone(),
             ));
         }
@@ -337,6 +339,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         ));
         tasks.spawn(step_down_while_disk_full(
             disk.clone(),
+            raft.clone(),
+            operator.clone(),
+            stopped.clone(),
+        ));
+        tasks.spawn(step_down_while_disk_slow(
+            slow_disk_seen,
             raft.clone(),
             operator.clone(),
             stopped.clone(),
@@ -620,6 +628,45 @@ async fn step_down_while_disk_full(
         }
         tokio::select! {
             changed = full.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// How long after handing leadership away for a slow disk before doing it again: the other
+/// servers' disks may be as slow, and leadership must not bounce between them.
+const SLOW_DISK_COOL_DOWN: Duration = Duration::from_secs(60);
+
+/// While this server's Raft log fsyncs slowly (`telemetry::slow_disk`) and it leads a
+/// cluster of several voters, hands leadership to another server, at most once per
+/// `SLOW_DISK_COOL_DOWN`.
+async fn step_down_while_disk_slow(
+    mut slow: watch::Receiver<bool>,
+    raft: RaftHandle,
+    operator: Operator,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut last_step_down: Option<tokio::time::Instant> = None;
+    loop {
+        let cooled = last_step_down.is_none_or(|at| at.elapsed() >= SLOW_DISK_COOL_DOWN);
+        let must_step_down = *slow.borrow_and_update()
+            && cooled
+            && raft.is_leader()
+            && raft.metrics().voters.len() > 1;
+        if must_step_down {
+            tracing::warn!(
+                "raft: this server's disk is slow (see the slow disk warning); handing \
+                 leadership to another server"
+            );
+            let request = crate::server::rpc::message::OperatorRequest::TransferLeader(None);
+            match operator.serve(request).await {
+                Ok(_) => last_step_down = Some(tokio::time::Instant::now()),
+                Err(error) => tracing::warn!("raft: stepping down failed: {error:?}"),
+            }
+        }
+        tokio::select! {
+            changed = slow.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = stopped.changed() => return,
         }

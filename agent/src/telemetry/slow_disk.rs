@@ -124,11 +124,13 @@ pub fn warning_text(data_dir: &Path, p99_ms: f64, threshold: Duration) -> String
 }
 
 /// Looks at the fsync window every interval until `stopped` turns true, logging and setting
-/// the gauges of rule 4.
+/// the gauges of rule 4, and publishing whether the disk is slow in `slow` (the leader
+/// steps down on it).
 pub async fn watch(
     recorder: Arc<Recorder>,
     data_dir: PathBuf,
     threshold: Duration,
+    slow: watch::Sender<bool>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut state = SlowDisk::default();
@@ -159,6 +161,7 @@ pub async fn watch(
             None => {}
         }
         metrics::gauge!("legate.raft.fsync.slow").set(if state.is_slow() { 1.0 } else { 0.0 });
+        slow.send_if_modified(|current| std::mem::replace(current, state.is_slow()) != *current);
     }
 }
 

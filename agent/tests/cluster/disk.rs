@@ -141,3 +141,43 @@ fn a_full_server_steps_down_the_others_go_on_and_it_catches_up() {
     assert_eq!((status, body.trim()), (200, "true"));
     drop(disk);
 }
+
+#[test]
+fn a_leader_whose_fsyncs_are_slow_hands_leadership_over() {
+    let faults = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(3, 0, &[]);
+    let slow = cluster.wait_for_leader();
+    // Restart the leader able to take injected fsync delays, and make it lead again.
+    cluster.kill9(slow);
+    cluster.nodes[slow].env.push((
+        "LEGATE_FAULT_DIR".to_owned(),
+        faults.path().display().to_string(),
+    ));
+    cluster.start_node(slow);
+    cluster.wait_members_alive(&[0, 1, 2]);
+    let name = cluster.nodes[slow].name.clone();
+    cluster.wait_until("the restarted server to lead", || {
+        if cluster.leader() == Some(slow) {
+            return true;
+        }
+        if let (Some(via), Some(id)) = (cluster.leader(), raft_id(&cluster, 0, &name)) {
+            let url = cluster.url(via, &format!("/v1/operator/raft/transfer-leader?id={id}"));
+            let _ = reqwest::blocking::Client::new().post(url).send();
+        }
+        false
+    });
+    // Its disk turns slow: 80 ms on every fsync, past half a heartbeat interval.
+    std::fs::write(faults.path().join("fsync-delay-ms"), "80").unwrap();
+    let mut n = 0;
+    cluster.wait_until("leadership to leave the slow server", || {
+        n += 1;
+        let _ = cluster.put(slow, &format!("/v1/kv/load/{n}"), "x");
+        cluster.leader().is_some_and(|leader| leader != slow)
+    });
+    let log = std::fs::read_to_string(&cluster.nodes[slow].log).unwrap();
+    assert!(log.contains("disk is slow"), "{log}");
+    // The cluster takes writes at full speed through the new leader.
+    let leader = cluster.wait_for_leader();
+    let (status, body) = cluster.put(leader, "/v1/kv/after", "y").unwrap();
+    assert_eq!((status, body.trim()), (200, "true"));
+}

@@ -38,6 +38,8 @@ pub struct Node {
     pub child: Option<Child>,
     /// Arguments beyond the common ones (`-bootstrap-expect`, `-encrypt`, ...).
     pub extra: Vec<String>,
+    /// Environment variables for the process (fault injection).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Cluster {
@@ -119,6 +121,7 @@ impl Cluster {
             server,
             child: None,
             extra,
+            env: Vec::new(),
         };
         self.nodes.push(node);
         self.start_node(index);
@@ -154,6 +157,7 @@ impl Cluster {
         node.child = Some(
             Command::new(legate())
                 .args(&args)
+                .envs(node.env.iter().map(|(name, value)| (name, value)))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
