@@ -13,9 +13,12 @@ fn create(cluster: &Cluster, via: usize, body: &str) -> String {
     reply["ID"].as_str().unwrap().to_owned()
 }
 
+/// Asked with `?consistent`: a leader elected a moment ago may not have applied everything
+/// committed before it (Consul's default mode allows that stale window), and this test must
+/// not mistake a lagging read for an expired session.
 fn session_exists(cluster: &Cluster, via: usize, id: &str) -> Option<bool> {
     cluster
-        .get_json(via, &format!("/v1/session/info/{id}"))
+        .get_json(via, &format!("/v1/session/info/{id}?consistent"))
         .and_then(|list| list.as_array().map(|list| !list.is_empty()))
 }
 
