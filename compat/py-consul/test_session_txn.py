@@ -8,13 +8,15 @@ import pytest
 
 
 def wait_for_node(c, name="py-node", timeout=30):
+    """Sessions bind to serfHealth by default, which the leader registers a moment after the
+    agent starts; wait for it, as a session created before it is refused."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _, node = c.catalog.node(name)
-        if node:
+        _, checks = c.health.node(name)
+        if any(check["CheckID"] == "serfHealth" for check in checks or []):
             return
         time.sleep(0.1)
-    raise AssertionError(f"node {name} never reached the catalog")
+    raise AssertionError(f"node {name} never got its serfHealth check")
 
 
 def test_session_create_info_list_node_renew_destroy(c):

@@ -52,6 +52,21 @@ fn holder(agent: &Agent, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Sessions bind to `serfHealth` by default, which the leader registers for the agent's node
+/// a moment after the agent starts; a session created before it exists is refused, as in
+/// Consul.
+fn wait_for_serf_health(agent: &Agent) {
+    wait_until(
+        "the agent's serfHealth in the catalog",
+        Duration::from_secs(30),
+        || {
+            get_json(agent, "/v1/health/node/e2e-node")
+                .as_array()
+                .is_some_and(|checks| checks.iter().any(|check| check["CheckID"] == "serfHealth"))
+        },
+    );
+}
+
 fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
     let until = Instant::now() + deadline;
     while Instant::now() < until {
@@ -66,11 +81,7 @@ fn wait_until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
 #[test]
 fn a_ttl_session_expires_after_twice_its_ttl_unless_renewed() {
     let agent = Agent::server(&[]);
-    wait_until(
-        "the agent's node in the catalog",
-        Duration::from_secs(30),
-        || get_json(&agent, "/v1/catalog/node/e2e-node")["Node"].is_object(),
-    );
+    wait_for_serf_health(&agent);
     let idle = create(&agent, r#"{"TTL":"10s","LockDelay":"0s"}"#);
     let renewed = create(&agent, r#"{"TTL":"10s"}"#);
     let created = Instant::now();
@@ -113,11 +124,7 @@ fn a_ttl_session_expires_after_twice_its_ttl_unless_renewed() {
 #[test]
 fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
     let mut agent = Agent::server(&[]);
-    wait_until(
-        "the agent's node in the catalog",
-        Duration::from_secs(30),
-        || get_json(&agent, "/v1/catalog/node/e2e-node")["Node"].is_object(),
-    );
+    wait_for_serf_health(&agent);
     let one = create(&agent, r#"{"LockDelay":"15s"}"#);
     let two = create(&agent, "");
     assert_eq!(
@@ -161,6 +168,7 @@ fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
 #[test]
 fn a_bound_check_going_critical_invalidates_the_session() {
     let agent = Agent::server(&[]);
+    wait_for_serf_health(&agent);
     let http = Client::new();
     let registered = http
         .put(agent.url("/v1/agent/check/register"))
@@ -251,11 +259,7 @@ fn run_contenders(agent: &Agent, limit: usize, contenders: usize) -> String {
 #[test]
 fn legate_lock_runs_one_child_at_a_time_and_n_at_a_time_as_a_semaphore() {
     let agent = Agent::server(&[]);
-    wait_until(
-        "the agent's node in the catalog",
-        Duration::from_secs(30),
-        || get_json(&agent, "/v1/catalog/node/e2e-node")["Node"].is_object(),
-    );
+    wait_for_serf_health(&agent);
     let log = run_contenders(&agent, 1, 4);
     assert_eq!(log.lines().count(), 8, "{log}");
     assert_eq!(most_at_once(&log), 1, "{log}");
@@ -280,11 +284,7 @@ fn legate_lock_runs_one_child_at_a_time_and_n_at_a_time_as_a_semaphore() {
 #[test]
 fn legate_lock_stops_the_child_when_its_session_is_invalidated() {
     let agent = Agent::server(&[]);
-    wait_until(
-        "the agent's node in the catalog",
-        Duration::from_secs(30),
-        || get_json(&agent, "/v1/catalog/node/e2e-node")["Node"].is_object(),
-    );
+    wait_for_serf_health(&agent);
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("child.pid");
     let script = format!("echo $$ > {}; exec sleep 300", pid_file.display());
@@ -330,11 +330,7 @@ fn legate_lock_stops_the_child_when_its_session_is_invalidated() {
 #[test]
 fn a_go_client_lock_and_legate_lock_exclude_each_other() {
     let agent = Agent::server(&[]);
-    wait_until(
-        "the agent's node in the catalog",
-        Duration::from_secs(30),
-        || get_json(&agent, "/v1/catalog/node/e2e-node")["Node"].is_object(),
-    );
+    wait_for_serf_health(&agent);
     // What Go's `api.Lock` writes: a session named "Consul API Lock", the flag value.
     let go_session = create(&agent, r#"{"Name":"Consul API Lock","TTL":"15s"}"#);
     let acquired = put(
