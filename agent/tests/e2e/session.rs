@@ -139,13 +139,14 @@ fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
         put(&agent, &format!("/v1/kv/lock?acquire={two}"), "b"),
         "false"
     );
-    // Destroyed: released at once, and nobody acquires within the lock-delay.
+    // Destroyed: released at once, and nobody acquires within the lock-delay. The delay
+    // runs from the leader's clock when it applied the destroy, which is after this instant.
+    let released = Instant::now();
     assert_eq!(
         put(&agent, &format!("/v1/session/destroy/{one}"), ""),
         "true"
     );
     assert_eq!(holder(&agent, "lock"), None);
-    let released = Instant::now();
     assert_eq!(
         put(&agent, &format!("/v1/kv/lock?acquire={two}"), "b"),
         "false"
