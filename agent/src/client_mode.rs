@@ -426,23 +426,7 @@ impl Backend for ClientBackend {
 
     crate::delegate_operator_calls!(ops);
 
-    async fn fire_event(
-        &self,
-        datacenter: Option<Datacenter>,
-        event: legate_api::backend::UserEvent,
-    ) -> Result<(), BackendError> {
-        self.check_datacenter(&datacenter)?;
-        self.user_events.fire(event).await
-    }
-
-    async fn events(
-        &self,
-        name: Option<String>,
-        min_index: u64,
-        wait: Duration,
-    ) -> Result<legate_api::backend::EventList, BackendError> {
-        Ok(self.user_events.list(name, min_index, wait).await)
-    }
+    crate::delegate_event_calls!(user_events);
 
     fn metrics(&self) -> legate_api::telemetry::MetricsSnapshot {
         crate::telemetry::snapshot()

@@ -25,6 +25,8 @@ use tokio::time::Instant;
 pub const QUERY_EVENT: &str = "_legate:keyring";
 pub const ANSWER_EVENT: &str = "_legate:keyring-ack";
 const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the query goes out again to members that have not answered yet.
+const RESEND_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Query {
@@ -146,9 +148,17 @@ pub async fn run(gossip: &Gossip, node: &str, datacenter: &str, op: KeyringOp) -
         );
     }
     let deadline = Instant::now() + ANSWER_DEADLINE;
+    // Gossip broadcasts are best-effort: a member that missed the query (a dropped datagram on
+    // a busy host) gets it again every `RESEND_EVERY` until it answers. Every operation is
+    // idempotent, so a member that sees it twice answers twice, to the same effect.
+    let mut resend = tokio::time::interval_at(Instant::now() + RESEND_EVERY, RESEND_EVERY);
     while !alive.iter().all(|member| answers.contains_key(member)) {
         let event = tokio::select! {
             event = events.recv() => event,
+            _ = resend.tick() => {
+                let _ = gossip.fire_event(QUERY_EVENT, codec::encode(&query)).await;
+                continue;
+            }
             _ = tokio::time::sleep_until(deadline) => break,
         };
         let event = match event {

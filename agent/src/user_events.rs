@@ -114,3 +114,28 @@ async fn receive<L: LocalAgent>(
         }
     }
 }
+
+/// The event part of `api::Backend` for a backend holding `UserEvents` in `$field`: servers
+/// and clients fire and list events the same way, through their own gossip.
+#[macro_export]
+macro_rules! delegate_event_calls {
+    ($field:ident) => {
+        async fn fire_event(
+            &self,
+            datacenter: Option<legate_catalog::Datacenter>,
+            event: legate_api::backend::UserEvent,
+        ) -> Result<(), BackendError> {
+            self.check_datacenter(&datacenter)?;
+            self.$field.fire(event).await
+        }
+
+        async fn events(
+            &self,
+            name: Option<String>,
+            min_index: u64,
+            wait: std::time::Duration,
+        ) -> Result<legate_api::backend::EventList, BackendError> {
+            Ok(self.$field.list(name, min_index, wait).await)
+        }
+    };
+}

@@ -253,8 +253,19 @@ impl Workload {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        // Let the new holder work a little while the old one still thinks it holds.
-        std::thread::sleep(Duration::from_millis(300));
+        // Resume the old holder only once the new one is inside the resource, so the old
+        // one wakes believing it holds while the new one works.
+        while !self
+            .ledger
+            .lock()
+            .unwrap()
+            .active
+            .values()
+            .any(|(held, _)| *held > token)
+        {
+            assert!(Instant::now() < deadline, "the new holder never entered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         for pid in pids {
             signal(pid, "CONT");
         }
