@@ -102,6 +102,26 @@ impl WritePath {
         }
     }
 
+    /// Applies `command` only if this server leads with its quorum now: never forwarded, never
+    /// held. For the leader's own duties (reconcile, expiry, reaping), which are decided from
+    /// this server's view: a server that merely believed it led (restarted with its old vote,
+    /// or cut off) must not have a plan made from that view, such as deregistering members its
+    /// fresh gossip has not met yet, carried out by the real leader.
+    pub async fn write_as_leader(&self, command: Command) -> Result<CommandResult, WriteError> {
+        if !self.raft.is_leader() || !self.raft.leads_with_quorum() {
+            return Err(WriteError::NotLeader { leader: None });
+        }
+        if self.disk.is_full() {
+            return Err(WriteError::DiskFull(self.disk.refusal()));
+        }
+        match tokio::time::timeout(COMMIT_DEADLINE, self.proposer.write(command)).await {
+            Ok(result) => result,
+            Err(_) => Err(WriteError::Indeterminate {
+                reason: format!("not committed within {COMMIT_DEADLINE:?}"),
+            }),
+        }
+    }
+
     async fn forward(&self, leader: &str, command: &Command) -> Forwarded {
         let request = Request::V1(RequestV1::Write {
             command: LogPayload::from(command.clone()),

@@ -110,7 +110,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
         }
         let newest = store.read().newest_tombstone();
         if let Some(up_to) = gc.tick(started.elapsed(), newest) {
-            if let Err(error) = writes.write(Command::ReapTombstones(up_to)).await {
+            if let Err(error) = writes.write_as_leader(Command::ReapTombstones(up_to)).await {
                 tracing::warn!("leader: tombstone reap failed: {error}");
             }
         }
@@ -120,7 +120,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
                 config: operator::from_settings(&autopilot_defaults),
                 cas: None,
             });
-            if let Err(error) = writes.write(command).await {
+            if let Err(error) = writes.write_as_leader(command).await {
                 tracing::warn!("leader: writing autopilot's settings failed: {error}");
             }
         }
@@ -145,7 +145,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
         let members = membership.catalog_members(&version);
         let commands = reconcile::plan(&members, &store.read());
         for command in commands {
-            match writes.write(command).await {
+            match writes.write_as_leader(command).await {
                 Ok(Ok(_)) => tracing::debug!("leader: reconciled a member into the catalog"),
                 Ok(Err(refused)) => tracing::warn!("leader: reconcile refused: {refused}"),
                 // Lost leadership meanwhile; the next leader reconciles.

@@ -160,7 +160,7 @@ pub async fn run(
         };
         for id in expired {
             let command = Command::SessionDestroy(SessionId::new(id.clone()));
-            match writes.write(command).await {
+            match writes.write_as_leader(command).await {
                 Ok(_) => {
                     tracing::info!("leader: session {id} expired (no renew within 2 x TTL)");
                     timers.with(|table| table.remove(&id));
