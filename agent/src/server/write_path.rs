@@ -108,7 +108,7 @@ impl WritePath {
     /// or cut off) must not have a plan made from that view, such as deregistering members its
     /// fresh gossip has not met yet, carried out by the real leader.
     pub async fn write_as_leader(&self, command: Command) -> Result<CommandResult, WriteError> {
-        if !self.raft.is_leader() || !self.raft.leads_with_quorum() {
+        if !self.raft.confirm_leadership().await {
             return Err(WriteError::NotLeader { leader: None });
         }
         if self.disk.is_full() {

@@ -81,6 +81,10 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
     let mut gc = TombstoneGc::new(tombstones::TOMBSTONE_TTL);
     let started = Instant::now();
     let mut stable_since: BTreeMap<NodeId, Duration> = BTreeMap::new();
+    // Set when a duty write failed while this server still led (a commit deadline, a full
+    // disk): tried again on the next autopilot tick instead of waiting for the next
+    // membership change or the minute-long reconcile interval.
+    let mut retry_reconcile = false;
     loop {
         let mut reconcile_due = false;
         let mut autopilot_due = false;
@@ -95,7 +99,10 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
                 autopilot_due = true;
             }
             _ = reconcile_tick.tick() => reconcile_due = true,
-            _ = autopilot_tick.tick() => autopilot_due = true,
+            _ = autopilot_tick.tick() => {
+                autopilot_due = true;
+                reconcile_due = std::mem::take(&mut retry_reconcile);
+            }
             _ = gc_tick.tick() => {}
             _ = shutdown.changed() => return,
         }
@@ -105,6 +112,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
         if !*leadership.borrow_and_update() {
             gc.reset();
             stable_since.clear();
+            retry_reconcile = false;
             *report.lock().unwrap_or_else(PoisonError::into_inner) = AutopilotReport::default();
             continue;
         }
@@ -122,6 +130,7 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
             });
             if let Err(error) = writes.write_as_leader(command).await {
                 tracing::warn!("leader: writing autopilot's settings failed: {error}");
+                retry_reconcile = true;
             }
         }
         if autopilot_due {
@@ -148,8 +157,12 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
             match writes.write_as_leader(command).await {
                 Ok(Ok(_)) => tracing::debug!("leader: reconciled a member into the catalog"),
                 Ok(Err(refused)) => tracing::warn!("leader: reconcile refused: {refused}"),
-                // Lost leadership meanwhile; the next leader reconciles.
-                Err(error) => tracing::warn!("leader: reconcile write failed: {error}"),
+                // Lost leadership meanwhile (the next leader reconciles), or a transient
+                // failure: tried again shortly if this server still leads then.
+                Err(error) => {
+                    tracing::warn!("leader: reconcile write failed: {error}");
+                    retry_reconcile = true;
+                }
             }
         }
     }

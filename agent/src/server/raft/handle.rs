@@ -87,6 +87,26 @@ impl RaftHandle {
             .is_some_and(|millis| Duration::from_millis(millis) <= self.election_timeout_max)
     }
 
+    /// Waits, up to one election timeout, until this server leads with its quorum, and says
+    /// whether it does. A leader elected a moment ago has had no heartbeat answered yet, so
+    /// `leads_with_quorum` is false for its first round trip; its duties must not be dropped
+    /// for that. Polled: openraft publishes no event when the quorum-ack age changes.
+    pub async fn confirm_leadership(&self) -> bool {
+        let deadline = Instant::now() + self.election_timeout_max;
+        loop {
+            if !self.is_leader() {
+                return false;
+            }
+            if self.leads_with_quorum() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// This server's Raft id.
     pub fn node_id(&self) -> NodeId {
         self.node_id
