@@ -81,17 +81,15 @@ pub fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// The Raft log store appended entries: the append began at `started`, its fsync at
-/// `fsync_started`, and both ended now.
-pub fn log_appended(started: Instant, fsync_started: Instant) {
-    let now = Instant::now();
-    let append = millis(now - started);
-    metrics::histogram!("legate.raft.log.fsync").record(millis(now - fsync_started));
+/// The Raft log store appended entries from `started` until now (with their fsync when it
+/// is done in place; see `durability`).
+pub fn log_appended(started: Instant) {
+    let append = millis_since(started);
     metrics::histogram!("legate.raft.log.append").record(append);
     metrics::histogram!("consul.raft.leader.dispatchLog").record(append);
 }
 
-/// The Raft log store fsynced (a vote, a truncation, a purge) from `started` until now.
+/// The Raft log was fsynced (appends, a vote, a truncation, a purge) from `started` until now.
 pub fn log_fsynced(started: Instant) {
     metrics::histogram!("legate.raft.log.fsync").record(millis_since(started));
 }

@@ -4,6 +4,7 @@
 use crate::harness::Cluster;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// A tmpfs mounted over a node's data directory, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -142,30 +143,34 @@ fn a_full_server_steps_down_the_others_go_on_and_it_catches_up() {
     drop(disk);
 }
 
-#[test]
-fn a_leader_whose_fsyncs_are_slow_hands_leadership_over() {
-    let faults = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(3, 0, &[]);
-    let slow = cluster.wait_for_leader();
-    // Restart the leader able to take injected fsync delays, and make it lead again.
-    cluster.kill9(slow);
-    cluster.nodes[slow].env.push((
-        "LEGATE_FAULT_DIR".to_owned(),
-        faults.path().display().to_string(),
-    ));
-    cluster.start_node(slow);
+/// Restarts server `index` able to take injected disk faults from `faults` (see the agent's
+/// `fault` module), and makes it lead.
+fn lead_with_faults(cluster: &mut Cluster, index: usize, faults: &Path) {
+    cluster.kill9(index);
+    cluster.nodes[index]
+        .env
+        .push(("LEGATE_FAULT_DIR".to_owned(), faults.display().to_string()));
+    cluster.start_node(index);
     cluster.wait_members_alive(&[0, 1, 2]);
-    let name = cluster.nodes[slow].name.clone();
+    let name = cluster.nodes[index].name.clone();
     cluster.wait_until("the restarted server to lead", || {
-        if cluster.leader() == Some(slow) {
+        if cluster.leader() == Some(index) {
             return true;
         }
-        if let (Some(via), Some(id)) = (cluster.leader(), raft_id(&cluster, 0, &name)) {
+        if let (Some(via), Some(id)) = (cluster.leader(), raft_id(cluster, 0, &name)) {
             let url = cluster.url(via, &format!("/v1/operator/raft/transfer-leader?id={id}"));
             let _ = reqwest::blocking::Client::new().post(url).send();
         }
         false
     });
+}
+
+#[test]
+fn a_leader_whose_fsyncs_are_slow_hands_leadership_over() {
+    let faults = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(3, 0, &[]);
+    let slow = cluster.wait_for_leader();
+    lead_with_faults(&mut cluster, slow, faults.path());
     // Its disk turns slow: 80 ms on every fsync, past half a heartbeat interval.
     std::fs::write(faults.path().join("fsync-delay-ms"), "80").unwrap();
     let mut n = 0;
@@ -178,6 +183,60 @@ fn a_leader_whose_fsyncs_are_slow_hands_leadership_over() {
     assert!(log.contains("disk is slow"), "{log}");
     // The cluster takes writes at full speed through the new leader.
     let leader = cluster.wait_for_leader();
+    let (status, body) = cluster.put(leader, "/v1/kv/after", "y").unwrap();
+    assert_eq!((status, body.trim()), (200, "true"));
+}
+
+/// The leader's fsync runs while its entries travel to the followers, and openraft counts the
+/// leader's copy before that fsync ends: a write must still not be acknowledged when the
+/// leader's fsync fails, even though a follower holds it durably.
+#[test]
+fn a_leader_whose_fsync_fails_acknowledges_nothing_exits_and_loses_nothing() {
+    let faults = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(3, 0, &[]);
+    let failing = cluster.wait_for_leader();
+    lead_with_faults(&mut cluster, failing, faults.path());
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let key = format!("before/{n}");
+        let (status, body) = cluster.put(failing, &format!("/v1/kv/{key}"), "v").unwrap();
+        assert_eq!((status, body.trim()), (200, "true"));
+        acknowledged.push(key);
+    }
+    std::fs::write(faults.path().join("fsync-eio"), "").unwrap();
+    for n in 0..5 {
+        let answer = cluster.put(failing, &format!("/v1/kv/during/{n}"), "v");
+        assert!(
+            answer.as_ref().is_none_or(|(status, _)| *status != 200),
+            "a write was acknowledged although the leader's fsync failed: {answer:?}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let child = cluster.nodes[failing].child.as_mut().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the failing server kept running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "a storage failure must exit non-zero");
+    let log = std::fs::read_to_string(&cluster.nodes[failing].log).unwrap();
+    assert!(
+        log.contains("storage failed and cannot be trusted"),
+        "{log}"
+    );
+    // The other two elect a leader that holds every acknowledged write, and go on.
+    cluster.wait_until("another server to lead", || {
+        cluster.leader().is_some_and(|leader| leader != failing)
+    });
+    let leader = cluster.wait_for_leader();
+    for key in &acknowledged {
+        let value = cluster
+            .get(leader, &format!("/v1/kv/{key}?raw&consistent"))
+            .and_then(|response| response.text().ok());
+        assert_eq!(value.as_deref(), Some("v"), "{key}");
+    }
     let (status, body) = cluster.put(leader, "/v1/kv/after", "y").unwrap();
     assert_eq!((status, body.trim()), (200, "true"));
 }

@@ -1,6 +1,7 @@
 //! `RaftHandle`: what the rest of the agent uses to write, to read linearizably, and to
 //! watch leadership, without seeing openraft's generic API.
 
+use super::durability::Durability;
 use super::error::{ReadError, WaitError, WriteError};
 use super::metrics::RaftMetrics;
 use super::types::{NodeId, Raft};
@@ -30,6 +31,8 @@ pub struct RaftHandle {
     /// The longest a follower waits for the leader before it starts an election: a leader
     /// that has heard from no quorum for this long must assume it has been replaced.
     election_timeout_max: Duration,
+    /// What of the log is durable; the RPC handler waits on it before acknowledging entries.
+    durability: Durability,
 }
 
 impl RaftHandle {
@@ -39,6 +42,7 @@ impl RaftHandle {
         db: DurableDb,
         commit_index: Arc<AtomicU64>,
         election_timeout_max: Duration,
+        durability: Durability,
     ) -> RaftHandle {
         let leadership = mirror_leadership(&raft);
         RaftHandle {
@@ -48,6 +52,7 @@ impl RaftHandle {
             commit_index,
             leadership,
             election_timeout_max,
+            durability,
         }
     }
 
@@ -105,6 +110,12 @@ impl RaftHandle {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until every entry this server's log has accepted is durable (gate 2 of
+    /// `durability`): a follower acknowledges entries to the leader only after this.
+    pub async fn wait_log_durable(&self) -> std::io::Result<()> {
+        self.durability.wait_for_written().await
     }
 
     /// This server's Raft id.

@@ -9,11 +9,13 @@
 //! Durability rules, which Raft's safety rests on:
 //! 1. `save_vote` returns only after the vote is fsynced: a server that forgets its vote could
 //!    vote twice in one term.
-//! 2. `append` writes the whole batch and fsyncs it before it reports the entries flushed; the
-//!    leader counts itself towards the commit quorum from that report, so an acknowledged
-//!    write is on disk. One fsync covers the whole batch, and each entry is itself a batch of
-//!    every write that arrived while the previous entries were in flight (`proposer`): that is
-//!    the group commit.
+//! 2. `append` writes the whole batch and, with a single voter, fsyncs it before it reports
+//!    the entries flushed. With several voters it reports them once written and leaves the
+//!    fsync to the `durability` flusher, so the leader's fsync overlaps the followers'; that
+//!    module's gates keep an acknowledged write on a quorum's disks. One fsync covers the
+//!    whole batch (and, under load, every batch written while the previous fsync ran), and
+//!    each entry is itself a batch of every write that arrived while the previous entries were
+//!    in flight (`proposer`): that is the group commit.
 //! 3. `truncate` fsyncs too, so the log never reappears with a hole after a crash. `purge`
 //!    fsyncs the purge point; from then on readers skip the entries at or below it, and the
 //!    `purger` thread removes them in the background (see there why that is safe).
@@ -25,15 +27,15 @@
 //! say so, and sled's background flusher would only add fsyncs. Every flush is a
 //! `DurableDb::sync`, sled's flush plus `fdatasync`, since sled's flush alone is not durable.
 //!
-//! `append` fsyncs on openraft's core task, blocking its worker thread for the fsync, rather
-//! than handing it to a thread of its own as it once did: the core waits for the report
-//! before committing anyway, and the two thread hand-offs cost a lone writer about 25 µs of
-//! its ~330 µs (`bench/kv.py`), with no loss of throughput at 64 connections.
+//! With a single voter, `append` fsyncs on openraft's core task, blocking its worker thread
+//! for the fsync, rather than handing it to the flusher: there is nothing to overlap it with,
+//! and the two thread hand-offs cost a lone writer about 25 µs of its ~330 µs (`bench/kv.py`).
 
 // openraft's storage traits return its `StorageError`, which is large; our helpers return
 // it too rather than boxing it only to unbox it again at the trait boundary.
 #![allow(clippy::result_large_err)]
 
+use super::durability::Durability;
 use super::error::storage_error;
 use super::purger::Purger;
 use super::record::{EntryRecord, LogIdRecord, VoteRecord};
@@ -68,7 +70,6 @@ pub struct UnknownFormat(String);
 /// The log store. Clones share the same trees; openraft's log readers are clones.
 #[derive(Clone)]
 pub struct LogStore {
-    durable: DurableDb,
     logs: sled::Tree,
     meta: sled::Tree,
     /// The last committed index, shared with `RaftHandle::metrics` because openraft 0.9 does
@@ -81,6 +82,8 @@ pub struct LogStore {
     /// While the data directory is nearly full, appends wait rather than write (see
     /// `disk_guard`): sled never meets `ENOSPC`, which it could not recover from.
     disk: Option<DiskGuard>,
+    /// What of the log is durable, and the thread that flushes it.
+    durability: Durability,
 }
 
 impl LogStore {
@@ -94,8 +97,12 @@ impl LogStore {
         };
         let logs = open("logs")?;
         let start_error = |e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e);
+        let last_index = match logs.last() {
+            Ok(last) => last.map_or(0, |(key, _)| key_index(&key)),
+            Err(e) => return Err(storage_error(ErrorSubject::Logs, ErrorVerb::Read, e)),
+        };
         let store = LogStore {
-            durable: durable.clone(),
+            durability: Durability::open(durable.clone(), last_index).map_err(start_error)?,
             purger: Purger::start(logs.clone()).map_err(start_error)?,
             logs,
             meta: open("meta")?,
@@ -117,6 +124,11 @@ impl LogStore {
     pub fn with_disk_guard(mut self, disk: Option<DiskGuard>) -> LogStore {
         self.disk = disk;
         self
+    }
+
+    /// What of this log is durable; see `durability`.
+    pub fn durability(&self) -> Durability {
+        self.durability.clone()
     }
 
     /// The last committed index as this store last heard it (zero before any commit).
@@ -196,10 +208,13 @@ impl LogStore {
         Ok(())
     }
 
+    /// Makes everything written so far durable, on a blocking thread.
     async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
-        let fsync_started = Instant::now();
-        let synced = self.durable.sync_async().await;
-        telemetry::log_fsynced(fsync_started);
+        let durability = self.durability.clone();
+        let synced = tokio::task::spawn_blocking(move || durability.sync_now())
+            .await
+            .map_err(io::Error::other)
+            .and_then(|synced| synced);
         synced.map_err(|e| storage_error(subject, ErrorVerb::Write, e))
     }
 
@@ -328,15 +343,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 disk.wait_until_writable().await;
             }
         }
+        // A flush failed earlier: nothing more is written to a log that cannot be trusted.
+        self.durability
+            .durable_index()
+            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         let started = Instant::now();
         let mut encoded = Vec::new();
+        let mut last_index = 0;
         for entry in entries {
             let bytes = encode(&EntryRecord::from(&entry));
+            last_index = entry.log_id.index;
             encoded.push((index_key(entry.log_id.index), bytes));
         }
-        // The write and its fsync run where a slow disk cannot hold up other tasks.
+        let parallel = self.durability.parallel();
+        // The write (and, with a single voter, its fsync) runs where a slow disk cannot hold
+        // up other tasks.
         let logs = &self.logs;
-        let durable = &self.durable;
+        let durability = &self.durability;
         let written = crate::durable_db::in_place(|| {
             let written = if encoded.len() == 1 {
                 // One entry is atomic by itself. A plain insert is much cheaper than a one-entry
@@ -354,12 +377,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 logs.apply_batch(batch)
             };
             written.map(|()| {
-                let fsync_started = Instant::now();
-                let synced = durable.sync();
-                telemetry::log_appended(started, fsync_started);
-                synced
+                durability.note_written(last_index, parallel);
+                if parallel {
+                    Ok(())
+                } else {
+                    durability.sync_now()
+                }
             })
         });
+        telemetry::log_appended(started);
         // Rule 2.
         let synced = written.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, e))?;
         match synced {
@@ -385,6 +411,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.logs
             .apply_batch(batch)
             .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        self.durability
+            .note_written(log_id.index.saturating_sub(1), false);
         self.flush(ErrorSubject::Logs).await
     }
 

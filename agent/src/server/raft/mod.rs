@@ -28,6 +28,7 @@
 //! - `transitions`: the `consul.raft.state.*` counters.
 //! - `error`: start, write, read and wait errors.
 
+mod durability;
 mod error;
 mod handle;
 mod log_store;
@@ -188,9 +189,13 @@ pub async fn start(
     let db = open_db(raft_dir.clone()).await?;
     let log_store = LogStore::open(&db)?.with_disk_guard(options.disk.clone());
     let commit_index = log_store.committed_index();
-    let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared).await?;
-    let network = Network::new(rpc, options.node_id);
+    let durability = log_store.durability();
+    let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared)
+        .await?
+        .with_durability(durability.clone());
+    let network = Network::new(rpc, options.node_id, durability.clone());
     let raft = Raft::new(options.node_id, config, network, log_store, state_machine).await?;
+    tokio::spawn(durability::follow_voters(raft.clone(), durability.clone()));
     tokio::spawn(snapshotter::run(
         raft.clone(),
         options.snapshot_threshold,
@@ -212,6 +217,7 @@ pub async fn start(
         db,
         commit_index,
         options.election_timeout_max,
+        durability,
     ))
 }
 

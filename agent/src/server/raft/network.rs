@@ -7,8 +7,9 @@
 //! times out is `Timeout`; anything else (a broken connection, a peer whose Raft stopped) is a
 //! network error, retried on the next heartbeat.
 
+use super::durability::Durability;
 use super::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteRecord};
-use super::types::{NodeId, TypeConfig};
+use super::types::{LogId, NodeId, TypeConfig};
 use crate::server::rpc::message::{AppendAnswer, Request, RequestV1, ResponseV1};
 use crate::server::rpc::{RpcClient, RpcError};
 use openraft::error::{
@@ -39,11 +40,16 @@ pub struct Network {
     client: RpcClient,
     /// This server's id, for openraft's timeout reports.
     node_id: NodeId,
+    durability: Durability,
 }
 
 impl Network {
-    pub fn new(client: RpcClient, node_id: NodeId) -> Network {
-        Network { client, node_id }
+    pub fn new(client: RpcClient, node_id: NodeId, durability: Durability) -> Network {
+        Network {
+            client,
+            node_id,
+            durability,
+        }
     }
 }
 
@@ -52,6 +58,7 @@ impl Network {
 pub struct NetworkClient {
     client: RpcClient,
     node_id: NodeId,
+    durability: Durability,
     target: NodeId,
     addr: String,
 }
@@ -66,6 +73,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         NetworkClient {
             client: self.client.clone(),
             node_id: self.node_id,
+            durability: self.durability.clone(),
             target,
             addr: node.addr.clone(),
         }
@@ -110,16 +118,43 @@ fn unexpected<E: std::error::Error>(
     ))))
 }
 
+/// The commit index to send, capped at what this leader's own disk holds (gate 3 of
+/// `durability`): openraft may count the leader's copy before its fsync, and a follower
+/// must not apply an entry that only one disk holds. Capped to the newest log id the request
+/// names at or below the durable index; a follower keeps the commit index it has when it is
+/// sent a lower one, and learns the rest with the next message. `durable` is the last index
+/// the leader's log holds durably.
+pub(super) fn durable_commit(
+    rpc: &AppendEntriesRequest<TypeConfig>,
+    durable: u64,
+) -> Option<LogId> {
+    let committed = rpc.leader_commit?;
+    if committed.index <= durable {
+        return Some(committed);
+    }
+    let named = rpc
+        .prev_log_id
+        .iter()
+        .chain(rpc.entries.iter().map(|entry| &entry.log_id));
+    named
+        .filter(|log_id| log_id.index <= durable)
+        .max_by_key(|log_id| log_id.index)
+        .copied()
+}
+
 impl RaftNetwork<TypeConfig> for NetworkClient {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        // A failed flush: vouch for nothing more (the server is about to stop).
+        let durable = self.durability.durable_index().unwrap_or(0);
+        let leader_commit = durable_commit(&rpc, durable);
         let request = RequestV1::AppendEntries {
             vote: VoteRecord::from(&rpc.vote),
             prev_log_id: rpc.prev_log_id.as_ref().map(LogIdV1::from),
-            leader_commit: rpc.leader_commit.as_ref().map(LogIdV1::from),
+            leader_commit: leader_commit.as_ref().map(LogIdV1::from),
             entries: rpc.entries.iter().map(EntryRecord::from).collect(),
         };
         match self

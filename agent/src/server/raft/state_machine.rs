@@ -19,6 +19,7 @@
 // it too rather than boxing it only to unbox it again at the trait boundary.
 #![allow(clippy::result_large_err)]
 
+use super::durability::Durability;
 use super::error::storage_error;
 use super::snapshot_file::SnapshotDir;
 use super::types::TypeConfig;
@@ -38,6 +39,8 @@ pub struct StateMachine {
     last_applied: Option<LogId>,
     last_membership: StoredMembership,
     snapshots: SnapshotDir,
+    /// Gate 1 of `durability`: nothing is applied before this server's log holds it durably.
+    durability: Option<Durability>,
 }
 
 impl StateMachine {
@@ -60,6 +63,7 @@ impl StateMachine {
             last_applied: None,
             last_membership: StoredMembership::default(),
             snapshots,
+            durability: None,
         };
         if let Some((meta, data)) = latest {
             let store = restore(&meta, &data)?;
@@ -68,6 +72,12 @@ impl StateMachine {
             machine.last_membership = meta.last_membership;
         }
         Ok(machine)
+    }
+
+    /// Applies entries only once `durability` says the log holds them on disk.
+    pub fn with_durability(mut self, durability: Durability) -> StateMachine {
+        self.durability = Some(durability);
+        self
     }
 }
 
@@ -152,6 +162,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
+        if let (Some(durability), Some(last)) = (&self.durability, entries.last()) {
+            // Everything written so far covers these entries, which were appended before
+            // they could be committed.
+            if let Err(error) = durability.wait_for_written().await {
+                return Err(storage_error(
+                    ErrorSubject::Apply(last.log_id),
+                    ErrorVerb::Write,
+                    error,
+                ));
+            }
+        }
         let batch = entries.iter().map(|entry| {
             let payload = match &entry.payload {
                 EntryPayload::Normal(payload) => Some(payload),

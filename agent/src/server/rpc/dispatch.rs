@@ -55,6 +55,15 @@ impl Handler for ServerRpc {
                         if !matches!(answer, AppendAnswer::HigherVote(_)) {
                             self.reads.last_contact().touch();
                         }
+                        // Accepted entries are acknowledged only once they are on disk.
+                        if matches!(
+                            answer,
+                            AppendAnswer::Success | AppendAnswer::PartialSuccess(_)
+                        ) {
+                            if let Err(error) = self.raft.wait_log_durable().await {
+                                return ResponseV1::Failed(error.to_string());
+                            }
+                        }
                         ResponseV1::AppendEntries(answer)
                     }
                     Err(error) => ResponseV1::Failed(error.to_string()),

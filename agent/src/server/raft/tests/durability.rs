@@ -104,3 +104,52 @@ async fn purge_past_the_end_leaves_the_purge_point_as_last_log_id() {
         .expect("read")
         .is_empty());
 }
+
+/// With several voters, `append` reports entries once written and the flusher makes them
+/// durable; what `Durability` then vouches for must be on disk, and the last index it names
+/// must follow truncation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_appends_are_on_disk_once_durability_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = dir.path().join("live");
+    let db = open_db(&live);
+    let mut store = LogStore::open(&db).expect("open log store");
+    let durability = store.durability();
+    durability.set_parallel(true);
+    store.blocking_append(entries()).await.expect("append");
+    durability.wait_for_written().await.expect("flushed");
+    assert_eq!(durability.durable_index().expect("no failure"), 3);
+
+    let crash_image = dir.path().join("crash");
+    copy_dir(&live, &crash_image);
+    let crashed = open_db(&crash_image);
+    let mut reader = LogStore::open(&crashed).expect("open crash image");
+    let read = reader.try_get_log_entries(..).await.expect("read");
+    assert_eq!(read, entries(), "vouched-for entries missing after a crash");
+
+    // A follower's conflicting tail is cut: the durable end moves back with it.
+    store.truncate(log_id(1, 2)).await.expect("truncate");
+    assert_eq!(durability.durable_index().expect("no failure"), 1);
+}
+
+#[test]
+fn the_commit_index_sent_is_capped_at_the_leaders_durable_log() {
+    use crate::server::raft::network::durable_commit;
+    use openraft::raft::AppendEntriesRequest;
+    let request = |commit: u64| AppendEntriesRequest {
+        vote: Vote::new_committed(1, 0),
+        prev_log_id: Some(log_id(1, 4)),
+        leader_commit: Some(log_id(1, commit)),
+        entries: vec![
+            normal_entry(1, 5, kv_set("a", "1")),
+            normal_entry(1, 6, kv_set("b", "2")),
+        ],
+    };
+    // Durable past the commit index: sent as is.
+    assert_eq!(durable_commit(&request(5), 6), Some(log_id(1, 5)));
+    // Committed past what the leader's disk holds: the newest named entry it does hold.
+    assert_eq!(durable_commit(&request(6), 5), Some(log_id(1, 5)));
+    assert_eq!(durable_commit(&request(6), 4), Some(log_id(1, 4)));
+    // Nothing named is durable: no commit index (the follower keeps its own).
+    assert_eq!(durable_commit(&request(6), 3), None);
+}
