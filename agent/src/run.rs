@@ -27,6 +27,7 @@ use crate::operator_calls::OperatorCalls;
 use crate::server::backend::{ServerBackend, ServerParts};
 use crate::server::cluster;
 use crate::server::disk_guard::{self, DiskGuard};
+use crate::server::disk_health::DiskHealthSource;
 use crate::server::leader::session_timers::{self, SessionTimers};
 use crate::server::leader::{self, reconcile::ServerMember, AutopilotReport, Duties};
 use crate::server::local_catalog::ServerCatalog;
@@ -288,6 +289,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             writes: writes.clone(),
             reads: reads.clone(),
             operator: operator.clone(),
+            disk: DiskHealthSource::new(slow_disk_seen.clone(), recorder.clone()),
         });
         tasks.spawn(rpc::serve(
             rpc_listener,
@@ -322,6 +324,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
                 report: report.clone(),
                 rpc: rpc_client.clone(),
             },
+            stopped.clone(),
+        ));
+        tasks.spawn(crate::server::leader::disk_poll::run(
+            raft.clone(),
+            rpc_client.clone(),
+            report.clone(),
             stopped.clone(),
         ));
         tasks.spawn(session_timers::run(

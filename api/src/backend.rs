@@ -34,7 +34,7 @@ pub mod keyring;
 pub mod raft;
 
 pub use autopilot::{
-    AutopilotConfig, AutopilotHealth, AutopilotServer, AutopilotState, AutopilotStatus,
+    AutopilotConfig, AutopilotHealth, AutopilotServer, AutopilotState, AutopilotStatus, DiskHealth,
     ServerHealth,
 };
 pub use keyring::{GossipKey, KeyError, KeyringOp, KeyringResponse, MAX_RELAY_FACTOR};

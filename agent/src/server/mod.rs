@@ -20,6 +20,7 @@ pub mod backend;
 pub mod bootstrap;
 pub mod cluster;
 pub mod disk_guard;
+pub mod disk_health;
 pub mod instance_cache;
 pub mod leader;
 pub mod local_catalog;

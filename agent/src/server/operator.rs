@@ -28,7 +28,7 @@ use super::write_path::WritePath;
 use crate::config::cluster::AutopilotSettings;
 use crate::membership::Membership;
 use legate_api::backend::{
-    AutopilotConfig, AutopilotHealth, AutopilotServer, AutopilotState, AutopilotStatus,
+    AutopilotConfig, AutopilotHealth, AutopilotServer, AutopilotState, AutopilotStatus, DiskHealth,
     MemberStatus, PeerSelector, RaftConfiguration, RaftServer, ServerHealth,
 };
 use legate_catalog::command::AutopilotSet;
@@ -401,6 +401,10 @@ impl Operator {
                     healthy: server.healthy,
                     voter: server.voter,
                     stable_since: self.stable_since(server),
+                    disk: report.disks.get(&server.id).map(|disk| DiskHealth {
+                        slow: disk.slow,
+                        fsync_p99: disk.fsync_p99_us.map(Duration::from_micros),
+                    }),
                 })
                 .collect(),
         })

@@ -1,9 +1,10 @@
 //! The slow-disk warning: fsync latency of the Raft log, watched before it costs the cluster
 //! its leader.
 //!
-//! openraft waits for the log store's append, fsync included, before it moves on: on a
-//! leader a slow fsync delays the next heartbeat, and on a follower it delays the
-//! acknowledgement the leader counts towards its quorum. Heartbeats go every 100 ms ×
+//! A follower acknowledges entries only once they are fsynced, so a slow fsync there delays
+//! the acknowledgements the leader counts towards its quorum (and its lease); on a leader it
+//! delays every commit's answer (`raft::durability`), and with a single voter openraft's core
+//! itself, heartbeats included. Heartbeats go every 100 ms ×
 //! `raft_multiplier` and followers stand for election after 250–500 ms (plus openraft's
 //! lease) of silence, so an fsync that regularly takes a large part of a heartbeat interval is
 //! a few bad seconds away from an election.

@@ -181,6 +181,23 @@ fn a_leader_whose_fsyncs_are_slow_hands_leadership_over() {
     });
     let log = std::fs::read_to_string(&cluster.nodes[slow].log).unwrap();
     assert!(log.contains("disk is slow"), "{log}");
+    // The new leader's autopilot health names the slow disk, and only that one.
+    let name = cluster.nodes[slow].name.clone();
+    cluster.wait_until("autopilot health to show the slow disk", || {
+        let Some(health) = cluster.get_json(0, "/v1/operator/autopilot/health") else {
+            return false;
+        };
+        let servers = health["Servers"].as_array().cloned().unwrap_or_default();
+        servers.len() == 3
+            && servers.iter().all(|server| {
+                let slow = server["Name"] == name.as_str();
+                server["DiskSlow"] == slow
+                    && (!slow
+                        || server["FsyncP99"]
+                            .as_str()
+                            .is_some_and(|p99| p99.ends_with("ms")))
+            })
+    });
     // The cluster takes writes at full speed through the new leader.
     let leader = cluster.wait_for_leader();
     let (status, body) = cluster.put(leader, "/v1/kv/after", "y").unwrap();

@@ -70,6 +70,18 @@ pub struct ServerHealth {
     pub voter: bool,
     /// When `healthy` last changed.
     pub stable_since: SystemTime,
+    /// The server's Raft log disk as it judges it; `None` when it did not say.
+    pub disk: Option<DiskHealth>,
+}
+
+/// A server's Raft log disk, as its own slow-disk watch judges it (Legate's addition to
+/// Consul's autopilot health).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DiskHealth {
+    /// Fsync p99 over the last minute has reached half a heartbeat interval.
+    pub slow: bool,
+    /// That p99; `None` while too few fsyncs ran to judge.
+    pub fsync_p99: Option<Duration>,
 }
 
 /// The servers' health as `/v1/operator/autopilot/health` reports it.

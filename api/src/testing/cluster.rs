@@ -14,8 +14,8 @@
 
 use crate::backend::{
     AutopilotConfig, AutopilotHealth, AutopilotServer, AutopilotState, AutopilotStatus,
-    BackendError, GossipKey, KeyringOp, KeyringResponse, Member, MemberStatus, PeerSelector,
-    RaftConfiguration, RaftServer, ServerHealth,
+    BackendError, DiskHealth, GossipKey, KeyringOp, KeyringResponse, Member, MemberStatus,
+    PeerSelector, RaftConfiguration, RaftServer, ServerHealth,
 };
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -33,6 +33,7 @@ struct Server {
     raft: RaftServer,
     healthy: bool,
     last_contact: Duration,
+    disk: Option<DiskHealth>,
 }
 
 #[derive(Debug)]
@@ -94,6 +95,7 @@ impl FakeCluster {
             },
             healthy: true,
             last_contact: Duration::ZERO,
+            disk: None,
         };
         FakeCluster {
             state: Mutex::new(State {
@@ -138,11 +140,21 @@ impl FakeCluster {
             raft: server,
             healthy,
             last_contact: Duration::from_millis(2),
+            disk: None,
         });
         state.configuration_index = index;
     }
 
     /// Marks a server healthy or not, as autopilot would judge it.
+    /// What server `id` says of its disk in the autopilot health report.
+    pub fn set_server_disk(&self, id: &str, disk: DiskHealth) {
+        for server in self.state().servers.iter_mut() {
+            if server.raft.id == id {
+                server.disk = Some(disk);
+            }
+        }
+    }
+
     pub fn set_server_healthy(&self, id: &str, healthy: bool) {
         for server in self.state().servers.iter_mut() {
             if server.raft.id == id {
@@ -341,6 +353,7 @@ impl FakeCluster {
                 healthy: server.healthy,
                 voter: server.raft.voter,
                 stable_since: stable_since(),
+                disk: server.disk,
             })
             .collect();
         AutopilotHealth {

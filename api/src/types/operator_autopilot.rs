@@ -138,6 +138,13 @@ pub struct ServerHealth {
     pub voter: bool,
     /// RFC 3339, rounded to the second as Consul sends it.
     pub stable_since: String,
+    /// Legate's addition: the server's Raft log disk is slow (fsync p99 over the last minute
+    /// at or above half a heartbeat interval). Absent when the server did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_slow: Option<bool>,
+    /// Legate's addition: that fsync p99, absent while too few fsyncs ran to judge.
+    #[serde(rename = "FsyncP99", skip_serializing_if = "Option::is_none")]
+    pub fsync_p99: Option<GoDuration>,
 }
 
 /// `GET /v1/operator/autopilot/health` (answered with 429 when `Healthy` is false).
@@ -171,6 +178,11 @@ impl From<&backend::AutopilotHealth> for OperatorHealthReply {
                     healthy: server.healthy,
                     voter: server.voter,
                     stable_since: rfc3339_rounded(server.stable_since),
+                    disk_slow: server.disk.map(|disk| disk.slow),
+                    fsync_p99: server
+                        .disk
+                        .and_then(|disk| disk.fsync_p99)
+                        .map(|p99| GoDuration(nanos(p99))),
                 })
                 .collect(),
         }

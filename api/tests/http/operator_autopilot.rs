@@ -2,9 +2,10 @@
 
 use crate::harness::Harness;
 use axum::body::Body;
-use legate_api::backend::RaftServer;
+use legate_api::backend::{DiskHealth, RaftServer};
 use legate_api::testing::SELF_ID;
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn configuration_defaults_have_consuls_shape() {
@@ -144,6 +145,19 @@ async fn health_is_200_when_healthy_and_429_when_not() {
     assert_eq!(body["Servers"][1]["LastContact"], "2ms");
     // Servers the pool does not know report Serf's "none".
     assert_eq!(body["Servers"][1]["SerfStatus"], "none");
+
+    // Legate's addition: each server's own verdict on its Raft log disk, when it gave one.
+    api.backend.cluster.set_server_disk(
+        "s2",
+        DiskHealth {
+            slow: true,
+            fsync_p99: Some(Duration::from_micros(104_250)),
+        },
+    );
+    let body = api.get("/v1/operator/autopilot/health").await.json();
+    assert_eq!(body["Servers"][1]["DiskSlow"], true);
+    assert_eq!(body["Servers"][1]["FsyncP99"], "104.25ms");
+    assert!(body["Servers"][0].get("DiskSlow").is_none(), "{body}");
 
     api.backend.cluster.set_server_healthy("s3", true);
     let recovered = api.get("/v1/operator/autopilot/health").await;

@@ -11,13 +11,14 @@
 //!   which runs as its own task so a slow reconcile never delays an expiry).
 
 pub mod autopilot;
+pub mod disk_poll;
 pub mod reconcile;
 pub mod session_timers;
 pub mod tombstones;
 
 use super::operator;
 use super::raft::{NodeId, RaftHandle};
-use super::rpc::message::{Request, RequestV1, ResponseV1};
+use super::rpc::message::{DiskHealthAnswer, Request, RequestV1, ResponseV1};
 use super::rpc::RpcClient;
 use super::write_path::WritePath;
 use crate::config::cluster::AutopilotSettings;
@@ -45,6 +46,8 @@ pub struct AutopilotReport {
     pub servers: Vec<ServerHealth>,
     pub failure_tolerance: usize,
     pub healthy: bool,
+    /// Each server's disk as it last answered the leader (`disk_poll`).
+    pub disks: BTreeMap<NodeId, DiskHealthAnswer>,
 }
 
 /// What the leader's loop needs.

@@ -3,6 +3,7 @@
 
 use super::message::{AppendAnswer, RemoteReadError, RequestV1, ResponseV1, StatusAnswer};
 use super::server::Handler;
+use crate::server::disk_health::DiskHealthSource;
 use crate::server::operator::Operator;
 use crate::server::raft::record::{LogIdV1, VoteRecord};
 use crate::server::raft::types::{Entry, Snapshot};
@@ -21,6 +22,8 @@ pub struct ServerRpc {
     pub writes: WritePath,
     pub reads: ReadPath,
     pub operator: Operator,
+    /// This server's disk health, asked for by the leader's autopilot.
+    pub disk: DiskHealthSource,
 }
 
 impl Handler for ServerRpc {
@@ -132,6 +135,7 @@ impl Handler for ServerRpc {
                     .collect(),
                 started_unix_ms: self.started_unix_ms,
             },
+            RequestV1::DiskHealth => ResponseV1::DiskHealth(self.disk.answer()),
             RequestV1::Status => {
                 let metrics = self.raft.metrics();
                 ResponseV1::Status(StatusAnswer {

@@ -123,6 +123,7 @@ fn requests() -> Vec<(&'static str, RequestV1)> {
         ),
         ("request-v1-trigger-election", RequestV1::TriggerElection),
         ("request-v1-group-info", RequestV1::GroupInfo),
+        ("request-v1-disk-health", RequestV1::DiskHealth),
     ]
 }
 
@@ -216,6 +217,13 @@ fn responses() -> Vec<(&'static str, ResponseV1)> {
         (
             "response-v1-failed",
             ResponseV1::Failed("raft stopped".into()),
+        ),
+        (
+            "response-v1-disk-health",
+            ResponseV1::DiskHealth(DiskHealthAnswer {
+                slow: true,
+                fsync_p99_us: Some(104_250),
+            }),
         ),
     ]
 }

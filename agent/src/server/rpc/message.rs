@@ -53,6 +53,8 @@ pub enum RequestV1 {
     TriggerElection,
     /// Which Raft group this server belongs to, and since when it runs (`cluster::check_group`).
     GroupInfo,
+    /// The callee's disk health as its slow-disk watch sees it, for autopilot's health report.
+    DiskHealth,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +201,17 @@ pub enum ResponseV1 {
     /// The callee could not serve the request at all (its Raft stopped, or the request made
     /// no sense to it). Nothing was changed by the request.
     Failed(String),
+    /// Answer to `DiskHealth`.
+    DiskHealth(DiskHealthAnswer),
+}
+
+/// A server's Raft log disk, as its own slow-disk watch judges it (`telemetry::slow_disk`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskHealthAnswer {
+    /// Its fsync p99 has reached half a heartbeat interval (the warning is on).
+    pub slow: bool,
+    /// Fsync p99 over the last minute, in microseconds; `None` while too few fsyncs ran.
+    pub fsync_p99_us: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
