@@ -95,8 +95,11 @@ impl Drop for Owner {
 }
 
 impl Durability {
-    /// Starts tracking a log whose last index on disk is `last_index` (all of it durable).
+    /// Starts tracking a log whose last index is `last_index`, first making all of it
+    /// durable: after a `kill -9` the file may hold entries that only reached the page cache,
+    /// and this server must not vouch for them as on disk until they are.
     pub fn open(db: DurableDb, last_index: u64) -> io::Result<Durability> {
+        db.sync()?;
         let start = Position { seq: 0, last_index };
         let (durable, _) = watch::channel(Durable {
             position: start,
@@ -174,24 +177,23 @@ impl Durability {
         }
     }
 
-    /// Waits until write `seq` is durable. Fails if a flush failed first: the log can then
-    /// no longer be trusted, and the caller must not act on it.
-    pub async fn wait(&self, seq: u64) -> io::Result<()> {
+    /// Waits until the log is durable up to `index`. Fails if a flush failed first.
+    ///
+    /// An index is enough, although truncation rewrites indexes: a truncation is flushed
+    /// before it returns, and a flush that started before it cannot publish (positions only
+    /// move forward), so the durable position always describes the log as it is now.
+    /// Waiting for no more than the entries in question matters under load: waiting for
+    /// everything written would also wait for the entries that arrived meanwhile.
+    pub async fn wait_index(&self, index: u64) -> io::Result<()> {
         let mut durable = self.inner.durable.subscribe();
         let reached = durable
-            .wait_for(|durable| durable.failed.is_some() || durable.position.seq >= seq)
+            .wait_for(|durable| durable.failed.is_some() || durable.position.last_index >= index)
             .await
             .map_err(io::Error::other)?;
         match &reached.failed {
             Some(reason) => Err(io::Error::other(reason.clone())),
             None => Ok(()),
         }
-    }
-
-    /// Waits until everything written so far is durable.
-    pub async fn wait_for_written(&self) -> io::Result<()> {
-        let seq = self.written().seq;
-        self.wait(seq).await
     }
 }
 

@@ -112,10 +112,10 @@ impl RaftHandle {
         }
     }
 
-    /// Waits until every entry this server's log has accepted is durable (gate 2 of
-    /// `durability`): a follower acknowledges entries to the leader only after this.
-    pub async fn wait_log_durable(&self) -> std::io::Result<()> {
-        self.durability.wait_for_written().await
+    /// Waits until this server's log is durable up to `index` (gate 2 of `durability`): a
+    /// follower acknowledges entries to the leader only after this.
+    pub async fn wait_log_durable(&self, index: u64) -> std::io::Result<()> {
+        self.durability.wait_index(index).await
     }
 
     /// This server's Raft id.

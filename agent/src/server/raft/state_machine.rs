@@ -163,9 +163,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         if let (Some(durability), Some(last)) = (&self.durability, entries.last()) {
-            // Everything written so far covers these entries, which were appended before
-            // they could be committed.
-            if let Err(error) = durability.wait_for_written().await {
+            if let Err(error) = durability.wait_index(last.log_id.index).await {
                 return Err(storage_error(
                     ErrorSubject::Apply(last.log_id),
                     ErrorVerb::Write,

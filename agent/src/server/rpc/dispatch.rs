@@ -5,7 +5,7 @@ use super::message::{AppendAnswer, RemoteReadError, RequestV1, ResponseV1, Statu
 use super::server::Handler;
 use crate::server::disk_health::DiskHealthSource;
 use crate::server::operator::Operator;
-use crate::server::raft::record::{LogIdV1, VoteRecord};
+use crate::server::raft::record::{EntryRecord, LogIdV1, VoteRecord};
 use crate::server::raft::types::{Entry, Snapshot};
 use crate::server::raft::RaftHandle;
 use crate::server::read_path::ReadPath;
@@ -35,6 +35,11 @@ impl Handler for ServerRpc {
                 leader_commit,
                 entries,
             } => {
+                // What a success vouches for: the log matches the leader's up to here.
+                let last_index = match entries.last() {
+                    Some(EntryRecord::V1 { log_id, .. }) => log_id.index,
+                    None => prev_log_id.as_ref().map_or(0, |log_id| log_id.index),
+                };
                 let request = AppendEntriesRequest {
                     vote: vote.into(),
                     prev_log_id: prev_log_id.map(Into::into),
@@ -59,11 +64,15 @@ impl Handler for ServerRpc {
                             self.reads.last_contact().touch();
                         }
                         // Accepted entries are acknowledged only once they are on disk.
-                        if matches!(
-                            answer,
-                            AppendAnswer::Success | AppendAnswer::PartialSuccess(_)
-                        ) {
-                            if let Err(error) = self.raft.wait_log_durable().await {
+                        let vouched = match &answer {
+                            AppendAnswer::Success => Some(last_index),
+                            AppendAnswer::PartialSuccess(matched) => {
+                                Some(matched.as_ref().map_or(0, |log_id| log_id.index))
+                            }
+                            AppendAnswer::Conflict | AppendAnswer::HigherVote(_) => None,
+                        };
+                        if let Some(index) = vouched {
+                            if let Err(error) = self.raft.wait_log_durable(index).await {
                                 return ResponseV1::Failed(error.to_string());
                             }
                         }

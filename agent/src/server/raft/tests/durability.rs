@@ -117,7 +117,7 @@ async fn parallel_appends_are_on_disk_once_durability_says_so() {
     let durability = store.durability();
     durability.set_parallel(true);
     store.blocking_append(entries()).await.expect("append");
-    durability.wait_for_written().await.expect("flushed");
+    durability.wait_index(3).await.expect("flushed");
     assert_eq!(durability.durable_index().expect("no failure"), 3);
 
     let crash_image = dir.path().join("crash");
