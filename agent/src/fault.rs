@@ -2,7 +2,9 @@
 //!
 //! With `LEGATE_FAULT_DIR=<dir>` in the agent's environment, every fsync of its durable
 //! stores first looks in `<dir>`: while a file `fsync-eio` exists the fsync fails with EIO,
-//! and while `fsync-delay-ms` holds a number the fsync first sleeps that long. A test creates
+//! and while `fsync-delay-ms` holds a number the fsync first sleeps that long. While a file
+//! `serve-stale` exists, the server answers default and `consistent` reads from its own copy,
+//! as `stale` ones: the broken server the fault harness must catch. A test creates
 //! and removes the files to start and stop the fault on a running agent. Without the variable
 //! (always, outside tests) this costs one check of a value read once.
 
@@ -32,4 +34,9 @@ pub fn before_fsync() -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(5));
     }
     Ok(())
+}
+
+/// Whether reads should be served stale on purpose (see the module doc).
+pub fn serve_stale() -> bool {
+    fault_dir().is_some_and(|dir| dir.join("serve-stale").exists())
 }

@@ -155,6 +155,10 @@ impl ReadPath {
         let metrics = self.raft.metrics();
         let leader_addr = metrics.leader.as_ref().and_then(|peer| peer.addr.clone());
         let mut consistency = request.consistency;
+        if crate::fault::serve_stale() {
+            // Fault injection only: the stale server the fault harness must catch.
+            consistency = ReadConsistency::Stale;
+        }
         if consistency == ReadConsistency::Stale {
             let too_old = request
                 .max_stale_ms
@@ -168,8 +172,10 @@ impl ReadPath {
         };
         match consistency {
             ReadConsistency::Stale => {}
-            ReadConsistency::Default if self.raft.leads_with_quorum() => {}
-            // A leader cut off from its quorum may have been replaced: not a leader read.
+            ReadConsistency::Default
+                if self.raft.leads_with_quorum() && self.raft.applied_own_term() => {}
+            // A leader cut off from its quorum may have been replaced, and one elected a moment
+            // ago may not have applied what came before its term: not a leader read (yet).
             ReadConsistency::Default if metrics.is_leader() => {
                 return Err(RemoteReadError::NoLeader)
             }

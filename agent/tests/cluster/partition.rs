@@ -16,13 +16,9 @@ struct Server {
 fn start(network: &Network, host: usize, scratch: &std::path::Path) -> Server {
     let address = network.address(host);
     let log = std::fs::File::create(scratch.join(format!("s{host}.log"))).unwrap();
+    // Written once, before the first server starts (`write_config`): rewriting it for each
+    // server let one read it half-written while the next was starting.
     let config = scratch.join("test.json");
-    std::fs::write(
-        &config,
-        r#"{"gossip_lan": {"probe_interval": "200ms", "probe_timeout": "100ms", "gossip_interval": "50ms"},
-            "autopilot": {"server_stabilization_time": "2s"}}"#,
-    )
-    .unwrap();
     let child = Command::new("ip")
         .args([
             "netns",
@@ -52,6 +48,15 @@ fn start(network: &Network, host: usize, scratch: &std::path::Path) -> Server {
         child,
         url: format!("http://{address}:8500"),
     }
+}
+
+fn write_config(scratch: &std::path::Path) {
+    std::fs::write(
+        scratch.join("test.json"),
+        r#"{"gossip_lan": {"probe_interval": "200ms", "probe_timeout": "100ms", "gossip_interval": "50ms"},
+            "autopilot": {"server_stabilization_time": "2s"}}"#,
+    )
+    .unwrap();
 }
 
 fn wait_until(what: &str, scratch: &std::path::Path, mut check: impl FnMut() -> bool) {
@@ -84,6 +89,7 @@ fn the_minority_side_acknowledges_nothing_and_the_majority_goes_on() {
         }
     };
     let scratch = tempfile::tempdir().unwrap();
+    write_config(scratch.path());
     let mut servers: Vec<Server> = (1..=3)
         .map(|host| start(&network, host, scratch.path()))
         .collect();

@@ -92,6 +92,19 @@ impl RaftHandle {
             .is_some_and(|millis| Duration::from_millis(millis) <= self.election_timeout_max)
     }
 
+    /// Whether this server has applied an entry of its current term. A leader elected a
+    /// moment ago may not have applied everything committed before its term; its own first
+    /// entry (openraft's blank one) comes after all of that, so once it is applied the
+    /// leader's copy is up to date and a default read served from it cannot be stale.
+    pub fn applied_own_term(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .last_applied
+            .as_ref()
+            .is_some_and(|applied| applied.leader_id.term == metrics.current_term)
+    }
+
     /// Waits, up to one election timeout, until this server leads with its quorum, and says
     /// whether it does. A leader elected a moment ago has had no heartbeat answered yet, so
     /// `leads_with_quorum` is false for its first round trip; its duties must not be dropped
