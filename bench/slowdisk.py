@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,8 +58,10 @@ class SlowMount:
         self.delay.write_text(str(millis))
 
     def close(self):
-        subprocess.run(["fusermount", "-u", str(self.mountpoint)], check=False,
-                       stderr=subprocess.DEVNULL)
+        # fusermount comes with Debian's fuse package, which libfuse2 alone does not pull in.
+        if shutil.which("fusermount"):
+            subprocess.run(["fusermount", "-u", str(self.mountpoint)], check=False,
+                           stderr=subprocess.DEVNULL)
         subprocess.run(["umount", "-l", str(self.mountpoint)], check=False,
                        stderr=subprocess.DEVNULL)
         self.proc.terminate()
