@@ -210,7 +210,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         config.node_name.clone(),
     ));
     let local_store = LocalStore::open(&data_dir).context("opening the local state")?;
-    let rpc_client = RpcClient::new();
+    let rpc_client = RpcClient::from_source(config.bind_addr);
     let tasks = TaskTracker::new();
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

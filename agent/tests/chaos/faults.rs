@@ -14,6 +14,11 @@ pub enum Fault {
     /// SIGSTOP of the leader for `paused`, longer than the election timeout, then SIGCONT:
     /// it wakes believing it still leads.
     PauseLeader { paused: Duration },
+    /// The leader cut off from every other agent (gossip, RPC, forwarding) for `cut`, while
+    /// the clients still reach it: the minority side must acknowledge no write and serve no
+    /// stale default read. Loopback nftables rules on the cluster's own addresses, so no
+    /// network namespace is needed and clusters of other tests are untouched.
+    IsolateLeader { cut: Duration },
 }
 
 pub struct Schedule {
@@ -32,7 +37,7 @@ impl Schedule {
     }
 
     pub fn next_fault(&mut self) -> Fault {
-        match self.rng.below(3) {
+        match self.rng.below(4) {
             0 => Fault::KillLeader {
                 down: self.millis(300, 2_000),
             },
@@ -40,8 +45,11 @@ impl Schedule {
                 index: self.rng.below(3) as usize,
                 down: self.millis(300, 2_000),
             },
-            _ => Fault::PauseLeader {
+            2 => Fault::PauseLeader {
                 paused: self.millis(1_000, 3_000),
+            },
+            _ => Fault::IsolateLeader {
+                cut: self.millis(1_000, 4_000),
             },
         }
     }
@@ -83,6 +91,63 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
                 signal(cluster, leader, "-CONT");
             }
         }
+        Fault::IsolateLeader { cut } => {
+            if let Some(leader) = cluster.leader() {
+                let firewall = Isolation::new(cluster, leader);
+                std::thread::sleep(cut);
+                // The other side's view, for the run's log: a new leader once the cut outlasts
+                // an election.
+                let other = (leader + 1) % 3;
+                eprintln!(
+                    "chaos: cut ends; s{} sees leader {:?}",
+                    other + 1,
+                    cluster.leader_seen_by(other)
+                );
+                drop(firewall);
+            }
+        }
+    }
+}
+
+/// nftables rules that drop every packet between one agent's address and the other agents'
+/// addresses; removed when dropped. The table is named after the cluster's address prefix,
+/// which is unique to the test.
+struct Isolation {
+    table: String,
+}
+
+impl Isolation {
+    fn new(cluster: &Cluster, index: usize) -> Isolation {
+        let ip = cluster.nodes[index].ip;
+        let [_, a, b, _] = ip.octets();
+        let table = format!("legate_chaos_{a}_{b}");
+        let others: Vec<String> = cluster
+            .nodes
+            .iter()
+            .filter(|node| node.ip != ip)
+            .map(|node| node.ip.to_string())
+            .collect();
+        let set = format!("{{ {} }}", others.join(", "));
+        let script = format!(
+            "table ip {table} {{\n chain output {{ type filter hook output priority 0;\n  ip saddr {ip} ip daddr {set} drop;\n  ip saddr {set} ip daddr {ip} drop;\n }}\n}}\n"
+        );
+        let path = std::env::temp_dir().join(format!("{table}.nft"));
+        std::fs::write(&path, script).unwrap();
+        let status = Command::new("nft")
+            .arg("-f")
+            .arg(&path)
+            .status()
+            .expect("nft runs (Debian nftables; .ci/run installs it)");
+        assert!(status.success(), "nft refused the isolation rules");
+        Isolation { table }
+    }
+}
+
+impl Drop for Isolation {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .status();
     }
 }
 

@@ -3,8 +3,9 @@
 //! seeded schedule, then every answer checked for linearizability (`legate-lincheck`).
 //!
 //! What it proves each run: no acknowledged write is lost and no default or `consistent`
-//! read is stale, through `kill -9` of the leader and of any one server, and SIGSTOP of the
-//! leader for longer than the election timeout. `stale` reads are only checked for reading
+//! read is stale, through `kill -9` of the leader and of any one server, SIGSTOP of the
+//! leader for longer than the election timeout, and the leader cut off from the other agents
+//! (loopback nftables rules) while clients still reach it. `stale` reads are only checked for reading
 //! values that were written.
 //!
 //! A CI run is short; for a soak run set `LEGATE_CHAOS_SECONDS` (default 20) and, to replay
@@ -17,8 +18,8 @@
 //! A second test runs the same workload against a server broken on purpose (it serves
 //! default and `consistent` reads from its own lagging copy) and must see the violation.
 //!
-//! Partitions in network namespaces, clock jumps, slow disks and membership changes are not
-//! in the schedule yet.
+//! Partitions other than "the leader alone" (majority/minority splits, rings, bridges), clock
+//! jumps, slow disks and membership changes are not in the schedule yet.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]

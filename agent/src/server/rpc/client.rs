@@ -13,6 +13,7 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use legate_catalog::codec;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use thiserror::Error;
@@ -61,6 +62,10 @@ type Slot = Arc<tokio::sync::Mutex<Option<Sender>>>;
 #[derive(Clone, Default)]
 pub struct RpcClient {
     peers: Arc<Mutex<HashMap<String, Slot>>>,
+    /// The address outgoing connections come from (Consul's `RPCSrcAddr`, its bind
+    /// address): peers, logs and firewalls see the agent's own address rather than whatever
+    /// the routing table picks (on loopback, always 127.0.0.1).
+    source: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -72,6 +77,14 @@ impl std::fmt::Debug for RpcClient {
 impl RpcClient {
     pub fn new() -> RpcClient {
         RpcClient::default()
+    }
+
+    /// Connections leave from `source` (not when it is the unspecified address).
+    pub fn from_source(source: IpAddr) -> RpcClient {
+        RpcClient {
+            source: (!source.is_unspecified()).then_some(source),
+            ..RpcClient::default()
+        }
     }
 
     /// Sends `request` to the server at `addr` ("127.0.0.1:8300") and waits at most
@@ -143,7 +156,7 @@ impl RpcClient {
                 }
             }
         }
-        let sender = connect(addr).await?;
+        let sender = connect(addr, self.source).await?;
         *slot = Some(sender.clone());
         Ok(sender)
     }
@@ -154,12 +167,28 @@ impl RpcClient {
     }
 }
 
-async fn connect(addr: &str) -> Result<Sender, RpcError> {
+/// A TCP connection to `addr`, from `source` when given and of the same family.
+async fn open(addr: &str, source: Option<IpAddr>) -> std::io::Result<tokio::net::TcpStream> {
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to no address")))?;
+    let socket = match target {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(source) = source.filter(|source| source.is_ipv4() == target.is_ipv4()) {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    socket.connect(target).await
+}
+
+async fn connect(addr: &str, source: Option<IpAddr>) -> Result<Sender, RpcError> {
     let connect_error = |reason: String| RpcError::Connect {
         addr: addr.to_owned(),
         reason,
     };
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, open(addr, source))
         .await
         .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|error| connect_error(error.to_string()))?;
