@@ -382,3 +382,30 @@ fn final_state(history: &[Operation]) -> Option<String> {
     }
     state
 }
+
+#[test]
+fn unknown_writes_nobody_saw_cost_nothing() {
+    // Two hundred timed-out writes at once, none of them ever read: whether each took effect
+    // cannot matter, so the search must not branch on them.
+    let mut history: Vec<Operation> = (0..200u64)
+        .map(|n| {
+            op(
+                n as u32,
+                "k",
+                Input::Write(format!("lost{n}")),
+                Output::Unknown,
+                n,
+                None,
+            )
+        })
+        .collect();
+    history.push(write(500, "a", 300, 310));
+    history.push(read(501, Some("a"), 320, 330));
+    assert!(check(&history, 1_000).is_linearizable());
+    // One of them seen after the known write: still decided, and still linearizable.
+    history.push(read(501, Some("lost7"), 340, 350));
+    assert!(check(&history, 1_000).is_linearizable());
+    // Seen, then the known write's value again without a new write: not linearizable.
+    history.push(read(501, Some("a"), 360, 370));
+    assert!(fails(&history));
+}
