@@ -5,7 +5,7 @@ use crate::harness::{cli, legate, Agent};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The Go client's `LockFlagValue`, as a decimal query parameter.
 const LOCK_FLAG: u64 = 0x2ddc_cbc0_58a5_0c18;
@@ -141,7 +141,11 @@ fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
     );
     // Destroyed: released at once, and nobody acquires within the lock-delay. The delay
     // runs from the leader's clock when it applied the destroy, which is after this instant.
-    let released = Instant::now();
+    // It is measured on the wall clock, the leader's clock: on this kind of VM the wall clock
+    // was seen to run 0.5 % faster than the monotonic one under load (75 ms in 15 s), and
+    // the delay is kept in the leader's time.
+    let released = SystemTime::now();
+    let since_released = || released.elapsed().unwrap_or_default();
     assert_eq!(
         put(&agent, &format!("/v1/session/destroy/{one}"), ""),
         "true"
@@ -154,7 +158,7 @@ fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
     // The delay is in the replicated state: it holds across a restart too.
     agent.kill9();
     agent.start();
-    if released.elapsed() < Duration::from_secs(14) {
+    if since_released() < Duration::from_secs(14) {
         assert_eq!(
             put(&agent, &format!("/v1/kv/lock?acquire={two}"), "b"),
             "false"
@@ -163,7 +167,12 @@ fn sessions_and_held_locks_survive_kill_9_and_the_lock_delay_holds_after() {
     wait_until("the lock-delay to pass", Duration::from_secs(40), || {
         put(&agent, &format!("/v1/kv/lock?acquire={two}"), "b") == "true"
     });
-    assert!(released.elapsed() >= Duration::from_secs(15));
+    let waited = since_released();
+    assert!(
+        waited >= Duration::from_secs(15),
+        "acquired {waited:?} after the destroy was sent\n{}",
+        agent.log_text()
+    );
 }
 
 #[test]
