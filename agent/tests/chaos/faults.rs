@@ -19,6 +19,10 @@ pub enum Fault {
     /// stale default read. Loopback nftables rules on the cluster's own addresses, so no
     /// network namespace is needed and clusters of other tests are untouched.
     IsolateLeader { cut: Duration },
+    /// Every fsync of the leader delayed by `delay` for `lasting`: its commits wait on its
+    /// own disk while the followers' acks arrive (the parallel fsync's gates), and a long
+    /// enough spell hands leadership away.
+    SlowLeaderDisk { delay: Duration, lasting: Duration },
 }
 
 pub struct Schedule {
@@ -37,7 +41,7 @@ impl Schedule {
     }
 
     pub fn next_fault(&mut self) -> Fault {
-        match self.rng.below(4) {
+        match self.rng.below(5) {
             0 => Fault::KillLeader {
                 down: self.millis(300, 2_000),
             },
@@ -48,8 +52,12 @@ impl Schedule {
             2 => Fault::PauseLeader {
                 paused: self.millis(1_000, 3_000),
             },
-            _ => Fault::IsolateLeader {
+            3 => Fault::IsolateLeader {
                 cut: self.millis(1_000, 4_000),
+            },
+            _ => Fault::SlowLeaderDisk {
+                delay: self.millis(20, 150),
+                lasting: self.millis(1_000, 4_000),
             },
         }
     }
@@ -89,6 +97,14 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
                 signal(cluster, leader, "-STOP");
                 std::thread::sleep(paused);
                 signal(cluster, leader, "-CONT");
+            }
+        }
+        Fault::SlowLeaderDisk { delay, lasting } => {
+            if let Some(leader) = cluster.leader() {
+                let file = fault_dir(cluster, leader).join("fsync-delay-ms");
+                std::fs::write(&file, delay.as_millis().to_string()).unwrap();
+                std::thread::sleep(lasting);
+                let _ = std::fs::remove_file(&file);
             }
         }
         Fault::IsolateLeader { cut } => {
@@ -151,12 +167,41 @@ impl Drop for Isolation {
     }
 }
 
-/// Every server running and a leader elected.
+/// Every server running, no disk slowed, and a leader elected.
 pub fn heal(cluster: &mut Cluster) {
     for index in 0..cluster.nodes.len() {
+        if cluster.nodes[index].server {
+            let _ = std::fs::remove_file(fault_dir(cluster, index).join("fsync-delay-ms"));
+        }
         if cluster.nodes[index].child.is_none() {
             cluster.start_node(index);
         }
     }
     cluster.wait_for_leader();
+}
+
+/// Server `index`'s fault directory (see the agent's `fault` module), next to its data.
+pub fn fault_dir(cluster: &Cluster, index: usize) -> std::path::PathBuf {
+    let data = &cluster.nodes[index].data_dir;
+    data.with_file_name(format!("{}-faults", cluster.nodes[index].name))
+}
+
+/// Restarts every server able to take injected disk faults (`fault_dir`), one at a time, so
+/// the cluster keeps its quorum throughout.
+pub fn arm_disk_faults(cluster: &mut Cluster) {
+    for index in 0..cluster.nodes.len() {
+        if !cluster.nodes[index].server {
+            continue;
+        }
+        let dir = fault_dir(cluster, index);
+        std::fs::create_dir_all(&dir).unwrap();
+        cluster.kill9(index);
+        cluster.nodes[index]
+            .env
+            .push(("LEGATE_FAULT_DIR".to_owned(), dir.display().to_string()));
+        cluster.start_node(index);
+        let all: Vec<usize> = (0..cluster.nodes.len()).collect();
+        cluster.wait_members_alive(&all);
+        cluster.wait_for_leader();
+    }
 }

@@ -4,8 +4,9 @@
 //!
 //! What it proves each run: no acknowledged write is lost and no default or `consistent`
 //! read is stale, through `kill -9` of the leader and of any one server, SIGSTOP of the
-//! leader for longer than the election timeout, and the leader cut off from the other agents
-//! (loopback nftables rules) while clients still reach it. `stale` reads are only checked for reading
+//! leader for longer than the election timeout, the leader cut off from the other agents
+//! (loopback nftables rules) while clients still reach it, and every fsync of the leader
+//! slowed (the agent's test-only fault directory). `stale` reads are only checked for reading
 //! values that were written.
 //!
 //! A CI run is short; for a soak run set `LEGATE_CHAOS_SECONDS` (default 20) and, to replay
@@ -19,7 +20,7 @@
 //! default and `consistent` reads from its own lagging copy) and must see the violation.
 //!
 //! Partitions other than "the leader alone" (majority/minority splits, rings, bridges), clock
-//! jumps, slow disks and membership changes are not in the schedule yet.
+//! jumps and membership changes are not in the schedule yet.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]
@@ -114,6 +115,7 @@ fn the_register_stays_linearizable_through_kills_and_pauses() {
     let seed = seed();
     eprintln!("chaos: seed {seed}, {seconds} s (LEGATE_CHAOS_SEED={seed} replays the schedule)");
     let mut cluster = Cluster::start(3, 2, &[]);
+    faults::arm_disk_faults(&mut cluster);
     let (history, stale_reads) = run(&mut cluster, seconds, seed, Some(Schedule::new(seed)));
     let report = check(&history, 5_000_000);
     for (key, verdict) in &report.keys {
