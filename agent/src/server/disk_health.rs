@@ -3,7 +3,7 @@
 
 use crate::server::rpc::message::DiskHealthAnswer;
 use crate::telemetry::recorder::{self, Recorder};
-use crate::telemetry::window::SLOTS;
+use crate::telemetry::slow_disk;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -20,11 +20,10 @@ impl DiskHealthSource {
     }
 
     pub fn answer(&self) -> DiskHealthAnswer {
-        let p99_ms = self.recorder.as_ref().and_then(|recorder| {
-            recorder
-                .window_quantile("legate.raft.log.fsync", 0.99, recorder::now_ms(), SLOTS)
-                .and_then(|(p99, _)| p99)
-        });
+        let p99_ms = self
+            .recorder
+            .as_ref()
+            .and_then(|recorder| slow_disk::fsync_p99(recorder, recorder::now_ms()).0);
         DiskHealthAnswer {
             slow: *self.slow.borrow(),
             // Whole microseconds: the wire format holds no floats.

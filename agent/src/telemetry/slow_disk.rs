@@ -111,6 +111,14 @@ impl SlowDisk {
     }
 }
 
+/// Rule 1's signal at `now_ms`: the fsync p99 over the window (ms) and how many fsyncs it
+/// saw.
+pub fn fsync_p99(recorder: &Recorder, now_ms: u64) -> (Option<f64>, u64) {
+    recorder
+        .window_quantile("legate.raft.log.fsync", 0.99, now_ms, SLOTS)
+        .unwrap_or((None, 0))
+}
+
 /// The warning of rule 4.
 pub fn warning_text(data_dir: &Path, p99_ms: f64, threshold: Duration) -> String {
     format!(
@@ -144,9 +152,7 @@ pub async fn watch(
             _ = stopped.wait_for(|stop| *stop) => return,
         }
         let now = recorder::now_ms();
-        let (p99_ms, samples) = recorder
-            .window_quantile("legate.raft.log.fsync", 0.99, now, SLOTS)
-            .unwrap_or((None, 0));
+        let (p99_ms, samples) = fsync_p99(&recorder, now);
         if let Some(p99_ms) = p99_ms {
             metrics::gauge!("legate.raft.fsync.p99").set(p99_ms);
         }

@@ -28,7 +28,7 @@
 use crate::durable_db::DurableDb;
 use crate::telemetry;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -54,6 +54,8 @@ struct Inner {
     /// Wakes the flusher when `written` moves or on stop.
     wake: Condvar,
     stop: AtomicBool,
+    /// The `seq` of the latest truncation (see `sync`).
+    truncated_at: AtomicU64,
     durable: watch::Sender<Durable>,
     /// Whether appends leave their fsync to the flusher (several voters) or do it in place.
     parallel: AtomicBool,
@@ -109,6 +111,7 @@ impl Durability {
             written: Mutex::new(start),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
+            truncated_at: AtomicU64::new(0),
             durable,
             parallel: AtomicBool::new(false),
             db,
@@ -135,23 +138,32 @@ impl Durability {
         self.inner.parallel.store(parallel, Ordering::Relaxed);
     }
 
-    /// Records a write that left the log ending at `last_index`, and wakes the flusher if
-    /// `flush_soon`. Returns the write's position.
-    pub fn note_written(&self, last_index: u64, flush_soon: bool) -> Position {
-        let position = {
-            let mut written = self
-                .inner
-                .written
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            written.seq += 1;
-            written.last_index = last_index;
-            *written
-        };
+    /// Records an append that left the log ending at `last_index`, and wakes the flusher if
+    /// `flush_soon`.
+    pub fn note_written(&self, last_index: u64, flush_soon: bool) {
+        self.advance(last_index);
         if flush_soon {
             self.inner.wake.notify_one();
         }
-        position
+    }
+
+    /// Records a truncation that will leave the log ending at `last_index`, before it is
+    /// made; the caller flushes it before going on. A flush that captured the log before this
+    /// call and finishes after it no longer publishes.
+    pub fn note_truncated(&self, last_index: u64) {
+        let seq = self.advance(last_index);
+        self.inner.truncated_at.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    fn advance(&self, last_index: u64) -> u64 {
+        let mut written = self
+            .inner
+            .written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        written.seq += 1;
+        written.last_index = last_index;
+        written.seq
     }
 
     /// The newest write so far.
@@ -180,8 +192,8 @@ impl Durability {
     /// Waits until the log is durable up to `index`. Fails if a flush failed first.
     ///
     /// An index is enough, although truncation rewrites indexes: a truncation is flushed
-    /// before it returns, and a flush that started before it cannot publish (positions only
-    /// move forward), so the durable position always describes the log as it is now.
+    /// before it returns, and a flush that captured the log before it never publishes
+    /// (`sync`), so the durable position always describes the log as it is now.
     /// Waiting for no more than the entries in question matters under load: waiting for
     /// everything written would also wait for the entries that arrived meanwhile.
     pub async fn wait_index(&self, index: u64) -> io::Result<()> {
@@ -205,9 +217,12 @@ fn sync(inner: &Inner) -> io::Result<()> {
     telemetry::log_fsynced(started);
     match synced {
         Ok(()) => {
+            // A truncation after `target` was captured has rewritten indexes it names; the
+            // truncation's own flush publishes the log as it is now.
+            let current = target.seq >= inner.truncated_at.load(Ordering::Acquire);
             inner.durable.send_if_modified(|durable| {
                 // Two flushes may finish out of order (the flusher and an in-place one).
-                let newer = target.seq > durable.position.seq;
+                let newer = current && target.seq > durable.position.seq;
                 if newer {
                     durable.position = target;
                 }

@@ -408,11 +408,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
             batch.remove(key);
         }
+        // Noted before the entries go: a flush that finishes after they are gone then knows
+        // it may not vouch for them (see `durability::sync`).
+        self.durability
+            .note_truncated(log_id.index.saturating_sub(1));
         self.logs
             .apply_batch(batch)
             .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
-        self.durability
-            .note_written(log_id.index.saturating_sub(1), false);
         self.flush(ErrorSubject::Logs).await
     }
 

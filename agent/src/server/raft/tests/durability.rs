@@ -36,6 +36,18 @@ fn entries() -> Vec<Entry> {
     ]
 }
 
+/// The entries a crash at this instant would leave: those in a copy of `live`'s files.
+async fn entries_after_a_crash(dir: &Path, live: &Path) -> Vec<Entry> {
+    let crash_image = dir.join("crash");
+    copy_dir(live, &crash_image);
+    let crashed = open_db(&crash_image);
+    let mut reader = LogStore::open(&crashed).expect("open crash image");
+    reader
+        .try_get_log_entries(..)
+        .await
+        .expect("read crash image")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_reports_flushed_only_once_entries_are_on_disk() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -46,16 +58,8 @@ async fn append_reports_flushed_only_once_entries_are_on_disk() {
     // Returns only after `append` has invoked its callback.
     store.blocking_append(entries()).await.expect("append");
 
-    let crash_image = dir.path().join("crash");
-    copy_dir(&live, &crash_image);
-    let crashed = open_db(&crash_image);
-    let mut reader = LogStore::open(&crashed).expect("open crash image");
-    let read = reader
-        .try_get_log_entries(..)
-        .await
-        .expect("read crash image");
     assert_eq!(
-        read,
+        entries_after_a_crash(dir.path(), &live).await,
         entries(),
         "acknowledged entries missing after a crash"
     );
@@ -120,12 +124,11 @@ async fn parallel_appends_are_on_disk_once_durability_says_so() {
     durability.wait_index(3).await.expect("flushed");
     assert_eq!(durability.durable_index().expect("no failure"), 3);
 
-    let crash_image = dir.path().join("crash");
-    copy_dir(&live, &crash_image);
-    let crashed = open_db(&crash_image);
-    let mut reader = LogStore::open(&crashed).expect("open crash image");
-    let read = reader.try_get_log_entries(..).await.expect("read");
-    assert_eq!(read, entries(), "vouched-for entries missing after a crash");
+    assert_eq!(
+        entries_after_a_crash(dir.path(), &live).await,
+        entries(),
+        "vouched-for entries missing after a crash"
+    );
 
     // A follower's conflicting tail is cut: the durable end moves back with it.
     store.truncate(log_id(1, 2)).await.expect("truncate");
