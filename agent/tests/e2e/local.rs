@@ -327,7 +327,12 @@ fn critical_services_are_reaped_after_their_deadline() {
         "the critical service is reaped",
         || get(&agent, "/v1/agent/services").get("flaky").is_none(),
     );
-    assert!(healthy_ids(&agent, "flaky", false).is_empty());
+    // The catalog follows the agent's local state by anti-entropy, a moment later.
+    eventually(
+        Duration::from_secs(30),
+        "the reaped service to leave the catalog",
+        || healthy_ids(&agent, "flaky", false).is_empty(),
+    );
     assert_eq!(healthy_ids(&agent, "steady", true), ["steady"]);
 }
 
