@@ -68,7 +68,16 @@ fn keys_rotate_on_a_live_cluster_without_losing_a_member_and_a_wrong_key_stays_o
 #[test]
 fn peers_are_listed_leadership_moves_and_autopilot_settings_replicate() {
     let cluster = Cluster::start(3, 1, &[]);
-    let (code, peers) = cli(&cluster, 3, &["operator", "raft", "list-peers"]);
+    // An election may still be settling on a loaded machine ("No cluster leader", as Consul
+    // answers then): asked again until it has, within the harness's deadline.
+    let mut listed = None;
+    cluster.wait_until("list-peers to find a leader", || {
+        let (code, peers) = cli(&cluster, 3, &["operator", "raft", "list-peers"]);
+        let done = code == 0;
+        listed = Some((code, peers));
+        done
+    });
+    let (code, peers) = listed.unwrap();
     assert_eq!(code, 0, "{peers}");
     assert_eq!(peers.lines().count(), 4, "{peers}");
     assert_eq!(peers.matches("leader").count(), 1, "{peers}");
