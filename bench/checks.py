@@ -72,7 +72,7 @@ def start_agent(scratch):
     binary = ROOT / "target" / "release" / "legate"
     proc = subprocess.Popen(
         [str(binary), "agent", "-server", "-bootstrap", f"-data-dir={scratch}/data",
-         f"-http-port={port}", f"-dns-port={free_port()}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", "-bind=127.0.0.1", "-node=bench", "-log-level=warn"],
+         f"-http-port={port}", f"-dns-port={free_port()}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", f"-serf-wan-port={free_port()}", "-bind=127.0.0.1", "-node=bench", "-log-level=warn"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60

@@ -54,7 +54,7 @@ def one_run(binary):
         proc = subprocess.Popen(
             [binary, "agent", "-server", "-bootstrap", f"-data-dir={mount}/data",
              f"-http-port={port}", f"-dns-port={kv.free_port()}",
-             f"-server-port={kv.free_port()}", f"-serf-lan-port={kv.free_port()}",
+             f"-server-port={kv.free_port()}", f"-serf-lan-port={kv.free_port()}", f"-serf-wan-port={kv.free_port()}",
              "-bind=127.0.0.1", f"-config-file={config}", "-log-level=warn"],
             stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -45,7 +45,7 @@ class Legate:
         self.log = open(Path(scratch) / "legate.log", "wb")
         self.proc = subprocess.Popen(
             [binary, "agent", "-server", "-bootstrap", f"-data-dir={scratch}/legate",
-             f"-http-port={self.http}", f"-dns-port={self.port}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", "-bind=127.0.0.1", "-node=bench",
+             f"-http-port={self.http}", f"-dns-port={self.port}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", f"-serf-wan-port={free_port()}", "-bind=127.0.0.1", "-node=bench",
              "-log-level=warn"], stdout=self.log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{self.http}"
         kv.wait_http(base + "/v1/status/leader", lambda b: b.strip() not in (b'""', b""))

@@ -138,7 +138,7 @@ class Legate:
         self.log = open(Path(scratch) / "legate.log", "wb")
         self.proc = subprocess.Popen(
             [binary, "agent", "-server", "-bootstrap", f"-data-dir={self.dir}",
-             f"-http-port={self.port}", f"-dns-port={free_port()}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", "-bind=127.0.0.1", "-node=bench",
+             f"-http-port={self.port}", f"-dns-port={free_port()}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", f"-serf-wan-port={free_port()}", "-bind=127.0.0.1", "-node=bench",
              "-log-level=warn", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"

@@ -10,7 +10,10 @@
 //! 3. A write is retried on another server only when it certainly never left this agent
 //!    (no connection); after that its outcome is unknown and says so.
 //! 4. Without any live server the call fails as "No known Consul servers", Consul's text.
+//! 5. A call for another datacenter (`?dc=`, `<name>.service.<dc>.consul`) goes the same
+//!    way, wrapped in `RequestV1::Forward`: the server carries it on (`federation`).
 
+use crate::forward::{self, ForwardError, Hop};
 use crate::local::plan::Remote;
 use crate::local::syncer::Catalog;
 use crate::local::LocalState;
@@ -18,17 +21,17 @@ use crate::membership::Membership;
 use crate::operator_calls::{OperatorCalls, OperatorTransport};
 use crate::run::Shutdown;
 use crate::server::rpc::message::{
-    OperatorAnswer, OperatorError, OperatorRequest, ReadAnswer, ReadConsistency, ReadRequest,
-    RemoteReadError, RemoteWriteError, Request, RequestV1, ResponseV1,
+    OperatorAnswer, OperatorError, OperatorRequest, ReadAnswer, ReadRequest, Request, RequestV1,
+    ResponseV1,
 };
-use crate::server::rpc::{RpcClient, RpcError};
+use crate::server::rpc::RpcClient;
 use crate::server::write_path::HOLD;
 use crate::user_events::UserEvents;
 use legate_api::backend::{
     AgentInfo, Backend, BackendError, Member, RaftStatus, Read, ReadOptions,
 };
 use legate_catalog::query::{Instance, Query, QueryResult};
-use legate_catalog::{Command, CommandResult, Datacenter, LogPayload, Node, NodeName, Outcome};
+use legate_catalog::{Command, Datacenter, Node, NodeName, Outcome};
 use legate_catalog::{Service, ServiceName};
 use legate_dns::{Lookup, LookupError};
 use std::collections::BTreeMap;
@@ -37,11 +40,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Consul's answer when a client knows no server.
-pub const NO_SERVERS: &str = "No known Consul servers";
-/// How long a forwarded write may take at the servers.
-const WRITE_DEADLINE: Duration = Duration::from_secs(30);
-
 /// Forwards calls to this datacenter's servers (rules 1–4).
 #[derive(Clone)]
 pub struct Forwarder {
@@ -49,15 +47,6 @@ pub struct Forwarder {
     membership: Membership,
     /// Where rule 1's rotation starts.
     preferred: Arc<AtomicUsize>,
-}
-
-/// Why a forwarded call produced no answer.
-#[derive(Debug)]
-pub enum ForwardError {
-    /// No live server, or none could be reached: nothing was sent anywhere.
-    NoServers,
-    /// Sent, then lost; for a write, its outcome is unknown.
-    Lost(RpcError),
 }
 
 impl Forwarder {
@@ -69,9 +58,8 @@ impl Forwarder {
         }
     }
 
-    /// Sends `request` to a live server; retries other servers while nothing was sent, and
-    /// after any failure too when `idempotent`.
-    pub async fn call(
+    /// One pass over the live servers (rule 1).
+    async fn call_once(
         &self,
         request: &Request,
         deadline: Duration,
@@ -98,140 +86,118 @@ impl Forwarder {
         Err(lost.map_or(ForwardError::NoServers, ForwardError::Lost))
     }
 
-    /// A read, with its consistency mode, served by a server (rule 2).
-    pub async fn read(&self, request: ReadRequest) -> Result<ReadAnswer, BackendError> {
-        let deadline = Duration::from_millis(request.wait_ms) + HOLD + HOLD;
-        let started = Instant::now();
-        loop {
-            let answer = self
-                .call(
-                    &Request::V1(RequestV1::Read(request.clone())),
-                    deadline,
-                    true,
-                )
-                .await;
-            match answer {
-                Ok(ResponseV1::Read(Ok(answer))) => return Ok(answer),
-                Ok(ResponseV1::Read(Err(RemoteReadError::NoLeader)))
-                | Ok(ResponseV1::Read(Err(RemoteReadError::NotLeader { .. }))) => {
-                    // The server could not reach a leader within its own hold.
-                    return Err(BackendError::NoLeader);
-                }
-                Ok(other) => {
-                    return Err(BackendError::Internal(format!(
-                        "unexpected answer to a read: {other:?}"
-                    )))
-                }
-                Err(ForwardError::NoServers) if started.elapsed() < HOLD => {
-                    // Gossip may not have found a server yet (just started or rejoining).
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(ForwardError::NoServers) => {
-                    return Err(BackendError::Internal(NO_SERVERS.to_owned()))
-                }
-                Err(ForwardError::Lost(error)) => {
-                    return Err(BackendError::Internal(format!("rpc error: {error}")))
-                }
-            }
-        }
-    }
-
-    /// A write through a server to the leader (rule 3).
-    pub async fn write(&self, command: Command) -> Result<CommandResult, BackendError> {
-        let request = Request::V1(RequestV1::Write {
-            command: LogPayload::from(command),
-        });
-        let started = Instant::now();
-        loop {
-            match self.call(&request, WRITE_DEADLINE, false).await {
-                Ok(ResponseV1::Write(Ok(result))) => return Ok(result),
-                Ok(ResponseV1::Write(Err(error))) => {
-                    return Err(match error {
-                        RemoteWriteError::NotLeader { .. } => BackendError::NoLeader,
-                        RemoteWriteError::Refused(reason) => BackendError::Internal(reason),
-                        RemoteWriteError::ShuttingDown => {
-                            BackendError::Internal("the server is shutting down".to_owned())
-                        }
-                        RemoteWriteError::Indeterminate(reason) => {
-                            BackendError::Indeterminate(reason)
-                        }
-                    })
-                }
-                Ok(ResponseV1::Failed(reason)) => return Err(BackendError::Internal(reason)),
-                Ok(other) => {
-                    return Err(BackendError::Indeterminate(format!(
-                        "unexpected answer to a write: {other:?}"
-                    )))
-                }
-                Err(ForwardError::NoServers) if started.elapsed() < HOLD => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(ForwardError::NoServers) => {
-                    return Err(BackendError::Internal(NO_SERVERS.to_owned()))
-                }
-                Err(ForwardError::Lost(error)) => {
-                    return Err(BackendError::Indeterminate(error.to_string()))
-                }
-            }
-        }
-    }
-
-    async fn status(&self) -> Result<RaftStatus, BackendError> {
-        match self.call(&Request::V1(RequestV1::Status), HOLD, true).await {
-            Ok(ResponseV1::Status(status)) => Ok(RaftStatus {
-                leader: status.leader,
-                peers: status.voters,
-            }),
-            Ok(other) => Err(BackendError::Internal(format!(
-                "unexpected answer to a status call: {other:?}"
-            ))),
-            Err(ForwardError::NoServers) => Err(BackendError::Internal(NO_SERVERS.to_owned())),
-            Err(ForwardError::Lost(error)) => Err(BackendError::Internal(error.to_string())),
+    /// The hop through a server of this datacenter to `datacenter`'s servers (`?dc=`).
+    pub fn via<'a>(&'a self, datacenter: &'a str) -> Via<'a> {
+        Via {
+            forwarder: self,
+            datacenter,
         }
     }
 
     /// A read of the catalog for the agent's own uses (anti-entropy, DNS).
-    async fn query(&self, query: Query, stale: bool) -> Result<ReadAnswer, BackendError> {
-        self.read(ReadRequest {
-            query,
-            consistency: if stale {
-                ReadConsistency::Stale
-            } else {
-                ReadConsistency::Default
-            },
-            min_index: 0,
-            wait_ms: 0,
-            max_stale_ms: None,
-        })
-        .await
+    async fn query(
+        &self,
+        query: Query,
+        stale: bool,
+        datacenter: Option<&str>,
+    ) -> Result<ReadAnswer, BackendError> {
+        let request = ReadRequest::once(query, stale);
+        match datacenter {
+            Some(dc) => forward::read(&self.via(dc), request).await,
+            None => forward::read(self, request).await,
+        }
+    }
+}
+
+impl Hop for Forwarder {
+    /// Sends `request` to a live server; retries other servers while nothing was sent, and
+    /// after any failure too when `idempotent`; waits up to `HOLD` for gossip to find a
+    /// server (just started, or rejoining).
+    async fn send(
+        &self,
+        request: RequestV1,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> Result<ResponseV1, ForwardError> {
+        let request = Request::V1(request);
+        let started = Instant::now();
+        loop {
+            match self.call_once(&request, deadline, idempotent).await {
+                Err(ForwardError::NoServers) if started.elapsed() < HOLD => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+impl Forwarder {
+    /// This datacenter's servers for `None` or `local`, another datacenter through them
+    /// otherwise.
+    pub fn route<'a>(&'a self, datacenter: Option<&'a str>, local: &str) -> Route<'a> {
+        match datacenter {
+            Some(dc) if dc != local => Route::There(self.via(dc)),
+            _ => Route::Here(self),
+        }
+    }
+}
+
+/// A call's first hop from a client agent.
+pub enum Route<'a> {
+    Here(&'a Forwarder),
+    There(Via<'a>),
+}
+
+impl Hop for Route<'_> {
+    async fn send(
+        &self,
+        request: RequestV1,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> Result<ResponseV1, ForwardError> {
+        match self {
+            Route::Here(forwarder) => forwarder.send(request, deadline, idempotent).await,
+            Route::There(via) => via.send(request, deadline, idempotent).await,
+        }
+    }
+}
+
+/// The hop to another datacenter through a server of this one (`Forwarder::via`).
+pub struct Via<'a> {
+    forwarder: &'a Forwarder,
+    datacenter: &'a str,
+}
+
+impl Hop for Via<'_> {
+    async fn send(
+        &self,
+        request: RequestV1,
+        deadline: Duration,
+        idempotent: bool,
+    ) -> Result<ResponseV1, ForwardError> {
+        let request = RequestV1::Forward {
+            datacenter: self.datacenter.to_owned(),
+            request: Box::new(request),
+        };
+        // The server in between needs its own deadline to run out first.
+        let deadline = deadline + Duration::from_secs(2);
+        let response = self.forwarder.send(request, deadline, idempotent).await?;
+        forward::through(response, self.datacenter)
     }
 }
 
 impl OperatorTransport for Forwarder {
     async fn operator(&self, request: OperatorRequest) -> Result<OperatorAnswer, OperatorError> {
-        // Reads may go anywhere and be retried; changes only while certainly unsent.
-        let idempotent = matches!(
-            request,
-            OperatorRequest::RaftConfiguration { .. }
-                | OperatorRequest::AutopilotConfiguration
-                | OperatorRequest::AutopilotHealth
-                | OperatorRequest::AutopilotState
-        );
-        match self
-            .call(
-                &Request::V1(RequestV1::Operator(request)),
-                HOLD + HOLD,
-                idempotent,
-            )
-            .await
-        {
-            Ok(ResponseV1::Operator(answer)) => answer,
-            Ok(other) => Err(OperatorError::Indeterminate(format!(
-                "unexpected answer {other:?}"
-            ))),
-            Err(ForwardError::NoServers) => Err(OperatorError::Refused(NO_SERVERS.to_owned())),
-            Err(ForwardError::Lost(error)) => Err(OperatorError::Indeterminate(error.to_string())),
-        }
+        forward::operator(self, request).await
+    }
+
+    async fn operator_in(
+        &self,
+        datacenter: &str,
+        request: OperatorRequest,
+    ) -> Result<OperatorAnswer, OperatorError> {
+        forward::operator(&self.via(datacenter), request).await
     }
 }
 
@@ -250,19 +216,19 @@ impl Catalog for ClientCatalog {
     async fn remote(&self, node: &NodeName) -> Result<Remote, String> {
         let services = self
             .forwarder
-            .query(Query::NodeServices { node: node.clone() }, false)
+            .query(Query::NodeServices { node: node.clone() }, false, None)
             .await
             .map_err(|error| error.to_string())?;
         let checks = self
             .forwarder
-            .query(Query::NodeChecks { node: node.clone() }, false)
+            .query(Query::NodeChecks { node: node.clone() }, false, None)
             .await
             .map_err(|error| error.to_string())?;
         Ok(Remote::from_results(services.value, checks.value))
     }
 
     async fn apply(&self, command: Command) -> Result<(), String> {
-        match self.forwarder.write(command).await {
+        match forward::write(&self.forwarder, command).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(refused)) => Err(refused.to_string()),
             Err(error) => Err(error.to_string()),
@@ -298,8 +264,10 @@ impl ClientBackend {
         ClientBackend {
             ops: OperatorCalls {
                 membership: membership.clone(),
+                wan: None,
                 shutdown,
                 node_name: info.node_name.clone(),
+                datacenter: info.datacenter.clone(),
                 transport: forwarder.clone(),
             },
             forwarder,
@@ -311,11 +279,21 @@ impl ClientBackend {
         }
     }
 
+    /// User events stay in this datacenter's gossip: one for another datacenter has no
+    /// path there yet.
     fn check_datacenter(&self, datacenter: &Option<Datacenter>) -> Result<(), BackendError> {
         match datacenter {
             Some(dc) if *dc != self.info.datacenter => Err(BackendError::NoPathToDatacenter),
             _ => Ok(()),
         }
+    }
+
+    /// Where a call for `datacenter` goes.
+    fn route<'a>(&'a self, datacenter: &'a Option<Datacenter>) -> Route<'a> {
+        self.forwarder.route(
+            datacenter.as_ref().map(|dc| dc.as_str()),
+            self.info.datacenter.as_str(),
+        )
     }
 }
 
@@ -331,11 +309,8 @@ impl Backend for ClientBackend {
         options: ReadOptions,
         query: Query,
     ) -> Result<Read<QueryResult>, BackendError> {
-        self.check_datacenter(&options.datacenter)?;
-        let answer = self
-            .forwarder
-            .read(ReadRequest::from_api(&options, query))
-            .await?;
+        let request = ReadRequest::from_api(&options, query);
+        let answer = forward::read(&self.route(&options.datacenter), request).await?;
         Ok(answer.into_api())
     }
 
@@ -344,8 +319,7 @@ impl Backend for ClientBackend {
         datacenter: Option<Datacenter>,
         command: Command,
     ) -> Result<Outcome, BackendError> {
-        self.check_datacenter(&datacenter)?;
-        match self.forwarder.write(command).await? {
+        match forward::write(&self.route(&datacenter), command).await? {
             Ok(outcome) => Ok(outcome),
             Err(rejected) => Err(BackendError::Rejected(rejected)),
         }
@@ -355,12 +329,11 @@ impl Backend for ClientBackend {
         &self,
         datacenter: Option<Datacenter>,
     ) -> Result<RaftStatus, BackendError> {
-        self.check_datacenter(&datacenter)?;
-        self.forwarder.status().await
+        forward::status(&self.route(&datacenter)).await
     }
 
     async fn datacenters(&self) -> Result<Vec<Datacenter>, BackendError> {
-        Ok(vec![self.info.datacenter.clone()])
+        forward::datacenters(&self.forwarder).await
     }
 
     fn agent_info(&self) -> AgentInfo {
@@ -453,16 +426,20 @@ impl ClientLookup {
         query: Query,
         options: &legate_dns::ReadOptions,
     ) -> Result<QueryResult, LookupError> {
-        if let Some(dc) = &options.datacenter {
-            if *dc != self.datacenter {
-                return Err(LookupError::UnknownDatacenter(dc.clone()));
-            }
-        }
+        let remote = options
+            .datacenter
+            .as_ref()
+            .filter(|dc| **dc != self.datacenter);
         self.forwarder
-            .query(query, options.allow_stale)
+            .query(query, options.allow_stale, remote.map(|dc| dc.as_str()))
             .await
             .map(|answer| answer.value)
-            .map_err(|error| LookupError::Unavailable(error.to_string()))
+            .map_err(|error| match (error, remote) {
+                (BackendError::NoPathToDatacenter, Some(dc)) => {
+                    LookupError::UnknownDatacenter(dc.clone())
+                }
+                (error, _) => LookupError::Unavailable(error.to_string()),
+            })
     }
 }
 

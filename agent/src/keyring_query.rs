@@ -112,7 +112,14 @@ pub async fn respond(gossip: Gossip, node: String) {
 }
 
 /// Runs `op` on every member of the datacenter and counts the answers (rules 1, 2).
-pub async fn run(gossip: &Gossip, node: &str, datacenter: &str, op: KeyringOp) -> KeyringResponse {
+/// `wan` says which ring `gossip` is, for the response.
+pub async fn run(
+    gossip: &Gossip,
+    node: &str,
+    datacenter: &str,
+    wan: bool,
+    op: KeyringOp,
+) -> KeyringResponse {
     let op = match op {
         KeyringOp::List => Op::List,
         KeyringOp::Install(key) => Op::Install(key.as_str().to_owned()),
@@ -204,7 +211,7 @@ pub async fn run(gossip: &Gossip, node: &str, datacenter: &str, op: KeyringOp) -
         )
     });
     KeyringResponse {
-        wan: false,
+        wan,
         datacenter: datacenter.to_owned(),
         segment: String::new(),
         keys,

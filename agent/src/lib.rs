@@ -11,6 +11,8 @@
 //! - `local`: the host agent's own services and checks; `local::check` runs the checks.
 //! - `keyring_query`: keyring operations fanned out to every member over gossip.
 //! - `membership`: LAN gossip (the `gossip` crate) as the agent uses it.
+//! - `federation`: the WAN pool of every datacenter's servers, and `?dc=` calls to them.
+//! - `forward`: one hop of a forwarded call, and what its answers mean.
 //! - `node_id`: the node's persistent UUID.
 //! - `operator_calls`: membership, keyring, Raft and autopilot calls shared by both modes.
 //! - `user_events`: `/v1/event/fire` over this agent's gossip, and the events it keeps.
@@ -22,6 +24,8 @@ pub mod client_mode;
 pub mod config;
 pub mod durable_db;
 pub mod fault;
+pub mod federation;
+pub mod forward;
 pub mod keyring_query;
 pub mod listeners;
 pub mod local;

@@ -18,6 +18,8 @@ pub struct Listeners {
     /// LAN gossip: UDP for SWIM, TCP on the same port for state exchange.
     pub serf_udp: UdpSocket,
     pub serf_tcp: TcpListener,
+    /// WAN gossip, the same way (servers only, unless its port is negative).
+    pub wan: Option<(UdpSocket, TcpListener)>,
 }
 
 impl Listeners {
@@ -54,15 +56,12 @@ impl Listeners {
         } else {
             None
         };
-        let serf = SocketAddr::new(config.bind_addr, config.ports.serf_lan);
-        let serf_udp = UdpSocket::bind(serf)
-            .await
-            .with_context(|| format!("binding LAN gossip (UDP) to {serf}"))?;
-        // Port 0 (tests): TCP takes the port UDP got, so both share one like Consul's.
-        let serf_tcp_addr = SocketAddr::new(config.bind_addr, serf_udp.local_addr()?.port());
-        let serf_tcp = TcpListener::bind(serf_tcp_addr)
-            .await
-            .with_context(|| format!("binding LAN gossip (TCP) to {serf_tcp_addr}"))?;
+        let (serf_udp, serf_tcp) = bind_gossip(config, config.ports.serf_lan, "LAN").await?;
+        let wan = if config.server && config.ports.serf_wan >= 0 {
+            Some(bind_gossip(config, config.ports.serf_wan as u16, "WAN").await?)
+        } else {
+            None
+        };
         Ok(Listeners {
             http,
             dns_udp,
@@ -70,6 +69,25 @@ impl Listeners {
             rpc,
             serf_udp,
             serf_tcp,
+            wan,
         })
     }
+}
+
+/// A gossip pool's UDP socket and the TCP listener on the same port.
+async fn bind_gossip(
+    config: &Config,
+    port: u16,
+    pool: &str,
+) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let address = SocketAddr::new(config.bind_addr, port);
+    let udp = UdpSocket::bind(address)
+        .await
+        .with_context(|| format!("binding {pool} gossip (UDP) to {address}"))?;
+    // Port 0 (tests): TCP takes the port UDP got, so both share one like Consul's.
+    let tcp_addr = SocketAddr::new(config.bind_addr, udp.local_addr()?.port());
+    let tcp = TcpListener::bind(tcp_addr)
+        .await
+        .with_context(|| format!("binding {pool} gossip (TCP) to {tcp_addr}"))?;
+    Ok((udp, tcp))
 }

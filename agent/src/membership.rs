@@ -2,6 +2,7 @@
 //! translating members into what the rest of the agent needs (API members, catalog
 //! reconcile members, autopilot and bootstrap views, the servers a client forwards to).
 
+use crate::config::cluster::GossipTuning;
 use crate::config::Config;
 use crate::server::bootstrap::Candidate;
 use crate::server::leader::autopilot::GossipServer;
@@ -25,13 +26,36 @@ pub struct Membership {
 pub struct Announce<'a> {
     pub node_id: &'a str,
     pub rpc_addr: Option<SocketAddr>,
+    /// The WAN gossip port, on a server in a WAN pool.
+    pub wan_port: Option<u16>,
     pub version: &'a str,
     pub revision: &'a str,
 }
 
-fn timing(config: &Config) -> Timing {
-    let tuning = &config.cluster.gossip;
-    let mut timing = Timing::lan();
+/// This agent's LAN tags; the WAN pool's are the same without `wan_join_port`.
+pub fn tags(config: &Config, announce: &Announce<'_>) -> Tags {
+    Tags {
+        role: if config.server {
+            Role::Server
+        } else {
+            Role::Client
+        },
+        datacenter: config.datacenter.clone(),
+        segment: String::new(),
+        node_id: announce.node_id.to_owned(),
+        rpc_addr: announce.rpc_addr,
+        build: format!("{}:{}", announce.version, announce.revision),
+        protocol: Default::default(),
+        bootstrap: config.bootstrap,
+        expect: (config.cluster.bootstrap_expect > 0).then_some(config.cluster.bootstrap_expect),
+        read_replica: false,
+        wan_join_port: announce.wan_port,
+    }
+}
+
+/// A pool's timing: Consul's defaults for it (`base`), with the configured tuning over them.
+pub fn timing(base: Timing, tuning: &GossipTuning) -> Timing {
+    let mut timing = base;
     if let Some(nodes) = tuning.gossip_nodes {
         timing.gossip_nodes = nodes.max(1) as usize;
     }
@@ -66,28 +90,12 @@ impl Membership {
     ) -> anyhow::Result<Membership> {
         let port = udp.local_addr()?.port();
         let advertise = SocketAddr::new(config.advertise_addr, port);
-        let tags = Tags {
-            role: if config.server {
-                Role::Server
-            } else {
-                Role::Client
-            },
-            datacenter: config.datacenter.clone(),
-            segment: String::new(),
-            node_id: announce.node_id.to_owned(),
-            rpc_addr: announce.rpc_addr,
-            build: format!("{}:{}", announce.version, announce.revision),
-            protocol: Default::default(),
-            bootstrap: config.bootstrap,
-            expect: (config.cluster.bootstrap_expect > 0)
-                .then_some(config.cluster.bootstrap_expect),
-            read_replica: false,
-        };
+        let tags = tags(config, &announce);
         let serf_dir = data_dir.join("serf");
         std::fs::create_dir_all(&serf_dir)
             .with_context(|| format!("creating {}", serf_dir.display()))?;
         let mut gossip_config = GossipConfig::new(config.node_name.clone(), advertise, tags);
-        gossip_config.timing = timing(config);
+        gossip_config.timing = timing(Timing::lan(), &config.cluster.gossip);
         gossip_config.reconnect_timeout = config.cluster.reconnect_timeout;
         gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
         gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
@@ -159,7 +167,7 @@ impl Membership {
 
     /// `/v1/operator/keyring`: the operation on every member (see `keyring_query`).
     pub async fn keyring(&self, node: &str, op: KeyringOp) -> Vec<KeyringResponse> {
-        vec![crate::keyring_query::run(&self.gossip, node, &self.datacenter, op).await]
+        vec![crate::keyring_query::run(&self.gossip, node, &self.datacenter, false, op).await]
     }
 
     /// Every member, this agent included.
@@ -271,5 +279,23 @@ fn catalog_status(status: legate_gossip::MemberStatus) -> Option<MemberStatus> {
         }
         legate_gossip::MemberStatus::Left => Some(MemberStatus::Left),
         legate_gossip::MemberStatus::Failed => Some(MemberStatus::Failed),
+    }
+}
+
+impl Membership {
+    /// This datacenter's live servers that announce a WAN port: `(name, WAN gossip address)`.
+    pub fn wan_joinable_servers(&self) -> Vec<(String, SocketAddr)> {
+        self.members()
+            .into_iter()
+            .filter(|member| {
+                member.status == legate_gossip::MemberStatus::Alive
+                    && member.tags.role == Role::Server
+                    && member.tags.datacenter == self.datacenter
+            })
+            .filter_map(|member| {
+                let port = member.tags.wan_join_port?;
+                Some((member.name, SocketAddr::new(member.addr.ip(), port)))
+            })
+            .collect()
     }
 }

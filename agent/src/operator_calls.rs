@@ -2,6 +2,7 @@
 //! operations run on this agent; Raft and autopilot calls go to the server-side `Operator`,
 //! directly on a server, over RPC from a client.
 
+use crate::federation::WanPool;
 use crate::membership::Membership;
 use crate::run::{Shutdown, StopReason};
 use crate::server::rpc::message::{OperatorAnswer, OperatorError, OperatorRequest};
@@ -9,6 +10,7 @@ use legate_api::backend::{
     AutopilotConfig, AutopilotHealth, AutopilotState, BackendError, KeyringOp, KeyringResponse,
     PeerSelector, RaftConfiguration, ReadOptions,
 };
+use legate_catalog::Datacenter;
 use std::future::Future;
 use std::time::Duration;
 
@@ -19,6 +21,13 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub trait OperatorTransport: Send + Sync {
     fn operator(
         &self,
+        request: OperatorRequest,
+    ) -> impl Future<Output = Result<OperatorAnswer, OperatorError>> + Send;
+
+    /// The same, served by datacenter `datacenter` (`?dc=` naming another one).
+    fn operator_in(
+        &self,
+        datacenter: &str,
         request: OperatorRequest,
     ) -> impl Future<Output = Result<OperatorAnswer, OperatorError>> + Send;
 }
@@ -38,17 +47,18 @@ fn unexpected(answer: OperatorAnswer) -> BackendError {
 /// The shared calls, over this agent's gossip and an operator transport.
 pub struct OperatorCalls<T> {
     pub membership: Membership,
+    /// The WAN pool, on a server that has one.
+    pub wan: Option<WanPool>,
     pub shutdown: Shutdown,
     pub node_name: String,
+    pub datacenter: Datacenter,
     pub transport: T,
 }
 
 impl<T: OperatorTransport> OperatorCalls<T> {
     pub async fn join(&self, address: String, wan: bool) -> Result<(), BackendError> {
         if wan {
-            return Err(BackendError::Internal(
-                "this agent is not in a WAN pool (federation is not configured)".to_owned(),
-            ));
+            return self.wan_pool()?.join(&address).await.map(drop);
         }
         self.membership.join(&address).await.map(drop)
     }
@@ -72,15 +82,32 @@ impl<T: OperatorTransport> OperatorCalls<T> {
         wan: bool,
     ) -> Result<(), BackendError> {
         if wan {
-            return Err(BackendError::Internal(
-                "this agent is not in a WAN pool (federation is not configured)".to_owned(),
-            ));
+            return self.wan_pool()?.force_leave(&node, prune).await;
         }
         self.membership.force_leave(&node, prune).await
     }
 
-    pub async fn keyring(&self, op: KeyringOp) -> Result<Vec<KeyringResponse>, BackendError> {
-        Ok(self.membership.keyring(&self.node_name, op).await)
+    /// Every ring this agent is in: the WAN ring first (on a server with one), then the LAN
+    /// ring; only the LAN ring with `local_only`.
+    pub async fn keyring(
+        &self,
+        op: KeyringOp,
+        local_only: bool,
+    ) -> Result<Vec<KeyringResponse>, BackendError> {
+        let mut rings = Vec::new();
+        if let (Some(wan), false) = (&self.wan, local_only) {
+            rings.push(wan.keyring(&self.node_name, op.clone()).await);
+        }
+        rings.extend(self.membership.keyring(&self.node_name, op).await);
+        Ok(rings)
+    }
+
+    fn wan_pool(&self) -> Result<&WanPool, BackendError> {
+        self.wan.as_ref().ok_or_else(|| {
+            BackendError::Internal(
+                "this agent is not in a WAN pool: only servers with a WAN port join one".to_owned(),
+            )
+        })
     }
 
     async fn call(&self, request: OperatorRequest) -> Result<OperatorAnswer, BackendError> {
@@ -90,13 +117,32 @@ impl<T: OperatorTransport> OperatorCalls<T> {
             .map_err(operator_error)
     }
 
+    /// `call`, served by `datacenter` when it names another one.
+    async fn call_in(
+        &self,
+        datacenter: Option<&Datacenter>,
+        request: OperatorRequest,
+    ) -> Result<OperatorAnswer, BackendError> {
+        match datacenter {
+            Some(dc) if *dc != self.datacenter => self
+                .transport
+                .operator_in(dc.as_str(), request)
+                .await
+                .map_err(operator_error),
+            _ => self.call(request).await,
+        }
+    }
+
     pub async fn raft_configuration(
         &self,
         options: ReadOptions,
     ) -> Result<RaftConfiguration, BackendError> {
         let stale = options.consistency == legate_api::backend::Consistency::Stale;
         match self
-            .call(OperatorRequest::RaftConfiguration { stale })
+            .call_in(
+                options.datacenter.as_ref(),
+                OperatorRequest::RaftConfiguration { stale },
+            )
             .await?
         {
             OperatorAnswer::RaftConfiguration(configuration) => Ok(configuration),
@@ -144,9 +190,13 @@ impl<T: OperatorTransport> OperatorCalls<T> {
 
     pub async fn renew_session(
         &self,
+        datacenter: Option<&Datacenter>,
         id: legate_catalog::SessionId,
     ) -> Result<Option<legate_catalog::Session>, BackendError> {
-        match self.call(OperatorRequest::SessionRenew(id)).await? {
+        match self
+            .call_in(datacenter, OperatorRequest::SessionRenew(id))
+            .await?
+        {
             OperatorAnswer::Session(session) => Ok(session),
             other => Err(unexpected(other)),
         }
@@ -231,23 +281,17 @@ macro_rules! delegate_operator_calls {
             datacenter: Option<legate_catalog::Datacenter>,
             id: legate_catalog::SessionId,
         ) -> Result<Option<legate_catalog::Session>, BackendError> {
-            if let Some(dc) = datacenter {
-                if dc != self.agent_info().datacenter {
-                    return Err(BackendError::NoPathToDatacenter);
-                }
-            }
-            self.$field.renew_session(id).await
+            self.$field.renew_session(datacenter.as_ref(), id).await
         }
 
         async fn keyring(
             &self,
             op: legate_api::backend::KeyringOp,
             _relay_factor: u8,
-            _local_only: bool,
+            local_only: bool,
         ) -> Result<Vec<legate_api::backend::KeyringResponse>, BackendError> {
-            // Every agent answers for itself over gossip, so relaying adds nothing, and the
-            // one LAN pool is the whole keyring (no WAN pool yet).
-            self.$field.keyring(op).await
+            // Every agent answers for itself over gossip, so relaying adds nothing.
+            self.$field.keyring(op, local_only).await
         }
     };
 }

@@ -16,6 +16,7 @@
 
 use crate::client_mode::{ClientBackend, ClientCatalog, ClientLookup, Forwarder};
 use crate::config::Config;
+use crate::federation::{Federation, WanPool};
 use crate::listeners::Listeners;
 use crate::local::plan::Managed;
 use crate::local::store::LocalStore;
@@ -149,20 +150,52 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     // only once the leave (if any) is done.
     let gossip_cancel = CancellationToken::new();
     let _stop_gossip = gossip_cancel.clone().drop_guard();
+    let wan_port = match &listeners.wan {
+        Some((udp, _)) => Some(udp.local_addr()?.port()),
+        None => None,
+    };
+    let announce = Announce {
+        node_id: &node_id,
+        rpc_addr,
+        wan_port,
+        version: VERSION,
+        revision: REVISION,
+    };
+    let wan_tags = legate_gossip::Tags {
+        wan_join_port: None,
+        ..crate::membership::tags(&config, &announce)
+    };
     let membership = Membership::start(
         &config,
         &data_dir,
-        Announce {
-            node_id: &node_id,
-            rpc_addr,
-            version: VERSION,
-            revision: REVISION,
-        },
+        announce,
         listeners.serf_udp,
         listeners.serf_tcp,
         gossip_cancel.clone(),
     )
     .await?;
+    let wan = match listeners.wan {
+        Some((udp, tcp)) => Some(
+            WanPool::start(
+                &config,
+                &data_dir,
+                wan_tags,
+                udp,
+                tcp,
+                gossip_cancel.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    if let Some(wan) = &wan {
+        tokio::spawn(crate::federation::flood::run(
+            membership.clone(),
+            wan.clone(),
+            config.datacenter.clone(),
+            gossip_cancel.clone(),
+        ));
+    }
     let info = AgentInfo {
         datacenter: config.datacenter.as_str().into(),
         primary_datacenter: config.primary_datacenter.as_str().into(),
@@ -211,6 +244,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     ));
     let local_store = LocalStore::open(&data_dir).context("opening the local state")?;
     let rpc_client = RpcClient::from_source(config.bind_addr);
+    let federation = Federation::new(config.datacenter.clone(), wan.clone(), rpc_client.clone());
     let tasks = TaskTracker::new();
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -282,6 +316,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             started: (std::time::Instant::now(), std::time::SystemTime::now()),
             sessions: session_timers.clone(),
             store: store.clone(),
+            federation: federation.clone(),
         };
         let handler = Arc::new(ServerRpc {
             started_unix_ms,
@@ -290,6 +325,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             reads: reads.clone(),
             operator: operator.clone(),
             disk: DiskHealthSource::new(slow_disk_seen.clone(), recorder.clone()),
+            federation: federation.clone(),
+            datacenter: config.datacenter.clone(),
         });
         tasks.spawn(rpc::serve(
             rpc_listener,
@@ -379,13 +416,21 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             membership: membership.clone(),
             ops: OperatorCalls {
                 membership: membership.clone(),
+                wan: wan.clone(),
                 shutdown: shutdown.clone(),
                 node_name: config.node_name.clone(),
+                datacenter: config.datacenter.as_str().into(),
                 transport: operator,
             },
             user_events,
+            federation: federation.clone(),
         });
-        let lookup = ServerLookup::new(store, raft.clone(), config.datacenter.as_str().into());
+        let lookup = ServerLookup::new(
+            store,
+            raft.clone(),
+            config.datacenter.as_str().into(),
+            federation,
+        );
         (Some(raft), frontends.start(&config, backend, lookup))
     } else {
         let forwarder = Forwarder::new(rpc_client.clone(), membership.clone());
@@ -433,6 +478,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
     };
     if leave {
         eprintln!("==> Gracefully leaving the cluster...");
+        // Servers leave the WAN pool first, as Consul's do, so other datacenters stop
+        // sending them calls before this datacenter stops counting on them.
+        if let Some(wan) = &wan {
+            if let Err(error) = wan.gossip().leave(Duration::from_secs(5)).await {
+                tracing::warn!("WAN gossip: graceful leave failed: {error}");
+            }
+        }
         if let Err(error) = membership.gossip().leave(Duration::from_secs(5)).await {
             tracing::warn!("gossip: graceful leave failed: {error}");
         }

@@ -54,7 +54,7 @@ def agent():
                 [
                     legate_binary(), "agent", "-server", "-bootstrap",
                     f"-data-dir={scratch}/data", f"-http-port={port}", "-node=py-node",
-                    f"-dns-port={free_port()}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}",
+                    f"-dns-port={free_port()}", f"-server-port={free_port()}", f"-serf-lan-port={free_port()}", f"-serf-wan-port={free_port()}",
                     "-bind=127.0.0.1",
                     "-enable-script-checks",
                 ],

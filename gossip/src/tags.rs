@@ -64,10 +64,46 @@ pub struct Tags {
     pub expect: Option<u32>,
     /// Non-voting read replica (`read_replica=1`, plus `nonvoter=1` as Consul does).
     pub read_replica: bool,
+    /// A server's WAN gossip port, in its LAN tags only (`wan_join_port`): the other
+    /// servers of its datacenter join it into the WAN pool through it. Since version 2.
+    pub wan_join_port: Option<u16>,
+}
+
+/// The version 1 layout: version 2 appended `wan_join_port`.
+#[derive(Deserialize)]
+struct TagsV1 {
+    role: Role,
+    datacenter: String,
+    segment: String,
+    node_id: String,
+    rpc_addr: Option<SocketAddr>,
+    build: String,
+    protocol: ProtocolVersions,
+    bootstrap: bool,
+    expect: Option<u32>,
+    read_replica: bool,
+}
+
+impl From<TagsV1> for Tags {
+    fn from(v1: TagsV1) -> Tags {
+        Tags {
+            role: v1.role,
+            datacenter: v1.datacenter,
+            segment: v1.segment,
+            node_id: v1.node_id,
+            rpc_addr: v1.rpc_addr,
+            build: v1.build,
+            protocol: v1.protocol,
+            bootstrap: v1.bootstrap,
+            expect: v1.expect,
+            read_replica: v1.read_replica,
+            wan_join_port: None,
+        }
+    }
 }
 
 /// Version byte of the tags encoding; see [`Tags::encode`].
-pub const TAGS_VERSION: u8 = 1;
+pub const TAGS_VERSION: u8 = 2;
 
 /// Largest encoded tags accepted; tags ride inside a UDP packet.
 pub const MAX_TAGS_LEN: usize = 512;
@@ -103,12 +139,16 @@ impl Tags {
                 m.insert("read_replica".into(), "1".into());
                 m.insert("nonvoter".into(), "1".into());
             }
+            if let Some(port) = self.wan_join_port {
+                m.insert("wan_join_port".into(), port.to_string());
+            }
         }
         m
     }
 
     /// Encodes as `[TAGS_VERSION] ++ postcard(self)`. The byte layout is
-    /// pinned by a fixture test; a later release must still decode it.
+    /// pinned by a fixture test; a later release must still decode it (this
+    /// one decodes version 1 too).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![TAGS_VERSION];
         // Serializing plain owned data into a Vec cannot fail.
@@ -118,14 +158,17 @@ impl Tags {
 
     /// Decodes [`Tags::encode`]'s output. Errors name the problem.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_TAGS_LEN {
+            return Err(format!("tags too large: {} bytes", bytes.len()));
+        }
         match bytes.split_first() {
             None => Err("empty tags".into()),
             Some((&TAGS_VERSION, rest)) => {
-                if bytes.len() > MAX_TAGS_LEN {
-                    return Err(format!("tags too large: {} bytes", bytes.len()));
-                }
                 postcard::from_bytes(rest).map_err(|e| format!("tags: {e}"))
             }
+            Some((1, rest)) => postcard::from_bytes::<TagsV1>(rest)
+                .map(Tags::from)
+                .map_err(|e| format!("tags: {e}")),
             Some((v, _)) => Err(format!("unknown tags version {v}")),
         }
     }
@@ -147,6 +190,7 @@ mod tests {
             bootstrap: false,
             expect: Some(3),
             read_replica: false,
+            wan_join_port: None,
         }
     }
 
@@ -186,34 +230,56 @@ mod tests {
         }
     }
 
+    /// The version 1 layout, as the previous release wrote it: still read.
+    const V1_FIXTURE: &str = concat!(
+        "01",       // version
+        "00",       // role Server
+        "03646331", // "dc1"
+        "00",       // segment ""
+        "24",
+        "32623661356230652d336338642d346633652d396531612d306436633866306231613263", // node id
+        "01",
+        "00",
+        "0a000001",
+        "ec40", // Some(V4 10.0.0.1:8300)
+        "0a",
+        "312e32302e303a616263", // build
+        "02020303",             // protocol
+        "00",                   // bootstrap
+        "0103",                 // Some(3)
+        "00",                   // read_replica
+    );
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+            .collect()
+    }
+
     /// Pins the tags encoding: if this changes, old members can no longer
     /// read new tags (or the other way round). Bump TAGS_VERSION instead.
     #[test]
     fn tags_encoding_fixture() {
-        let bytes = server().encode();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            concat!(
-                "01",       // version
-                "00",       // role Server
-                "03646331", // "dc1"
-                "00",       // segment ""
-                "24",
-                "32623661356230652d336338642d346633652d396531612d306436633866306231613263", // node id
-                "01",
-                "00",
-                "0a000001",
-                "ec40", // Some(V4 10.0.0.1:8300)
-                "0a",
-                "312e32302e303a616263", // build
-                "02020303",             // protocol
-                "00",                   // bootstrap
-                "0103",                 // Some(3)
-                "00",                   // read_replica
-            )
-        );
-        assert_eq!(Tags::decode(&bytes).unwrap(), server());
+        let tags = Tags {
+            wan_join_port: Some(8302),
+            ..server()
+        };
+        let bytes = tags.encode();
+        // Version 2: version 1's fields, then Some(8302).
+        let want = format!("02{}01ee40", &V1_FIXTURE[2..]);
+        assert_eq!(hex(&bytes), want);
+        assert_eq!(Tags::decode(&bytes).unwrap(), tags);
+        assert_eq!(tags.to_map()["wan_join_port"], "8302");
+    }
+
+    #[test]
+    fn version_1_tags_still_decode() {
+        assert_eq!(Tags::decode(&unhex(V1_FIXTURE)).unwrap(), server());
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct ClusterSettings {
     pub start_join: Vec<String>,
     /// Joined in the background, retried every `retry_interval` until one answers.
     pub retry_join: Vec<String>,
+    /// The same for the WAN pool (servers only): `-join-wan`, `-retry-join-wan`.
+    pub start_join_wan: Vec<String>,
+    pub retry_join_wan: Vec<String>,
     pub retry_interval: Duration,
     /// 0 retries forever.
     pub retry_max: u32,
@@ -35,13 +38,17 @@ pub struct ClusterSettings {
     pub pid_file: Option<PathBuf>,
     /// Failed members are reaped after this (Consul: 72h, at least 8h).
     pub reconnect_timeout: Duration,
+    /// Failed WAN members (servers of other datacenters) are reaped after this (72h).
+    pub reconnect_timeout_wan: Duration,
     pub gossip: GossipTuning,
+    /// `gossip_wan`: the WAN pool's tuning over Consul's WAN defaults.
+    pub gossip_wan: GossipTuning,
     pub autopilot: AutopilotSettings,
     /// Consul's `performance.raft_multiplier` (1 to 10): Raft's timeouts scale with it.
     pub raft_multiplier: u32,
 }
 
-/// `gossip_lan`, where set; unset values keep Consul's LAN defaults.
+/// `gossip_lan` or `gossip_wan`, where set; unset values keep Consul's defaults for the pool.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GossipTuning {
     pub gossip_nodes: Option<u32>,
@@ -86,6 +93,23 @@ fn duration(key: &'static str, value: &Option<String>) -> Result<Option<Duration
                 value: text.clone(),
             }),
     }
+}
+
+/// A pool's `gossip_lan` / `gossip_wan` section, its durations parsed; `keys` name its
+/// three duration keys for error messages.
+fn tuning(
+    keys: [&'static str; 3],
+    file: &super::file::FileGossip,
+) -> Result<GossipTuning, ConfigError> {
+    let [gossip_interval, probe_interval, probe_timeout] = keys;
+    Ok(GossipTuning {
+        gossip_nodes: file.gossip_nodes,
+        gossip_interval: duration(gossip_interval, &file.gossip_interval)?,
+        probe_interval: duration(probe_interval, &file.probe_interval)?,
+        probe_timeout: duration(probe_timeout, &file.probe_timeout)?,
+        retransmit_mult: file.retransmit_mult,
+        suspicion_mult: file.suspicion_mult,
+    })
 }
 
 /// Checks a gossip key: base64 of 16, 24 or 32 bytes.
@@ -159,17 +183,24 @@ pub fn resolve(
              members are reaped (and deregistered) that soon"
         ));
     }
-    let gossip = GossipTuning {
-        gossip_nodes: file.gossip_lan.gossip_nodes,
-        gossip_interval: duration(
+    let gossip = tuning(
+        [
             "gossip_lan.gossip_interval",
-            &file.gossip_lan.gossip_interval,
-        )?,
-        probe_interval: duration("gossip_lan.probe_interval", &file.gossip_lan.probe_interval)?,
-        probe_timeout: duration("gossip_lan.probe_timeout", &file.gossip_lan.probe_timeout)?,
-        retransmit_mult: file.gossip_lan.retransmit_mult,
-        suspicion_mult: file.gossip_lan.suspicion_mult,
-    };
+            "gossip_lan.probe_interval",
+            "gossip_lan.probe_timeout",
+        ],
+        &file.gossip_lan,
+    )?;
+    let gossip_wan = tuning(
+        [
+            "gossip_wan.gossip_interval",
+            "gossip_wan.probe_interval",
+            "gossip_wan.probe_timeout",
+        ],
+        &file.gossip_wan,
+    )?;
+    let reconnect_timeout_wan = duration("reconnect_timeout_wan", &file.reconnect_timeout_wan)?
+        .unwrap_or(Duration::from_secs(72 * 3600));
     let defaults = AutopilotSettings::default();
     let autopilot = AutopilotSettings {
         cleanup_dead_servers: file
@@ -202,6 +233,8 @@ pub fn resolve(
         bootstrap_expect: expect,
         start_join: [flags.join.clone(), file.start_join.clone()].concat(),
         retry_join: [flags.retry_join.clone(), file.retry_join.clone()].concat(),
+        start_join_wan: [flags.join_wan.clone(), file.start_join_wan.clone()].concat(),
+        retry_join_wan: [flags.retry_join_wan.clone(), file.retry_join_wan.clone()].concat(),
         retry_interval: duration(
             "retry_interval",
             &flags.retry_interval.clone().or(file.retry_interval.clone()),
@@ -224,7 +257,9 @@ pub fn resolve(
             .unwrap_or(server),
         pid_file: flags.pid_file.clone().or(file.pid_file.clone()),
         reconnect_timeout,
+        reconnect_timeout_wan,
         gossip,
+        gossip_wan,
         autopilot,
         raft_multiplier,
     })

@@ -54,6 +54,8 @@ pub struct FileConfig {
     // Clustering (see `config::cluster`).
     pub start_join: Vec<String>,
     pub retry_join: Vec<String>,
+    pub start_join_wan: Vec<String>,
+    pub retry_join_wan: Vec<String>,
     pub retry_interval: Option<String>,
     pub retry_max: Option<u32>,
     pub encrypt: Option<String>,
@@ -64,7 +66,9 @@ pub struct FileConfig {
     pub skip_leave_on_interrupt: Option<bool>,
     pub pid_file: Option<PathBuf>,
     pub reconnect_timeout: Option<String>,
+    pub reconnect_timeout_wan: Option<String>,
     pub gossip_lan: FileGossip,
+    pub gossip_wan: FileGossip,
     pub autopilot: FileAutopilot,
     pub performance: FilePerformance,
     pub telemetry: FileTelemetry,
@@ -83,10 +87,10 @@ pub struct FilePorts {
     pub dns: Option<i32>,
     pub server: Option<u16>,
     pub serf_lan: Option<u16>,
-    pub serf_wan: Option<u16>,
+    pub serf_wan: Option<i32>,
 }
 
-/// `gossip_lan`: Consul's LAN gossip tuning (durations as Go strings).
+/// `gossip_lan` / `gossip_wan`: Consul's gossip tuning (durations as Go strings).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct FileGossip {
@@ -167,6 +171,8 @@ const KNOWN: &[&str] = &[
     "check_deregister_interval_min",
     "start_join",
     "retry_join",
+    "start_join_wan",
+    "retry_join_wan",
     "retry_interval",
     "retry_max",
     "encrypt",
@@ -177,7 +183,9 @@ const KNOWN: &[&str] = &[
     "skip_leave_on_interrupt",
     "pid_file",
     "reconnect_timeout",
+    "reconnect_timeout_wan",
     "gossip_lan",
+    "gossip_wan",
     "autopilot",
     "performance",
     "telemetry",
@@ -274,12 +282,19 @@ impl FileConfig {
         take!(skip_leave_on_interrupt);
         take!(pid_file);
         take!(reconnect_timeout);
+        take!(reconnect_timeout_wan);
         take!(gossip_lan.gossip_nodes);
         take!(gossip_lan.gossip_interval);
         take!(gossip_lan.probe_interval);
         take!(gossip_lan.probe_timeout);
         take!(gossip_lan.retransmit_mult);
         take!(gossip_lan.suspicion_mult);
+        take!(gossip_wan.gossip_nodes);
+        take!(gossip_wan.gossip_interval);
+        take!(gossip_wan.probe_interval);
+        take!(gossip_wan.probe_timeout);
+        take!(gossip_wan.retransmit_mult);
+        take!(gossip_wan.suspicion_mult);
         take!(autopilot.cleanup_dead_servers);
         take!(autopilot.last_contact_threshold);
         take!(autopilot.max_trailing_logs);
@@ -290,6 +305,8 @@ impl FileConfig {
         take!(telemetry.prometheus_retention_time);
         self.start_join.extend(later.start_join);
         self.retry_join.extend(later.retry_join);
+        self.start_join_wan.extend(later.start_join_wan);
+        self.retry_join_wan.extend(later.retry_join_wan);
         self.services.extend(later.service);
         self.services.extend(later.services);
         self.checks.extend(later.check);
@@ -313,7 +330,7 @@ pub fn parse(path: &Path, text: &str) -> Result<(FileConfig, Vec<String>), FileE
             let known_inner = match key.as_str() {
                 "ports" => Some(KNOWN_PORTS),
                 "limits" => Some(KNOWN_LIMITS),
-                "gossip_lan" => Some(KNOWN_GOSSIP),
+                "gossip_lan" | "gossip_wan" => Some(KNOWN_GOSSIP),
                 "autopilot" => Some(KNOWN_AUTOPILOT),
                 "performance" => Some(KNOWN_PERFORMANCE),
                 "telemetry" => Some(KNOWN_TELEMETRY),

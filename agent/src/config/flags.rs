@@ -59,8 +59,9 @@ pub struct AgentFlags {
     pub server_port: Option<u16>,
     #[arg(long = "serf-lan-port")]
     pub serf_lan_port: Option<u16>,
-    #[arg(long = "serf-wan-port")]
-    pub serf_wan_port: Option<u16>,
+    /// WAN gossip port (servers); -1 disables the WAN pool.
+    #[arg(long = "serf-wan-port", allow_negative_numbers = true)]
+    pub serf_wan_port: Option<i32>,
     #[arg(long)]
     pub domain: Option<String>,
     /// A second DNS domain answered like the first.
@@ -78,6 +79,12 @@ pub struct AgentFlags {
     /// An agent to join, retried until one answers (repeatable).
     #[arg(long = "retry-join")]
     pub retry_join: Vec<String>,
+    /// A server of another datacenter to join over WAN gossip at start (repeatable).
+    #[arg(long = "join-wan")]
+    pub join_wan: Vec<String>,
+    /// A server of another datacenter to join over WAN gossip, retried until one answers.
+    #[arg(long = "retry-join-wan")]
+    pub retry_join_wan: Vec<String>,
     /// Time between join attempts (default 30s).
     #[arg(long = "retry-interval")]
     pub retry_interval: Option<String>,

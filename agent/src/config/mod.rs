@@ -18,14 +18,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use thiserror::Error;
 
-/// Listening ports. A negative HTTP or DNS port disables that interface, as in Consul.
+/// Listening ports. A negative HTTP, DNS or WAN gossip port disables that interface, as in
+/// Consul.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ports {
     pub http: i32,
     pub dns: i32,
     pub server: u16,
     pub serf_lan: u16,
-    pub serf_wan: u16,
+    pub serf_wan: i32,
 }
 
 impl Default for Ports {

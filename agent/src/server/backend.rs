@@ -10,6 +10,8 @@ use super::raft::{RaftHandle, RaftMetrics, WriteError};
 use super::read_path::{ReadFailure, ReadPath};
 use super::rpc::message::ReadRequest;
 use super::write_path::WritePath;
+use crate::federation::Federation;
+use crate::forward;
 use crate::local::LocalState;
 use crate::membership::Membership;
 use crate::operator_calls::OperatorCalls;
@@ -40,6 +42,8 @@ pub struct ServerParts {
     pub ops: OperatorCalls<Operator>,
     /// User events over this agent's gossip.
     pub user_events: UserEvents,
+    /// Other datacenters, for calls naming one (`?dc=`).
+    pub federation: Federation,
 }
 
 impl std::ops::Deref for ServerBackend {
@@ -58,11 +62,21 @@ impl ServerBackend {
         }
     }
 
+    /// User events stay in this datacenter's gossip: one for another datacenter has no
+    /// path there yet.
     fn check_datacenter(&self, datacenter: &Option<Datacenter>) -> Result<(), BackendError> {
         match datacenter {
             Some(dc) if *dc != self.info.datacenter => Err(BackendError::NoPathToDatacenter),
             _ => Ok(()),
         }
+    }
+
+    /// The datacenter a call names, when it is not this one.
+    fn elsewhere<'a>(&self, datacenter: &'a Option<Datacenter>) -> Option<&'a str> {
+        datacenter
+            .as_ref()
+            .filter(|dc| **dc != self.info.datacenter)
+            .map(|dc| dc.as_str())
     }
 }
 
@@ -120,10 +134,15 @@ impl Backend for ServerBackend {
         options: ReadOptions,
         query: Query,
     ) -> Result<Read<QueryResult>, BackendError> {
-        self.check_datacenter(&options.datacenter)?;
+        let request = ReadRequest::from_api(&options, query);
+        if let Some(dc) = self.elsewhere(&options.datacenter) {
+            return Ok(forward::read(&self.federation.to(dc), request)
+                .await?
+                .into_api());
+        }
         let answer = self
             .reads
-            .read(ReadRequest::from_api(&options, query))
+            .read(request)
             .await
             .map_err(|failure| match failure {
                 ReadFailure::NoLeader => BackendError::NoLeader,
@@ -136,8 +155,11 @@ impl Backend for ServerBackend {
         datacenter: Option<Datacenter>,
         command: Command,
     ) -> Result<Outcome, BackendError> {
-        self.check_datacenter(&datacenter)?;
-        match self.writes.write(command).await.map_err(write_error)? {
+        let result = match self.elsewhere(&datacenter) {
+            Some(dc) => forward::write(&self.federation.to(dc), command).await?,
+            None => self.writes.write(command).await.map_err(write_error)?,
+        };
+        match result {
             Ok(outcome) => Ok(outcome),
             Err(rejected) => Err(BackendError::Rejected(rejected)),
         }
@@ -147,7 +169,9 @@ impl Backend for ServerBackend {
         &self,
         datacenter: Option<Datacenter>,
     ) -> Result<RaftStatus, BackendError> {
-        self.check_datacenter(&datacenter)?;
+        if let Some(dc) = self.elsewhere(&datacenter) {
+            return forward::status(&self.federation.to(dc)).await;
+        }
         let status = View::of(&self.raft, &self.reads);
         Ok(RaftStatus {
             leader: status.leader,
@@ -156,7 +180,12 @@ impl Backend for ServerBackend {
     }
 
     async fn datacenters(&self) -> Result<Vec<Datacenter>, BackendError> {
-        Ok(vec![self.info.datacenter.clone()])
+        Ok(self
+            .federation
+            .datacenters()
+            .into_iter()
+            .map(Datacenter::from)
+            .collect())
     }
 
     fn agent_info(&self) -> AgentInfo {
@@ -261,14 +290,10 @@ impl Backend for ServerBackend {
 
     fn members(&self, wan: bool) -> Vec<Member> {
         if wan {
-            // The WAN pool arrives with federation; until then it holds this server alone,
-            // named `node.dc` as Consul names WAN members.
-            let mut members = self.membership.api_members();
-            members.retain(|member| member.name == self.info.node_name);
-            for member in &mut members {
-                member.name = format!("{}.{}", member.name, self.info.datacenter);
-            }
-            return members;
+            return self
+                .federation
+                .wan()
+                .map_or_else(Vec::new, |wan| wan.api_members());
         }
         self.membership.api_members()
     }

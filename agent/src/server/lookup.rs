@@ -1,4 +1,5 @@
-//! `dns::Lookup` for a server agent: DNS answers from the local store.
+//! `dns::Lookup` for a server agent: DNS answers from the local store, and for a name of
+//! another datacenter (`web.service.dc2.consul`) from a server of that datacenter.
 //!
 //! DNS reads are stale by default in Consul (`dns_config.allow_stale`, true): any server
 //! answers from its own copy, without asking the leader. With `allow_stale` off a read must
@@ -7,6 +8,10 @@
 
 use super::instance_cache::InstanceCache;
 use super::raft::RaftHandle;
+use super::rpc::message::ReadRequest;
+use crate::federation::Federation;
+use crate::forward;
+use legate_api::backend::BackendError;
 use legate_catalog::query::{self, Instance, Query, QueryResult};
 use legate_catalog::{Datacenter, Node, Service, ServiceName, SharedStore, Store};
 use legate_dns::{Lookup, LookupError, ReadOptions};
@@ -17,27 +22,54 @@ pub struct ServerLookup {
     store: Arc<SharedStore>,
     raft: RaftHandle,
     datacenter: Datacenter,
+    federation: Federation,
     /// Service questions repeat far more often than the catalog changes.
     instances: InstanceCache,
 }
 
 impl ServerLookup {
-    pub fn new(store: Arc<SharedStore>, raft: RaftHandle, datacenter: Datacenter) -> Self {
+    pub fn new(
+        store: Arc<SharedStore>,
+        raft: RaftHandle,
+        datacenter: Datacenter,
+        federation: Federation,
+    ) -> Self {
         ServerLookup {
             store,
             raft,
             datacenter,
+            federation,
             instances: InstanceCache::default(),
         }
     }
 
-    /// Checks the datacenter and the consistency a read asks for.
-    fn admit(&self, options: &ReadOptions) -> Result<(), LookupError> {
-        if let Some(dc) = &options.datacenter {
-            if *dc != self.datacenter {
-                return Err(LookupError::UnknownDatacenter(dc.clone()));
+    /// The datacenter a question names, when it is not this one.
+    fn elsewhere<'a>(&self, options: &'a ReadOptions) -> Option<&'a Datacenter> {
+        options
+            .datacenter
+            .as_ref()
+            .filter(|dc| **dc != self.datacenter)
+    }
+
+    /// `query` answered by a server of `datacenter`.
+    async fn remote(
+        &self,
+        datacenter: &Datacenter,
+        query: Query,
+        options: &ReadOptions,
+    ) -> Result<QueryResult, LookupError> {
+        let request = ReadRequest::once(query, options.allow_stale);
+        match forward::read(&self.federation.to(datacenter.as_str()), request).await {
+            Ok(answer) => Ok(answer.value),
+            Err(BackendError::NoPathToDatacenter) => {
+                Err(LookupError::UnknownDatacenter(datacenter.clone()))
             }
+            Err(error) => Err(LookupError::Unavailable(error.to_string())),
         }
+    }
+
+    /// Checks the consistency a local read asks for.
+    fn admit(&self, options: &ReadOptions) -> Result<(), LookupError> {
         if !options.allow_stale && !self.raft.metrics().is_leader() {
             return Err(LookupError::Unavailable("No cluster leader".to_owned()));
         }
@@ -51,6 +83,12 @@ impl Lookup for ServerLookup {
         name: ServiceName,
         options: ReadOptions,
     ) -> Result<Vec<Instance>, LookupError> {
+        if let Some(dc) = self.elsewhere(&options) {
+            return match self.remote(dc, instances_query(name), &options).await? {
+                QueryResult::Instances(instances) => Ok(instances),
+                other => Err(LookupError::Unavailable(format!("unexpected {other:?}"))),
+            };
+        }
         self.admit(&options)?;
         all_instances(&self.store.read(), name)
     }
@@ -60,6 +98,9 @@ impl Lookup for ServerLookup {
         name: ServiceName,
         options: ReadOptions,
     ) -> Result<Arc<[Instance]>, LookupError> {
+        if self.elsewhere(&options).is_some() {
+            return self.service_instances(name, options).await.map(Arc::from);
+        }
         self.admit(&options)?;
         let store = self.store.read();
         self.instances
@@ -69,9 +110,15 @@ impl Lookup for ServerLookup {
     }
 
     async fn node(&self, name: String, options: ReadOptions) -> Result<Option<Node>, LookupError> {
-        self.admit(&options)?;
         let query = Query::NodeServices { node: name.into() };
-        match query::run(&self.store.read(), &query).value {
+        let result = match self.elsewhere(&options) {
+            Some(dc) => self.remote(dc, query, &options).await?,
+            None => {
+                self.admit(&options)?;
+                query::run(&self.store.read(), &query).value
+            }
+        };
+        match result {
             QueryResult::NodeServices(found) => Ok(found.map(|(node, _)| node)),
             other => Err(LookupError::Unavailable(format!("unexpected {other:?}"))),
         }
@@ -102,15 +149,18 @@ impl Lookup for ServerLookup {
     }
 }
 
-/// Every instance of a service, whatever its health (`Lookup` rule 2).
-fn all_instances(store: &Store, name: ServiceName) -> Result<Vec<Instance>, LookupError> {
-    let query = Query::ServiceInstances {
+/// The query for every instance of a service, whatever its health (`Lookup` rule 2).
+fn instances_query(name: ServiceName) -> Query {
+    Query::ServiceInstances {
         name,
         tags: Vec::new(),
         node_meta: Vec::new(),
         passing: false,
-    };
-    match query::run(store, &query).value {
+    }
+}
+
+fn all_instances(store: &Store, name: ServiceName) -> Result<Vec<Instance>, LookupError> {
+    match query::run(store, &instances_query(name)).value {
         QueryResult::Instances(instances) => Ok(instances),
         other => Err(LookupError::Unavailable(format!("unexpected {other:?}"))),
     }

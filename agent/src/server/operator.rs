@@ -68,6 +68,8 @@ pub struct Operator {
     /// The leader's session TTL timers, which renew restarts.
     pub sessions: SessionTimers,
     pub store: Arc<SharedStore>,
+    /// Other datacenters, for operator calls naming one (`?dc=`).
+    pub federation: crate::federation::Federation,
 }
 
 impl Operator {
@@ -521,5 +523,13 @@ fn from_api(config: &AutopilotConfig) -> legate_catalog::AutopilotConfig {
 impl crate::operator_calls::OperatorTransport for Operator {
     async fn operator(&self, request: OperatorRequest) -> Result<OperatorAnswer, OperatorError> {
         self.serve(request).await
+    }
+
+    async fn operator_in(
+        &self,
+        datacenter: &str,
+        request: OperatorRequest,
+    ) -> Result<OperatorAnswer, OperatorError> {
+        crate::forward::operator(&self.federation.to(datacenter), request).await
     }
 }

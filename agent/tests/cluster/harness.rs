@@ -22,6 +22,7 @@ pub fn legate() -> &'static str {
 /// new server catches up by snapshot, and Consul's defaults otherwise.
 const TEST_CONFIG: &str = r#"{
   "gossip_lan": {"probe_interval": "400ms", "probe_timeout": "200ms", "gossip_interval": "100ms"},
+  "gossip_wan": {"probe_interval": "400ms", "probe_timeout": "200ms", "gossip_interval": "100ms"},
   "autopilot": {"server_stabilization_time": "2s"},
   "raft_snapshot_threshold": 64,
   "raft_trailing_logs": 16,

@@ -3,6 +3,7 @@
 mod disk;
 mod events;
 mod failover;
+mod federation;
 mod growth;
 mod harness;
 mod identity;

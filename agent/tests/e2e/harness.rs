@@ -103,6 +103,7 @@ impl Agent {
                 format!("-dns-port={}", self.dns_port),
                 format!("-server-port={}", self.rpc_port),
                 format!("-serf-lan-port={}", free_port()),
+                format!("-serf-wan-port={}", free_port()),
                 "-bind=127.0.0.1".into(),
                 "-node=e2e-node".into(),
             ];

@@ -52,6 +52,7 @@ pub fn tags(i: usize) -> Tags {
         bootstrap: false,
         expect: (i < 3).then_some(3),
         read_replica: false,
+        wan_join_port: None,
     }
 }
 

@@ -1,8 +1,11 @@
 //! What a server does with each RPC it receives: Raft's messages go to the local Raft node,
-//! forwarded writes into the write path, forwarded reads into the read path.
+//! forwarded writes into the write path, forwarded reads into the read path, and a client's
+//! call for another datacenter on to a server of it (`federation`).
 
 use super::message::{AppendAnswer, RemoteReadError, RequestV1, ResponseV1, StatusAnswer};
 use super::server::Handler;
+use crate::federation::Federation;
+use crate::forward::{self, Hop};
 use crate::server::disk_health::DiskHealthSource;
 use crate::server::operator::Operator;
 use crate::server::raft::record::{EntryRecord, LogIdV1, VoteRecord};
@@ -24,6 +27,9 @@ pub struct ServerRpc {
     pub operator: Operator,
     /// This server's disk health, asked for by the leader's autopilot.
     pub disk: DiskHealthSource,
+    /// Other datacenters, for `Forward`.
+    pub federation: Federation,
+    pub datacenter: String,
 }
 
 impl Handler for ServerRpc {
@@ -115,21 +121,6 @@ impl Handler for ServerRpc {
                     Err(error) => ResponseV1::Failed(error.to_string()),
                 }
             }
-            RequestV1::Write { command } => {
-                let command = command.into_command();
-                ResponseV1::Write(self.writes.write(command).await.map_err(remote_error))
-            }
-            // A client agent sends its reads to any server; this one serves it or forwards it
-            // to the leader, as its own HTTP reads are.
-            RequestV1::Read(request) => ResponseV1::Read(
-                self.reads
-                    .read(request)
-                    .await
-                    .map_err(|_| RemoteReadError::NoLeader),
-            ),
-            RequestV1::Operator(request) => {
-                ResponseV1::Operator(self.operator.serve(request).await)
-            }
             RequestV1::TriggerElection => match self.raft.trigger_election().await {
                 Ok(()) => ResponseV1::ElectionTriggered,
                 Err(error) => ResponseV1::Failed(error),
@@ -145,6 +136,51 @@ impl Handler for ServerRpc {
                 started_unix_ms: self.started_unix_ms,
             },
             RequestV1::DiskHealth => ResponseV1::DiskHealth(self.disk.answer()),
+            RequestV1::Forward {
+                datacenter,
+                request,
+            } => {
+                if datacenter == self.datacenter {
+                    return self.client_call(*request).await;
+                }
+                if !forwardable(&request) {
+                    return ResponseV1::Failed("only client calls go to another datacenter".into());
+                }
+                let (deadline, idempotent) = forward::policy(&request);
+                self.federation
+                    .to(&datacenter)
+                    .send(*request, deadline, idempotent)
+                    .await
+                    .unwrap_or_else(forward::failure_response)
+            }
+            request @ (RequestV1::Write { .. }
+            | RequestV1::Read(_)
+            | RequestV1::Operator(_)
+            | RequestV1::Status
+            | RequestV1::Datacenters) => self.client_call(request).await,
+        }
+    }
+}
+
+impl ServerRpc {
+    /// The calls a client agent (or a server of another datacenter) makes.
+    async fn client_call(&self, request: RequestV1) -> ResponseV1 {
+        match request {
+            RequestV1::Write { command } => {
+                let command = command.into_command();
+                ResponseV1::Write(self.writes.write(command).await.map_err(remote_error))
+            }
+            // A client agent sends its reads to any server; this one serves it or forwards it
+            // to the leader, as its own HTTP reads are.
+            RequestV1::Read(request) => ResponseV1::Read(
+                self.reads
+                    .read(request)
+                    .await
+                    .map_err(|_| RemoteReadError::NoLeader),
+            ),
+            RequestV1::Operator(request) => {
+                ResponseV1::Operator(self.operator.serve(request).await)
+            }
             RequestV1::Status => {
                 let metrics = self.raft.metrics();
                 ResponseV1::Status(StatusAnswer {
@@ -156,6 +192,20 @@ impl Handler for ServerRpc {
                         .collect(),
                 })
             }
+            RequestV1::Datacenters => ResponseV1::Datacenters(self.federation.datacenters()),
+            _ => ResponseV1::Failed("not a client call".into()),
         }
     }
+}
+
+/// The calls that may travel to another datacenter: a client's, never Raft's own.
+fn forwardable(request: &RequestV1) -> bool {
+    matches!(
+        request,
+        RequestV1::Write { .. }
+            | RequestV1::Read(_)
+            | RequestV1::Operator(_)
+            | RequestV1::Status
+            | RequestV1::Datacenters
+    )
 }

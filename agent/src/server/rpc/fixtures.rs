@@ -124,6 +124,14 @@ fn requests() -> Vec<(&'static str, RequestV1)> {
         ("request-v1-trigger-election", RequestV1::TriggerElection),
         ("request-v1-group-info", RequestV1::GroupInfo),
         ("request-v1-disk-health", RequestV1::DiskHealth),
+        (
+            "request-v1-forward",
+            RequestV1::Forward {
+                datacenter: "dc2".into(),
+                request: Box::new(RequestV1::Status),
+            },
+        ),
+        ("request-v1-datacenters", RequestV1::Datacenters),
     ]
 }
 
@@ -224,6 +232,18 @@ fn responses() -> Vec<(&'static str, ResponseV1)> {
                 slow: true,
                 fsync_p99_us: Some(104_250),
             }),
+        ),
+        (
+            "response-v1-forward-no-path",
+            ResponseV1::Forward(ForwardFailure::NoPath),
+        ),
+        (
+            "response-v1-forward-lost",
+            ResponseV1::Forward(ForwardFailure::Lost("rpc timed out".into())),
+        ),
+        (
+            "response-v1-datacenters",
+            ResponseV1::Datacenters(vec!["dc1".into(), "dc2".into()]),
         ),
     ]
 }

@@ -55,6 +55,15 @@ pub enum RequestV1 {
     GroupInfo,
     /// The callee's disk health as its slow-disk watch sees it, for autopilot's health report.
     DiskHealth,
+    /// A client agent's call for another datacenter, which this server sends on to a server
+    /// of `datacenter` (`?dc=`); the answer is that server's, or `ResponseV1::Forward`.
+    Forward {
+        datacenter: String,
+        request: Box<RequestV1>,
+    },
+    /// The datacenters the callee's WAN pool knows, nearest first (a client agent's
+    /// `/v1/catalog/datacenters`).
+    Datacenters,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +129,22 @@ pub enum ReadConsistency {
 }
 
 impl ReadRequest {
+    /// A one-off read for the agent's own uses (DNS, anti-entropy): no blocking, stale or
+    /// default consistency.
+    pub fn once(query: Query, stale: bool) -> ReadRequest {
+        ReadRequest {
+            query,
+            consistency: if stale {
+                ReadConsistency::Stale
+            } else {
+                ReadConsistency::Default
+            },
+            min_index: 0,
+            wait_ms: 0,
+            max_stale_ms: None,
+        }
+    }
+
     /// The wire form of an HTTP read with its options.
     pub fn from_api(options: &legate_api::backend::ReadOptions, query: Query) -> ReadRequest {
         let millis =
@@ -203,6 +228,19 @@ pub enum ResponseV1 {
     Failed(String),
     /// Answer to `DiskHealth`.
     DiskHealth(DiskHealthAnswer),
+    /// A `Forward` that found no answer beyond this server.
+    Forward(ForwardFailure),
+    /// Answer to `Datacenters`.
+    Datacenters(Vec<String>),
+}
+
+/// Why a server could not carry a call on to another datacenter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardFailure {
+    /// No server of the datacenter could be reached, or it is unknown: nothing was applied.
+    NoPath,
+    /// Sent there, then lost: a write's outcome is unknown.
+    Lost(String),
 }
 
 /// A server's Raft log disk, as its own slow-disk watch judges it (`telemetry::slow_disk`).

@@ -1,0 +1,225 @@
+//! The WAN gossip pool: the servers of every datacenter, on port 8302, each named
+//! `<node>.<dc>` as Consul names WAN members, with WAN timing and the LAN pool's encryption
+//! key (its ring kept apart in `serf/remote.keyring`, as Consul keeps it).
+//!
+//! What the rest of the agent reads from it: the live servers of a datacenter (where `?dc=`
+//! goes), the datacenters known, and the members for `/v1/agent/members?wan=1`.
+
+use crate::config::Config;
+use crate::membership::timing;
+use anyhow::Context;
+use legate_api::backend::{BackendError, KeyringOp, KeyringResponse};
+use legate_gossip::{Gossip, GossipConfig, Keyring, MemberStatus, Role, Tags, Timing};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+/// This server's handle on the WAN pool. Cheap to clone.
+#[derive(Clone)]
+pub struct WanPool {
+    gossip: Gossip,
+    datacenter: String,
+}
+
+/// A live server of some datacenter, as the WAN pool knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WanServer {
+    /// `<node>.<dc>`.
+    pub name: String,
+    pub datacenter: String,
+    pub rpc_addr: SocketAddr,
+}
+
+/// `host[:port]` with the port defaulting to the WAN pool's 8302 (gossip's own default is
+/// the LAN's 8301).
+fn with_wan_port(address: &str) -> String {
+    let has_port = match address.rsplit_once(':') {
+        // `[v6]:port` or `host:port`; a bare IPv6 address has colons but no port.
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (host.ends_with(']') || !host.contains(':'))
+        }
+        None => false,
+    };
+    if has_port {
+        address.to_owned()
+    } else {
+        format!("{address}:8302")
+    }
+}
+
+/// The WAN member name of `node` in `datacenter`.
+pub fn member_name(node: &str, datacenter: &str) -> String {
+    format!("{node}.{datacenter}")
+}
+
+impl WanPool {
+    /// Joins the pool on the pre-bound sockets; `start_join_wan` must answer (as `-join-wan`
+    /// must in Consul), `retry_join_wan` goes on in the background.
+    pub async fn start(
+        config: &Config,
+        data_dir: &Path,
+        tags: Tags,
+        udp: UdpSocket,
+        tcp: TcpListener,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<WanPool> {
+        debug_assert_eq!(tags.role, Role::Server);
+        let port = udp.local_addr()?.port();
+        let advertise = SocketAddr::new(config.advertise_addr, port);
+        let serf_dir = data_dir.join("serf");
+        std::fs::create_dir_all(&serf_dir)
+            .with_context(|| format!("creating {}", serf_dir.display()))?;
+        let name = member_name(&config.node_name, &config.datacenter);
+        let mut gossip_config = GossipConfig::new(name, advertise, tags);
+        gossip_config.timing = timing(Timing::wan(), &config.cluster.gossip_wan);
+        gossip_config.reconnect_timeout = config.cluster.reconnect_timeout_wan;
+        gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
+        gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
+        gossip_config.keyring_path = Some(serf_dir.join("remote.keyring"));
+        if let Some(key) = &config.cluster.encrypt {
+            gossip_config.keyring = Some(
+                Keyring::from_base64(&[key.as_str()])
+                    .map_err(|error| anyhow::anyhow!("encrypt: {error}"))?,
+            );
+        }
+        let gossip = legate_gossip::start(gossip_config, udp, tcp, cancel.clone())
+            .await
+            .context("starting WAN gossip")?;
+        let pool = WanPool {
+            gossip,
+            datacenter: config.datacenter.clone(),
+        };
+        if !config.cluster.start_join_wan.is_empty() {
+            let joined = legate_gossip::retry_join(
+                &pool.gossip,
+                config
+                    .cluster
+                    .start_join_wan
+                    .iter()
+                    .map(|a| with_wan_port(a))
+                    .collect(),
+                std::time::Duration::from_secs(1),
+                1,
+                cancel.clone(),
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("-join-wan: {error}"))?;
+            tracing::info!("WAN gossip: joined {joined} servers");
+        }
+        if !config.cluster.retry_join_wan.is_empty() {
+            let gossip = pool.gossip.clone();
+            let addrs = config
+                .cluster
+                .retry_join_wan
+                .iter()
+                .map(|a| with_wan_port(a))
+                .collect();
+            let (interval, max) = (config.cluster.retry_interval, config.cluster.retry_max);
+            tokio::spawn(async move {
+                match legate_gossip::retry_join(&gossip, addrs, interval, max, cancel).await {
+                    Ok(joined) => tracing::info!("WAN gossip: retry-join joined {joined}"),
+                    Err(error) => tracing::error!("WAN gossip: retry-join gave up: {error}"),
+                }
+            });
+        }
+        tokio::spawn(crate::keyring_query::respond(
+            pool.gossip.clone(),
+            member_name(&config.node_name, &config.datacenter),
+        ));
+        Ok(pool)
+    }
+
+    pub fn gossip(&self) -> &Gossip {
+        &self.gossip
+    }
+
+    /// `PUT /v1/agent/join/<address>?wan=1`: the port defaults to 8302.
+    pub async fn join(&self, address: &str) -> Result<usize, BackendError> {
+        legate_gossip::retry_join(
+            &self.gossip,
+            vec![with_wan_port(address)],
+            std::time::Duration::from_secs(1),
+            1,
+            CancellationToken::new(),
+        )
+        .await
+        .map_err(|error| BackendError::Internal(error.to_string()))
+    }
+
+    /// `PUT /v1/agent/force-leave/<node>.<dc>?wan=1`.
+    pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), BackendError> {
+        self.gossip
+            .force_leave(node, prune)
+            .await
+            .map_err(|error| BackendError::Internal(error.to_string()))
+    }
+
+    /// The WAN ring's part of `/v1/operator/keyring`.
+    pub async fn keyring(&self, node: &str, op: KeyringOp) -> KeyringResponse {
+        let name = member_name(node, &self.datacenter);
+        crate::keyring_query::run(&self.gossip, &name, &self.datacenter, true, op).await
+    }
+
+    /// `/v1/agent/members?wan=1`.
+    pub fn api_members(&self) -> Vec<legate_api::backend::Member> {
+        self.gossip
+            .members()
+            .into_iter()
+            .map(|member| legate_api::backend::Member {
+                name: member.name.clone(),
+                addr: member.addr.ip().to_string(),
+                port: member.addr.port(),
+                tags: member.tags.to_map(),
+                status: member.status.status_code(),
+            })
+            .collect()
+    }
+
+    /// Every live server the pool knows, of every datacenter.
+    pub fn live_servers(&self) -> Vec<WanServer> {
+        self.gossip
+            .members()
+            .into_iter()
+            .filter(|member| member.status == MemberStatus::Alive)
+            .filter(|member| member.tags.role == Role::Server)
+            .filter_map(|member| {
+                Some(WanServer {
+                    rpc_addr: member.tags.rpc_addr?,
+                    datacenter: member.tags.datacenter.clone(),
+                    name: member.name,
+                })
+            })
+            .collect()
+    }
+
+    /// The datacenters with a server in the pool that has not left (a datacenter whose
+    /// servers all failed stays known, as in Consul, until they are reaped).
+    pub fn datacenters(&self) -> BTreeSet<String> {
+        let mut known: BTreeSet<String> = self
+            .gossip
+            .members()
+            .into_iter()
+            .filter(|member| member.status != MemberStatus::Left)
+            .map(|member| member.tags.datacenter)
+            .collect();
+        known.insert(self.datacenter.clone());
+        known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wan_addresses_default_to_port_8302() {
+        assert_eq!(with_wan_port("10.0.0.1"), "10.0.0.1:8302");
+        assert_eq!(with_wan_port("10.0.0.1:9302"), "10.0.0.1:9302");
+        assert_eq!(with_wan_port("[::1]"), "[::1]:8302");
+        assert_eq!(with_wan_port("[::1]:9302"), "[::1]:9302");
+        assert_eq!(with_wan_port("server.example"), "server.example:8302");
+        assert_eq!(member_name("s1", "dc2"), "s1.dc2");
+    }
+}

@@ -1,0 +1,224 @@
+//! Two datacenters of three servers and a client each, federated over the WAN pool: calls
+//! naming the other datacenter (`?dc=`, `<name>.service.<dc>.consul`) from clients and
+//! servers alike, a blocking query across the hop, and a whole datacenter lost and back.
+
+use crate::harness::Cluster;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The client agent of a cluster started with 3 servers and 1 client.
+const CLIENT: usize = 3;
+
+/// Starts dc1, then dc2 with its servers joining dc1's over WAN, and waits until every
+/// server of both sees all six WAN members alive.
+fn two_datacenters() -> (Cluster, Cluster) {
+    let dc1 = Cluster::start(3, 1, &["-datacenter=dc1"]);
+    let join_wan = format!("-retry-join-wan={}", dc1.nodes[0].ip);
+    let dc2 = Cluster::start(3, 1, &["-datacenter=dc2", &join_wan]);
+    for cluster in [&dc1, &dc2] {
+        cluster.wait_until("all six servers alive in the WAN pool", || {
+            (0..3).all(|server| wan_alive(cluster, server).len() == 6)
+        });
+    }
+    (dc1, dc2)
+}
+
+/// WAN member names agent `index` sees alive.
+fn wan_alive(cluster: &Cluster, index: usize) -> Vec<String> {
+    let Some(Value::Array(members)) = cluster.get_json(index, "/v1/agent/members?wan=1") else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .filter(|member| member["Status"] == 1)
+        .filter_map(|member| member["Name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Status and body of a GET.
+fn get(cluster: &Cluster, index: usize, path: &str) -> (u16, String) {
+    match cluster.get(index, path) {
+        Some(response) => (
+            response.status().as_u16(),
+            response.text().unwrap_or_default(),
+        ),
+        None => (0, String::new()),
+    }
+}
+
+/// The raw value of `key` as agent `index` reads it with `query` appended.
+fn raw(cluster: &Cluster, index: usize, key: &str, query: &str) -> (u16, String) {
+    get(cluster, index, &format!("/v1/kv/{key}?raw{query}"))
+}
+
+#[test]
+fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
+    let (dc1, mut dc2) = two_datacenters();
+
+    // The WAN pool names its members `<node>.<dc>` and holds servers only.
+    let mut names = wan_alive(&dc1, 0);
+    names.sort();
+    assert_eq!(
+        names,
+        ["s1.dc1", "s1.dc2", "s2.dc1", "s2.dc2", "s3.dc1", "s3.dc2"]
+    );
+    // Joining again over HTTP is harmless.
+    let join = format!("/v1/agent/join/{}?wan=1", dc2.nodes[0].ip);
+    assert_eq!(dc1.put(1, &join, "").map(|(status, _)| status), Some(200));
+
+    // Datacenters, nearest (this one) first, from servers and clients.
+    for (cluster, index, want) in [
+        (&dc1, 0, ["dc1", "dc2"]),
+        (&dc1, CLIENT, ["dc1", "dc2"]),
+        (&dc2, 1, ["dc2", "dc1"]),
+        (&dc2, CLIENT, ["dc2", "dc1"]),
+    ] {
+        let known = cluster.get_json(index, "/v1/catalog/datacenters").unwrap();
+        assert_eq!(known, serde_json::json!(want), "seen by {index}");
+    }
+
+    // KV: a write from dc1's client lands in dc2 only, in every consistency mode.
+    assert_eq!(
+        dc1.put(CLIENT, "/v1/kv/where?dc=dc2", "in-dc2"),
+        Some((200, "true".to_owned()))
+    );
+    assert_eq!(
+        dc1.put(0, "/v1/kv/where", "in-dc1"),
+        Some((200, "true".to_owned()))
+    );
+    for mode in ["", "&stale", "&consistent"] {
+        assert_eq!(raw(&dc2, 2, "where", mode), (200, "in-dc2".to_owned()));
+        assert_eq!(
+            raw(&dc1, CLIENT, "where", &format!("&dc=dc2{mode}")),
+            (200, "in-dc2".to_owned())
+        );
+        assert_eq!(
+            raw(&dc1, 1, "where", &format!("&dc=dc2{mode}")),
+            (200, "in-dc2".to_owned())
+        );
+        assert_eq!(
+            raw(&dc2, CLIENT, "where", &format!("&dc=dc1{mode}")),
+            (200, "in-dc1".to_owned())
+        );
+    }
+    // Naming one's own datacenter is the same as naming none.
+    assert_eq!(raw(&dc1, 0, "where", "&dc=dc1"), (200, "in-dc1".to_owned()));
+
+    // Catalog and health: a service registered in dc2 from dc1 (a registration names its
+    // datacenter in its body, as in Consul), read from both sides.
+    let register = r#"{"Datacenter":"dc2","Node":"web-node","Address":"10.2.0.7",
+        "Service":{"Service":"web","Port":8080,"Tags":["v2"]}}"#;
+    assert_eq!(
+        dc1.put(0, "/v1/catalog/register", register),
+        Some((200, "true".to_owned()))
+    );
+    let services = dc1
+        .get_json(CLIENT, "/v1/catalog/service/web?dc=dc2")
+        .unwrap();
+    assert_eq!(services[0]["Address"], "10.2.0.7");
+    assert_eq!(services[0]["Datacenter"], "dc2");
+    assert_eq!(
+        dc1.get_json(0, "/v1/catalog/service/web").unwrap(),
+        serde_json::json!([])
+    );
+    let health = dc1.get_json(1, "/v1/health/service/web?dc=dc2").unwrap();
+    assert_eq!(health[0]["Service"]["Port"], 8080);
+    // Status of the other datacenter: its leader is one of its servers.
+    let leader: String =
+        serde_json::from_value(dc1.get_json(CLIENT, "/v1/status/leader?dc=dc2").unwrap()).unwrap();
+    assert!(
+        dc2.nodes[..3]
+            .iter()
+            .any(|node| leader.starts_with(&format!("{}:", node.ip))),
+        "{leader}"
+    );
+
+    // DNS for the other datacenter, on a server and on a client.
+    for index in [0, CLIENT] {
+        dc1.wait_until("web.service.dc2.consul answered in dc1", || {
+            dc1.dig(index, "web.service.dc2.consul").trim() == "10.2.0.7"
+        });
+        assert_eq!(
+            dc1.dig(index, "web-node.node.dc2.consul").trim(),
+            "10.2.0.7"
+        );
+        assert_eq!(dc1.dig(index, "web.service.consul").trim(), "");
+    }
+
+    // A blocking query across the hop returns when dc2 changes, not before.
+    let index: u64 = dc1.get(CLIENT, "/v1/kv/where?dc=dc2").unwrap().headers()["x-consul-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let url = dc1.url(
+        CLIENT,
+        &format!("/v1/kv/where?dc=dc2&index={index}&wait=30s&raw"),
+    );
+    let blocked = std::thread::spawn(move || {
+        let started = Instant::now();
+        let response = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .unwrap();
+        let index: u64 = response.headers()["x-consul-index"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (started.elapsed(), index, response.text().unwrap())
+    });
+    // The query must still be parked before dc2 changes.
+    let parked_until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < parked_until {
+        assert!(!blocked.is_finished(), "the blocking query returned early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        dc2.put(0, "/v1/kv/where", "changed"),
+        Some((200, "true".to_owned()))
+    );
+    let (_, new_index, value) = blocked.join().unwrap();
+    assert_eq!(value, "changed");
+    assert!(new_index > index, "{new_index} <= {index}");
+
+    // Unknown datacenters: Consul's answer, from servers and clients, for reads and writes.
+    for index in [0, CLIENT] {
+        assert_eq!(
+            get(&dc1, index, "/v1/kv/where?dc=nowhere"),
+            (500, "No path to datacenter".to_owned())
+        );
+        assert_eq!(
+            dc1.put(index, "/v1/kv/where?dc=nowhere", "x"),
+            Some((500, "No path to datacenter".to_owned()))
+        );
+    }
+    assert_eq!(dc1.dig(0, "web.service.nowhere.consul").trim(), "");
+
+    // dc2 dies whole: calls for it fail with "No path to datacenter"; dc1 goes on.
+    for index in 0..dc2.nodes.len() {
+        dc2.kill9(index);
+    }
+    for index in [0, CLIENT] {
+        dc1.wait_until("calls for a dead dc2 fail with no path", || {
+            get(&dc1, index, "/v1/kv/where?dc=dc2") == (500, "No path to datacenter".to_owned())
+        });
+    }
+    assert_eq!(
+        dc1.put(CLIENT, "/v1/kv/still", "here"),
+        Some((200, "true".to_owned()))
+    );
+    assert_eq!(raw(&dc1, 2, "still", ""), (200, "here".to_owned()));
+
+    // dc2 comes back with its data and rejoins: calls reach it again.
+    for index in 0..dc2.nodes.len() {
+        dc2.start_node(index);
+    }
+    dc2.wait_for_leader();
+    dc1.wait_until("dc2 reachable again from dc1's client", || {
+        raw(&dc1, CLIENT, "where", "&dc=dc2") == (200, "changed".to_owned())
+    });
+}
