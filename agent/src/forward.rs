@@ -17,7 +17,7 @@
 
 use crate::server::rpc::message::{
     ForwardFailure, OperatorAnswer, OperatorError, OperatorRequest, ReadAnswer, ReadRequest,
-    RemoteReadError, RemoteWriteError, RequestV1, ResponseV1,
+    RemoteReadError, RemoteWriteError, RequestV1, ResponseV1, RingOp,
 };
 use crate::server::rpc::RpcError;
 use crate::server::write_path::HOLD;
@@ -73,6 +73,7 @@ fn operator_idempotent(request: &OperatorRequest) -> bool {
             | OperatorRequest::AutopilotConfiguration
             | OperatorRequest::AutopilotHealth
             | OperatorRequest::AutopilotState
+            | OperatorRequest::WanKeyring(RingOp::List)
     )
 }
 

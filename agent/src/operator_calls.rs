@@ -5,7 +5,8 @@
 use crate::federation::WanPool;
 use crate::membership::Membership;
 use crate::run::{Shutdown, StopReason};
-use crate::server::rpc::message::{OperatorAnswer, OperatorError, OperatorRequest};
+use crate::server::operator::NO_WAN_POOL;
+use crate::server::rpc::message::{OperatorAnswer, OperatorError, OperatorRequest, RingOp};
 use legate_api::backend::{
     AutopilotConfig, AutopilotHealth, AutopilotState, BackendError, KeyringOp, KeyringResponse,
     PeerSelector, RaftConfiguration, ReadOptions,
@@ -87,16 +88,29 @@ impl<T: OperatorTransport> OperatorCalls<T> {
         self.membership.force_leave(&node, prune).await
     }
 
-    /// Every ring this agent is in: the WAN ring first (on a server with one), then the LAN
-    /// ring; only the LAN ring with `local_only`.
+    /// Every ring: the WAN ring first (this server's own, or through a server from a client
+    /// agent; skipped where no server is in one), then the LAN ring; only the LAN ring with
+    /// `local_only`.
     pub async fn keyring(
         &self,
         op: KeyringOp,
         local_only: bool,
     ) -> Result<Vec<KeyringResponse>, BackendError> {
         let mut rings = Vec::new();
-        if let (Some(wan), false) = (&self.wan, local_only) {
-            rings.push(wan.keyring(&self.node_name, op.clone()).await);
+        if !local_only {
+            match &self.wan {
+                Some(wan) => rings.push(wan.keyring(&self.node_name, op.clone()).await),
+                None => match self
+                    .transport
+                    .operator(OperatorRequest::WanKeyring(RingOp::from_api(&op)))
+                    .await
+                {
+                    Ok(OperatorAnswer::Keyring(ring)) => rings.push(ring.into_api()),
+                    Err(OperatorError::Refused(why)) if why == NO_WAN_POOL => {}
+                    Ok(other) => return Err(unexpected(other)),
+                    Err(error) => return Err(operator_error(error)),
+                },
+            }
         }
         rings.extend(self.membership.keyring(&self.node_name, op).await);
         Ok(rings)

@@ -21,7 +21,7 @@ use super::raft::{NodeId, RaftHandle};
 use super::read_path::ReadPath;
 use super::rpc::message::{
     OperatorAnswer, OperatorError, OperatorRequest, ReadConsistency, ReadRequest, Request,
-    RequestV1, ResponseV1,
+    RequestV1, ResponseV1, RingAnswer, RingOp,
 };
 use super::rpc::RpcClient;
 use super::write_path::WritePath;
@@ -72,6 +72,9 @@ pub struct Operator {
     pub federation: crate::federation::Federation,
 }
 
+/// A server's answer to a WAN keyring call when it has no WAN pool (`ports.serf_wan = -1`).
+pub const NO_WAN_POOL: &str = "this server is not in a WAN pool";
+
 impl Operator {
     /// Serves `request` here, or at the leader (rule 1).
     pub async fn serve(&self, request: OperatorRequest) -> Result<OperatorAnswer, OperatorError> {
@@ -87,6 +90,8 @@ impl Operator {
                 .set_autopilot(config, cas)
                 .await
                 .map(OperatorAnswer::Condition),
+            // Any server is in the WAN ring; the leader is not needed.
+            OperatorRequest::WanKeyring(op) => self.wan_keyring(op).await,
             request if !self.raft.metrics().is_leader() => self.forward(request).await,
             OperatorRequest::RaftConfiguration { stale: false } => {
                 Ok(OperatorAnswer::RaftConfiguration(self.configuration()))
@@ -113,6 +118,17 @@ impl Operator {
                 Ok(OperatorAnswer::Session(session))
             }
         }
+    }
+
+    async fn wan_keyring(&self, op: RingOp) -> Result<OperatorAnswer, OperatorError> {
+        let Some(wan) = self.federation.wan() else {
+            return Err(OperatorError::Refused(NO_WAN_POOL.to_owned()));
+        };
+        let op = op.into_api().map_err(OperatorError::Refused)?;
+        let node = self.membership.gossip().local_member().name;
+        Ok(OperatorAnswer::Keyring(RingAnswer::from_api(
+            wan.keyring(&node, op).await,
+        )))
     }
 
     async fn forward(&self, request: OperatorRequest) -> Result<OperatorAnswer, OperatorError> {

@@ -132,6 +132,12 @@ fn requests() -> Vec<(&'static str, RequestV1)> {
             },
         ),
         ("request-v1-datacenters", RequestV1::Datacenters),
+        (
+            "request-v1-operator-wan-keyring",
+            RequestV1::Operator(OperatorRequest::WanKeyring(RingOp::Install(
+                "T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=".into(),
+            ))),
+        ),
     ]
 }
 
@@ -240,6 +246,21 @@ fn responses() -> Vec<(&'static str, ResponseV1)> {
         (
             "response-v1-forward-lost",
             ResponseV1::Forward(ForwardFailure::Lost("rpc timed out".into())),
+        ),
+        (
+            "response-v1-operator-keyring",
+            ResponseV1::Operator(Ok(OperatorAnswer::Keyring(RingAnswer {
+                wan: true,
+                datacenter: "dc1".into(),
+                keys: BTreeMap::from([("T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=".into(), 3)]),
+                primary_keys: BTreeMap::from([(
+                    "T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=".into(),
+                    2,
+                )]),
+                num_nodes: 3,
+                error: Some("1/3 nodes reported failure".into()),
+                messages: BTreeMap::from([("s3.dc1".into(), "no such key".into())]),
+            }))),
         ),
         (
             "response-v1-datacenters",

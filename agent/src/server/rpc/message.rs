@@ -11,6 +11,7 @@ use legate_api::backend::{
 };
 use legate_catalog::{CommandResult, LogPayload, Query, QueryResult, Session, SessionId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A request, as the caller sends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,91 @@ pub enum OperatorRequest {
     /// `PUT /v1/session/renew/<id>`: restarts the session's TTL timer, which only the leader
     /// keeps.
     SessionRenew(SessionId),
+    /// A keyring operation on the WAN ring, which only servers are in (a client agent's
+    /// `/v1/operator/keyring`).
+    WanKeyring(RingOp),
+}
+
+/// A keyring operation, keys as their base64 text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RingOp {
+    List,
+    Install(String),
+    Use(String),
+    Remove(String),
+}
+
+/// One ring's answer to a keyring operation (`api::backend::KeyringResponse`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingAnswer {
+    pub wan: bool,
+    pub datacenter: String,
+    pub keys: BTreeMap<String, u64>,
+    pub primary_keys: BTreeMap<String, u64>,
+    pub num_nodes: u64,
+    pub error: Option<String>,
+    pub messages: BTreeMap<String, String>,
+}
+
+impl RingOp {
+    pub fn from_api(op: &legate_api::backend::KeyringOp) -> RingOp {
+        use legate_api::backend::KeyringOp;
+        match op {
+            KeyringOp::List => RingOp::List,
+            KeyringOp::Install(key) => RingOp::Install(key.as_str().to_owned()),
+            KeyringOp::Use(key) => RingOp::Use(key.as_str().to_owned()),
+            KeyringOp::Remove(key) => RingOp::Remove(key.as_str().to_owned()),
+        }
+    }
+
+    /// Back to the API's terms; the key was checked when the request came in.
+    pub fn into_api(self) -> Result<legate_api::backend::KeyringOp, String> {
+        use legate_api::backend::{GossipKey, KeyringOp};
+        let key = |text: String| GossipKey::parse(&text).map_err(|error| error.to_string());
+        Ok(match self {
+            RingOp::List => KeyringOp::List,
+            RingOp::Install(text) => KeyringOp::Install(key(text)?),
+            RingOp::Use(text) => KeyringOp::Use(key(text)?),
+            RingOp::Remove(text) => KeyringOp::Remove(key(text)?),
+        })
+    }
+}
+
+impl RingAnswer {
+    pub fn from_api(response: legate_api::backend::KeyringResponse) -> RingAnswer {
+        let counts = |map: BTreeMap<String, usize>| {
+            map.into_iter()
+                .map(|(key, count)| (key, count as u64))
+                .collect()
+        };
+        RingAnswer {
+            wan: response.wan,
+            datacenter: response.datacenter,
+            keys: counts(response.keys),
+            primary_keys: counts(response.primary_keys),
+            num_nodes: response.num_nodes as u64,
+            error: response.error,
+            messages: response.messages,
+        }
+    }
+
+    pub fn into_api(self) -> legate_api::backend::KeyringResponse {
+        let counts = |map: BTreeMap<String, u64>| {
+            map.into_iter()
+                .map(|(key, count)| (key, count as usize))
+                .collect()
+        };
+        legate_api::backend::KeyringResponse {
+            wan: self.wan,
+            datacenter: self.datacenter,
+            segment: String::new(),
+            keys: counts(self.keys),
+            primary_keys: counts(self.primary_keys),
+            num_nodes: self.num_nodes as usize,
+            error: self.error,
+            messages: self.messages,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +181,8 @@ pub enum OperatorAnswer {
     AutopilotState(AutopilotState),
     /// The renewed session, or `None` for an unknown one.
     Session(Option<Session>),
+    /// The WAN ring's answer to `WanKeyring`.
+    Keyring(RingAnswer),
 }
 
 /// Why an operator call failed, in Consul's words where it has them.
