@@ -47,6 +47,7 @@ use crate::stats::Stats;
 use crate::tags::Tags;
 use crate::timers::TimerQueue;
 use crate::timing::Timing;
+use crate::vivaldi::{Coordinate, Vivaldi, VivaldiConfig};
 use crate::wire::{self, Broadcast, PushPull, PushPullMember, WireError};
 
 /// Largest UDP datagram sent or accepted (envelope included).
@@ -314,6 +315,8 @@ impl BroadcastHandler<NodeId> for Handler {
                 }
                 BKey::Suspect(k.0, k.1, k.2, k.3)
             }
+            // Only ever sent directly; a gossiped one is someone's mistake.
+            Broadcast::Coordinate { .. } => return Ok(None),
         };
         inbox.accepted.push(b);
         Ok(Some(key))
@@ -374,6 +377,8 @@ enum Scheduled {
 struct ProbeWatch {
     number: u8,
     target: NodeId,
+    /// When the ping left: the direct ack's arrival gives the round trip.
+    sent: Instant,
     heard: bool,
     late: bool,
     done: bool,
@@ -405,6 +410,10 @@ pub struct Core {
     changed: bool,
     stats: Stats,
     alive_n: usize,
+    /// This member's network coordinate, refined by every direct probe round trip.
+    vivaldi: Vivaldi,
+    /// The latest coordinate each member sent us (`Broadcast::Coordinate`).
+    coordinates: HashMap<String, Coordinate>,
 }
 
 impl Core {
@@ -458,6 +467,8 @@ impl Core {
             changed: true,
             stats: Stats::default(),
             alive_n: 1,
+            vivaldi: Vivaldi::new(VivaldiConfig::default(), fnv(id.name.as_bytes())),
+            coordinates: HashMap::new(),
         };
         core.view.insert(
             id.name.clone(),
@@ -1162,8 +1173,55 @@ impl Core {
         }
     }
 
-    /// A direct message: today only "you are suspected" (see `buddy`).
+    /// Tells a member that is probing us our coordinate, as Serf's ack does, so that the
+    /// round trip it measures can refine its own.
+    fn send_coordinate(&mut self, to: &NodeId) {
+        let b = Broadcast::Coordinate {
+            name: self.id.name.clone(),
+            coordinate: self.vivaldi.coordinate().clone(),
+        };
+        let mut inner = vec![INNER_DIRECT];
+        inner.extend(b.encode());
+        if self.outbox.len() < MAX_OUTBOX {
+            let sealed = self.seal(&inner);
+            self.stats.packets_out += 1;
+            self.stats.bytes_out += sealed.len() as u64;
+            self.outbox.push_back((to.addr, sealed));
+        }
+    }
+
+    /// A probe of `name` came back after `rtt`: moves our coordinate, when we know theirs.
+    fn observe_round_trip(&mut self, name: &str, rtt: Duration) {
+        let Some(other) = self.coordinates.get(name) else {
+            return;
+        };
+        if let Err(error) = self.vivaldi.observe(name, other, rtt) {
+            tracing::debug!(%name, %error, "gossip: round trip not used for the coordinate");
+        }
+    }
+
+    /// This member's network coordinate.
+    pub fn coordinate(&self) -> Coordinate {
+        self.vivaldi.coordinate().clone()
+    }
+
+    /// The latest coordinate of each member that sent one (this one not included).
+    pub fn coordinates(&self) -> Vec<(String, Coordinate)> {
+        self.coordinates
+            .iter()
+            .map(|(name, coordinate)| (name.clone(), coordinate.clone()))
+            .collect()
+    }
+
+    /// A direct message: "you are suspected" (see `buddy`), or a coordinate.
     fn on_direct(&mut self, now: Instant, b: Broadcast) {
+        if let Broadcast::Coordinate { name, coordinate } = b {
+            // Kept only for members we know, so the table is bounded by the membership.
+            if coordinate.is_valid() && name != self.id.name && self.view.contains_key(&name) {
+                self.coordinates.insert(name, coordinate);
+            }
+            return;
+        }
         let Broadcast::Suspect {
             target,
             generation,
@@ -1282,6 +1340,7 @@ impl Core {
                 if let Message::Ping(number) = h.message {
                     self.probe = Some(ProbeWatch {
                         number,
+                        sent: now,
                         target: h.dst,
                         heard: false,
                         late: false,
@@ -1291,21 +1350,34 @@ impl Core {
             }
             OwnedNotification::DataReceived(h) => {
                 let lifeguard = self.cfg.lifeguard;
+                let mut round_trip = None;
                 if let Some(p) = self.probe.as_mut() {
                     if h.src != p.target {
                         p.heard = true;
                     }
-                    let success = match &h.message {
-                        Message::Ack(n) => *n == p.number && h.src == p.target,
-                        Message::ForwardedAck { probe_number, .. } => *probe_number == p.number,
-                        _ => false,
-                    };
+                    let direct = matches!(&h.message, Message::Ack(n) if *n == p.number && h.src == p.target);
+                    let success = direct
+                        || matches!(&h.message, Message::ForwardedAck { probe_number, .. } if *probe_number == p.number);
                     if success && !p.done {
                         p.done = true;
                         if lifeguard {
                             self.awareness.apply(-1);
                         }
+                        // Only a direct ack times the path itself; a forwarded one
+                        // includes the relay's.
+                        if direct {
+                            round_trip = Some((
+                                p.target.name.clone(),
+                                now.saturating_duration_since(p.sent),
+                            ));
+                        }
                     }
+                }
+                if let Some((name, rtt)) = round_trip {
+                    self.observe_round_trip(&name, rtt);
+                }
+                if matches!(h.message, Message::Ping(_)) {
+                    self.send_coordinate(&h.src);
                 }
             }
             OwnedNotification::ProbeFailed(number, _) => {
@@ -1392,6 +1464,8 @@ impl Core {
                     },
                     from,
                 ),
+                // Refused by the inbox; never accepted.
+                Broadcast::Coordinate { .. } => {}
             }
         }
     }
@@ -1527,6 +1601,8 @@ impl Core {
         if name == self.id.name {
             return;
         }
+        self.coordinates.remove(name);
+        self.vivaldi.forget(name);
         if let Some(e) = self.view.get(name) {
             if e.tags.is_some() {
                 let member = e.member();

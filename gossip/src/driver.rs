@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) members: Vec<Member>,
     pub(crate) local: Member,
     pub(crate) stats: Stats,
+    pub(crate) coordinate: crate::vivaldi::Coordinate,
+    pub(crate) coordinates: Vec<(String, crate::vivaldi::Coordinate)>,
 }
 
 impl Shared {
@@ -54,6 +56,8 @@ impl Shared {
             members: core.members(),
             local: core.local_member(),
             stats: core.stats(),
+            coordinate: core.coordinate(),
+            coordinates: core.coordinates(),
         }
     }
 }
@@ -277,6 +281,8 @@ impl Driver {
                 shared.local = self.core.local_member();
             }
             shared.stats = self.core.stats();
+            shared.coordinate = self.core.coordinate();
+            shared.coordinates = self.core.coordinates();
             drop(shared);
             self.last_stats = Instant::now();
             if changed {

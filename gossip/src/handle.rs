@@ -279,6 +279,16 @@ impl Gossip {
         self.version.clone()
     }
 
+    /// This node's network coordinate (refreshed with the counters).
+    pub fn coordinate(&self) -> crate::vivaldi::Coordinate {
+        self.read().coordinate.clone()
+    }
+
+    /// The latest network coordinate of each other member that has sent one.
+    pub fn coordinates(&self) -> Vec<(String, crate::vivaldi::Coordinate)> {
+        self.read().coordinates.clone()
+    }
+
     /// Counters; refreshed by the driver after each batch of work.
     pub fn stats(&self) -> Stats {
         self.read().stats.clone()

@@ -48,6 +48,7 @@ pub mod stats;
 pub mod tags;
 pub mod timers;
 pub mod timing;
+pub mod vivaldi;
 pub mod wire;
 
 pub use crate::core::{
@@ -64,3 +65,4 @@ pub use crate::member::{Event, Member, MemberEvent, MemberEventKind, MemberStatu
 pub use crate::stats::Stats;
 pub use crate::tags::{ProtocolVersions, Role, Tags};
 pub use crate::timing::Timing;
+pub use crate::vivaldi::{Coordinate, Vivaldi, VivaldiConfig};

@@ -16,8 +16,9 @@ pub const WIRE_VERSION: u8 = 1;
 /// Largest push-pull frame (sealed) accepted or sent.
 pub const MAX_PUSH_PULL_FRAME: usize = 4 * 1024 * 1024;
 
-/// A Serf-level message carried as a foca custom broadcast.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A Serf-level message carried as a foca custom broadcast (or sent to one member
+/// directly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Broadcast {
     /// A member's tags (`Tags::encode` bytes), versioned per generation.
     Tags {
@@ -60,6 +61,15 @@ pub enum Broadcast {
         incarnation: u16,
         /// Who suspects it.
         from: String,
+    },
+    /// The sender's network coordinate, sent directly to a member that just probed it
+    /// (Serf carries it in the ack): the prober folds the round trip it measured into its
+    /// own coordinate against this one. Never gossiped.
+    Coordinate {
+        /// The sender.
+        name: String,
+        /// Its coordinate.
+        coordinate: crate::vivaldi::Coordinate,
     },
 }
 
@@ -178,7 +188,37 @@ mod tests {
         };
         // version, kind 0, "a", generation 1, version 2, 2 tag bytes
         assert_eq!(hex(&tags.encode()), "010001610102020100");
-        for b in [leave, user, suspect, tags] {
+        let coordinate = Broadcast::Coordinate {
+            name: "a".into(),
+            coordinate: crate::vivaldi::Coordinate {
+                vec: vec![0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                error: 1.5,
+                adjustment: 0.0,
+                height: 0.25,
+            },
+        };
+        // version, kind 4, "a", 8 components (f64 little-endian), error, adjustment, height
+        assert_eq!(
+            hex(&coordinate.encode()),
+            concat!(
+                "01",
+                "04",
+                "0161",
+                "08",
+                "000000000000e03f",
+                "0000000000000000",
+                "0000000000000000",
+                "0000000000000000",
+                "0000000000000000",
+                "0000000000000000",
+                "0000000000000000",
+                "0000000000000000",
+                "000000000000f83f",
+                "0000000000000000",
+                "000000000000d03f",
+            )
+        );
+        for b in [leave, user, suspect, tags, coordinate] {
             assert_eq!(Broadcast::decode(&b.encode()).unwrap(), b);
         }
     }

@@ -311,3 +311,40 @@ fn tag_updates_propagate() {
         assert_eq!(sim.member_events(i, 4, MemberEventKind::Update), 1);
     }
 }
+
+/// Two sites 40 ms apart (20 ms each way on top of the 0.5-3 ms jitter): the coordinates
+/// that probe round trips build must tell them apart, and estimate the distance between
+/// the sites to within a quarter.
+#[test]
+fn coordinates_learn_which_members_are_far() {
+    let mut sim = Sim::lan(6, 7);
+    let site = |i: usize| i / 3;
+    for i in 0..6 {
+        for j in 0..6 {
+            if site(i) != site(j) {
+                let link = (sim.nodes[i].addr, sim.nodes[j].addr);
+                sim.slow_links.insert(link, Duration::from_millis(20));
+            }
+        }
+    }
+    sim.join_all();
+    assert!(sim.run_until(secs(30), Sim::converged), "no convergence");
+    sim.run_for(secs(180));
+    // The mean true round trip between sites: 40 ms plus twice the mean jitter (1.75 ms).
+    let between = 0.0435;
+    for i in 0..6 {
+        let own = sim.nodes[i].core.coordinate();
+        let known = sim.nodes[i].core.coordinates();
+        assert_eq!(known.len(), 5, "node {i} knows {known:?}");
+        for (name, other) in known {
+            let j: usize = sim.nodes.iter().position(|n| n.name == name).unwrap();
+            let estimate = own.distance_to(&other).as_secs_f64();
+            if site(i) == site(j) {
+                assert!(estimate < between / 4.0, "{i}->{j}: {estimate}");
+            } else {
+                let error = (estimate - between).abs() / between;
+                assert!(error < 0.25, "{i}->{j}: {estimate} ({error})");
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub struct Sim {
     seq: u64,
     pub loss: f64,
     pub isolated: HashSet<SocketAddr>,
+    /// One-way delay added to packets from the first address to the second.
+    pub slow_links: HashMap<(SocketAddr, SocketAddr), Duration>,
 }
 
 pub fn tags(i: usize) -> Tags {
@@ -108,6 +110,7 @@ impl Sim {
             seq: 0,
             loss: 0.0,
             isolated: HashSet::new(),
+            slow_links: HashMap::new(),
         }
     }
 
@@ -155,7 +158,12 @@ impl Sim {
             if self.loss > 0.0 && self.rng.random_bool(self.loss) {
                 continue;
             }
-            let latency = Duration::from_micros(self.rng.random_range(500..3000));
+            let latency = Duration::from_micros(self.rng.random_range(500..3000))
+                + self
+                    .slow_links
+                    .get(&(from, to))
+                    .copied()
+                    .unwrap_or_default();
             self.seq += 1;
             self.in_flight
                 .insert((now + latency, self.seq), (from, to, data));
