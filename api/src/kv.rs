@@ -344,7 +344,10 @@ fn answer(outcome: &Outcome, pretty: bool) -> Response {
         Outcome::Condition(verdict) => *verdict,
         // A single KV command never answers as a batch (the server unbatches results); if
         // one ever did, `false` is the answer that promises nothing.
-        Outcome::Batch(_) | Outcome::SessionCreated(_) | Outcome::Txn(_) => false,
+        Outcome::Batch(_)
+        | Outcome::SessionCreated(_)
+        | Outcome::Txn(_)
+        | Outcome::QuerySaved(_) => false,
     };
     reply::json(&verdict, pretty)
 }

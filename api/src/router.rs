@@ -281,6 +281,8 @@ pub fn unexpected(result: &QueryResult) -> ApiError {
         QueryResult::AutopilotConfig(_) => "AutopilotConfig",
         QueryResult::Sessions(_) => "Sessions",
         QueryResult::Txn(_) => "Txn",
+        QueryResult::Coordinates(_) => "Coordinates",
+        QueryResult::PreparedQueries(_) => "PreparedQueries",
     };
     ApiError::Backend(crate::backend::BackendError::Internal(format!(
         "unexpected query result shape {shape}"

@@ -8,8 +8,8 @@
 
 use crate::txn::{TxnError, TxnOp, TxnResult};
 use crate::types::{
-    AutopilotConfig, Check, CheckId, Health, Index, KvEntry, Node, NodeName, Service, ServiceId,
-    Session, SessionId,
+    AutopilotConfig, Check, CheckId, Health, Index, KvEntry, Node, NodeCoordinate, NodeName,
+    PreparedQuery, Service, ServiceId, Session, SessionId,
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -99,6 +99,24 @@ pub enum Command {
     SessionDestroy(SessionId),
     /// `PUT /v1/txn`: operations applied all together or not at all; answers `Txn`.
     Txn(Vec<TxnOp>),
+    /// Agents' network coordinates, batched by a server (`PUT /v1/coordinate/update` and
+    /// each agent's periodic report). Coordinates of unknown nodes and invalid ones are
+    /// skipped, as Consul skips them.
+    CoordinateBatch(Vec<NodeCoordinate>),
+    /// `POST /v1/query` (create: the leader assigns the id) or `PUT /v1/query/<id>`;
+    /// answers `QuerySaved`.
+    QuerySet(QuerySet),
+    /// `DELETE /v1/query/<id>`.
+    QueryDelete(String),
+}
+
+/// A prepared query written whole. The store sets its indexes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuerySet {
+    pub query: PreparedQuery,
+    /// A new query (refused if its id exists) rather than an update (refused if it does
+    /// not).
+    pub create: bool,
 }
 
 impl Command {
@@ -109,6 +127,9 @@ impl Command {
         match self {
             Command::SessionCreate(session) if session.id.as_str().is_empty() => {
                 session.id = SessionId::new(fresh());
+            }
+            Command::QuerySet(set) if set.create && set.query.id.is_empty() => {
+                set.query.id = fresh();
             }
             Command::Batch(commands) => {
                 for command in commands {
@@ -201,6 +222,8 @@ pub enum Outcome {
     SessionCreated(SessionId),
     /// A transaction's results, or why it was rolled back (one error per failed operation).
     Txn(Result<Vec<TxnResult>, Vec<TxnError>>),
+    /// The id of the prepared query a `QuerySet` wrote.
+    QuerySaved(String),
 }
 
 /// A command the store refused. The store is unchanged; retrying the same command fails the
@@ -231,6 +254,15 @@ pub enum ApplyError {
     InvalidSession(SessionId),
     #[error("Session ID already exists")]
     SessionExists,
+    /// A prepared query's name is another query's (Consul's wording).
+    #[error("name '{0}' aliases an existing query name")]
+    QueryNameTaken(String),
+    /// An update or delete of a prepared query that does not exist.
+    #[error("Cannot modify non-existent prepared query: '{0}'")]
+    MissingQuery(String),
+    /// A create with an id that exists (a leader re-proposing after a lost answer).
+    #[error("prepared query '{0}' already exists")]
+    QueryExists(String),
 }
 
 /// The result stored per log entry and returned to the writer.

@@ -162,6 +162,42 @@ pub fn check(store: &Store) -> Result<(), Vec<String>> {
             fail(format!("sessions of {node_key} list a missing session"));
         }
     }
+    for ((node_key, segment), coordinate) in &store.coordinates {
+        if !store.nodes.contains_key(node_key) {
+            fail(format!("coordinate of missing node {node_key}"));
+        }
+        if *node_key != fold(coordinate.node.as_str()) || *segment != coordinate.segment {
+            fail(format!(
+                "coordinate of {node_key} stored under the wrong key"
+            ));
+        }
+        if !coordinate.coord.is_valid() {
+            fail(format!("coordinate of {node_key} is not valid"));
+        }
+    }
+    for (id, query) in &store.queries {
+        if *id != query.id {
+            fail(format!("prepared query {id} stored under the wrong key"));
+        }
+        if query.indexes.modify_index > store.queries_index {
+            fail(format!("prepared query {id} newer than the queries table"));
+        }
+        if let Some(session) = &query.session {
+            if !store.sessions.contains_key(session.as_str()) {
+                fail(format!(
+                    "prepared query {id} bound to missing session {session}"
+                ));
+            }
+        }
+        let named_alike = store
+            .queries
+            .values()
+            .filter(|other| !query.name.is_empty() && other.name == query.name)
+            .count();
+        if named_alike > 1 {
+            fail(format!("prepared query name {:?} used twice", query.name));
+        }
+    }
     for (key, index) in &store.tombstones {
         if *index > tables.tombstones {
             fail(format!("tombstone {key} newer than the tombstones table"));

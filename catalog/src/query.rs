@@ -12,7 +12,8 @@
 use crate::store::{fold, Store};
 use crate::txn::{TxnError, TxnOp, TxnResult};
 use crate::types::{
-    Check, Health, Index, KvEntry, Node, NodeName, Service, ServiceName, Session, SessionId,
+    Check, Health, Index, KvEntry, Node, NodeCoordinate, NodeName, PreparedQuery, Service,
+    ServiceName, Session, SessionId,
 };
 use crate::watch::{Answer, Topic};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,14 @@ pub enum Query {
     NodeSessions { node: NodeName },
     /// `PUT /v1/txn` when every operation only reads: served like a read, never blocking.
     Txn { ops: Vec<TxnOp> },
+    /// `GET /v1/coordinate/nodes`, or `/v1/coordinate/node/<node>` with a node; also what
+    /// `?near=` sorts by.
+    Coordinates { node: Option<NodeName> },
+    /// `GET /v1/query`.
+    PreparedQueries,
+    /// `GET /v1/query/<id>`, and the lookup `execute` and DNS start from: by id, by name, or
+    /// the template whose name prefixes the one asked for.
+    PreparedQuery { id_or_name: String },
 }
 
 /// `?node-meta=key:value` pairs; a node must carry all of them.
@@ -116,6 +125,8 @@ pub enum QueryResult {
     Sessions(Vec<Session>),
     /// A read-only transaction's results, or its errors.
     Txn(Result<Vec<TxnResult>, Vec<TxnError>>),
+    Coordinates(Vec<NodeCoordinate>),
+    PreparedQueries(Vec<PreparedQuery>),
 }
 
 /// Runs one query against the store.
@@ -169,6 +180,27 @@ pub fn run(store: &Store, query: &Query) -> Answer<QueryResult> {
                 .collect();
             sessions_answer(store, sessions)
         }
+        Query::Coordinates { node } => Answer {
+            index: store.coordinates_index.max(Index(1)),
+            value: QueryResult::Coordinates(store.coordinates(node.as_ref().map(|n| n.as_str()))),
+            watch: vec![Topic::Coordinates],
+        },
+        Query::PreparedQueries => Answer {
+            index: store.queries_index.max(Index(1)),
+            value: QueryResult::PreparedQueries(store.prepared_queries()),
+            watch: vec![Topic::Queries],
+        },
+        Query::PreparedQuery { id_or_name } => Answer {
+            index: store.queries_index.max(Index(1)),
+            value: QueryResult::PreparedQueries(
+                store
+                    .resolve_query(id_or_name)
+                    .cloned()
+                    .into_iter()
+                    .collect(),
+            ),
+            watch: vec![Topic::Queries],
+        },
         Query::Txn { ops } => Answer {
             index: store.last_index,
             value: QueryResult::Txn(store.read_txn(ops)),

@@ -354,3 +354,90 @@ impl Session {
         all
     }
 }
+
+/// A network coordinate (Serf's Vivaldi), every component in seconds. Compared bit for bit,
+/// so that it can sit in `Command` (which is `Eq`); `apply` keeps only valid ones.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Coord {
+    pub vec: Vec<f64>,
+    pub error: f64,
+    pub adjustment: f64,
+    pub height: f64,
+}
+
+impl PartialEq for Coord {
+    fn eq(&self, other: &Coord) -> bool {
+        let bits = |coord: &Coord| {
+            coord
+                .vec
+                .iter()
+                .chain([&coord.error, &coord.adjustment, &coord.height])
+                .map(|value| value.to_bits())
+                .collect::<Vec<u64>>()
+        };
+        bits(self) == bits(other)
+    }
+}
+
+impl Eq for Coord {}
+
+/// Dimensions of a coordinate's Euclidean part (Serf's).
+pub const COORD_DIMENSIONS: usize = 8;
+
+impl Coord {
+    /// Eight finite components and finite scalars, a non-negative height.
+    pub fn is_valid(&self) -> bool {
+        self.vec.len() == COORD_DIMENSIONS
+            && self.vec.iter().all(|value| value.is_finite())
+            && self.error.is_finite()
+            && self.adjustment.is_finite()
+            && self.height.is_finite()
+            && self.height >= 0.0
+    }
+
+    /// The estimated round trip to `other`, in seconds, as Serf computes it: Euclidean
+    /// distance plus both heights, plus both adjustments when that stays positive.
+    pub fn distance_to(&self, other: &Coord) -> f64 {
+        let euclid: f64 = self
+            .vec
+            .iter()
+            .zip(&other.vec)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            .sqrt();
+        let raw = euclid + self.height + other.height;
+        let adjusted = raw + self.adjustment + other.adjustment;
+        if adjusted > 0.0 {
+            adjusted
+        } else {
+            raw
+        }
+    }
+}
+
+/// A node's coordinate in one network segment (`/v1/coordinate/nodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCoordinate {
+    pub node: NodeName,
+    /// The network segment (Enterprise); empty.
+    pub segment: String,
+    pub coord: Coord,
+}
+
+/// A prepared query (`/v1/query`). The catalog keeps what it must reason about (identity,
+/// name, template, the session it is bound to); the rest of the definition is the HTTP
+/// frontend's, kept as its canonical JSON, which the catalog stores without reading.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedQuery {
+    /// A UUID the leader assigns at creation.
+    pub id: String,
+    /// Unique among the queries; empty for an unnamed query (or the catch-all template).
+    pub name: String,
+    /// When set, the query is deleted when this session is invalidated.
+    pub session: Option<SessionId>,
+    /// A template (`Template.Type` set): it answers any name that starts with its own.
+    pub template: bool,
+    /// The rest of the definition, as JSON.
+    pub definition: String,
+    pub indexes: RaftIndexes,
+}

@@ -43,6 +43,10 @@ pub enum Topic {
     KvPrefix(String),
     /// The sessions table.
     Sessions,
+    /// The coordinates table.
+    Coordinates,
+    /// The prepared queries table.
+    Queries,
 }
 
 /// What one applied command changed.
@@ -62,6 +66,10 @@ pub enum Touched {
     Kv(String),
     /// The sessions table.
     Sessions,
+    /// The coordinates table.
+    Coordinates,
+    /// The prepared queries table.
+    Queries,
     /// The whole store was replaced (snapshot restore).
     Everything,
 }
@@ -146,6 +154,8 @@ impl Registry {
             Touched::Service(name) => self.wake_topic(Topic::Service(name.clone())),
             Touched::Checks => self.wake_topic(Topic::Checks),
             Touched::Sessions => self.wake_topic(Topic::Sessions),
+            Touched::Coordinates => self.wake_topic(Topic::Coordinates),
+            Touched::Queries => self.wake_topic(Topic::Queries),
             Touched::Kv(key) => {
                 Self::wake(self.kv_keys.remove(key.as_str()));
                 if !self.kv_prefixes.is_empty() {

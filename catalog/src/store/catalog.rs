@@ -188,6 +188,7 @@ impl Store {
             self.delete_service(index, &key);
         }
         self.nodes.remove(node_key);
+        self.drop_coordinates(index, &node_key.to_owned());
         self.tables.nodes = index;
         self.touched.push(Touched::Node(node_key.to_owned()));
     }

@@ -7,7 +7,9 @@
 //! watch registry can wake exactly the blocked queries that care.
 
 mod catalog;
+mod coordinate;
 mod kv;
+mod prepared_query;
 mod session;
 mod snapshot;
 mod txn;
@@ -82,6 +84,14 @@ pub struct Store {
     /// The leader's clock as of the last applied entry (ms since the epoch); see
     /// `advance_clock`.
     pub(crate) clock_ms: u64,
+    /// Network coordinates by (folded node name, segment).
+    pub(crate) coordinates: OrdMap<(NodeKey, String), crate::types::NodeCoordinate>,
+    /// The index at which a coordinate last changed.
+    pub(crate) coordinates_index: Index,
+    /// Prepared queries by id.
+    pub(crate) queries: OrdMap<String, crate::types::PreparedQuery>,
+    /// The index at which a prepared query last changed.
+    pub(crate) queries_index: Index,
     /// The index of the last applied command.
     pub(crate) last_index: Index,
     /// What the commands applied since the last `take_touched` changed.
@@ -125,6 +135,9 @@ impl Store {
             Command::SessionCreate(session) => self.session_create(index, session),
             Command::SessionDestroy(id) => Ok(self.session_destroy(index, id)),
             Command::Txn(ops) => Ok(self.apply_txn(index, ops)),
+            Command::CoordinateBatch(updates) => Ok(self.coordinate_batch(index, updates)),
+            Command::QuerySet(set) => self.query_set(index, set),
+            Command::QueryDelete(id) => self.query_delete(index, id),
         }
     }
 

@@ -144,6 +144,7 @@ impl Store {
         }
         self.sessions_index = index;
         self.touched.push(Touched::Sessions);
+        self.drop_session_queries(index, id);
 
         let delay_ms = session.lock_delay_ns.min(MAX_LOCK_DELAY_NS) / 1_000_000;
         // Expired delays are forgotten here, so the table holds only running ones.

@@ -5,7 +5,9 @@
 //! the invariant checker before it replaces anything, so a corrupt snapshot is refused whole.
 
 use super::{fold, Store, TableIndexes};
-use crate::types::{AutopilotConfig, Check, Index, KvEntry, Node, Service, Session};
+use crate::types::{
+    AutopilotConfig, Check, Index, KvEntry, Node, NodeCoordinate, PreparedQuery, Service, Session,
+};
 use crate::{codec, invariants};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
@@ -19,6 +21,17 @@ enum SnapshotFormat {
     V2(SnapshotV2),
     /// V2 plus sessions, running lock-delays and the store's clock.
     V3(SnapshotV3),
+    /// V3 plus network coordinates and prepared queries.
+    V4(SnapshotV4),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotV4 {
+    base: SnapshotV3,
+    coordinates: Vec<NodeCoordinate>,
+    coordinates_index: Index,
+    queries: Vec<PreparedQuery>,
+    queries_index: Index,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -59,7 +72,18 @@ enum SnapshotFormatRef<'a> {
     V1(SnapshotV1Ref<'a>),
     #[allow(dead_code)]
     V2(SnapshotV1Ref<'a>),
+    #[allow(dead_code)]
     V3(SnapshotV3Ref<'a>),
+    V4(SnapshotV4Ref<'a>),
+}
+
+#[derive(Serialize)]
+struct SnapshotV4Ref<'a> {
+    base: SnapshotV3Ref<'a>,
+    coordinates: Seq<'a, &'a NodeCoordinate>,
+    coordinates_index: Index,
+    queries: Seq<'a, &'a PreparedQuery>,
+    queries_index: Index,
 }
 
 #[derive(Serialize)]
@@ -125,6 +149,18 @@ impl From<SnapshotV2> for SnapshotV3 {
     }
 }
 
+impl From<SnapshotV3> for SnapshotV4 {
+    fn from(v3: SnapshotV3) -> SnapshotV4 {
+        SnapshotV4 {
+            base: v3,
+            coordinates: Vec::new(),
+            coordinates_index: Index::ZERO,
+            queries: Vec::new(),
+            queries_index: Index::ZERO,
+        }
+    }
+}
+
 /// A snapshot that cannot be restored. Nothing was changed; retrying the same bytes fails
 /// the same way.
 #[derive(Debug, Error)]
@@ -139,13 +175,19 @@ pub enum SnapshotError {
 
 impl Store {
     fn snapshot_ref(&self) -> SnapshotFormatRef<'_> {
-        SnapshotFormatRef::V3(SnapshotV3Ref {
-            tables: self.tables_ref(),
-            autopilot: &self.autopilot,
-            sessions: Seq::new(self.sessions.len(), self.sessions.values()),
-            sessions_index: self.sessions_index,
-            lock_delays: Seq::new(self.lock_delays.len(), self.lock_delays.iter()),
-            clock_ms: self.clock_ms,
+        SnapshotFormatRef::V4(SnapshotV4Ref {
+            base: SnapshotV3Ref {
+                tables: self.tables_ref(),
+                autopilot: &self.autopilot,
+                sessions: Seq::new(self.sessions.len(), self.sessions.values()),
+                sessions_index: self.sessions_index,
+                lock_delays: Seq::new(self.lock_delays.len(), self.lock_delays.iter()),
+                clock_ms: self.clock_ms,
+            },
+            coordinates: Seq::new(self.coordinates.len(), self.coordinates.values()),
+            coordinates_index: self.coordinates_index,
+            queries: Seq::new(self.queries.len(), self.queries.values()),
+            queries_index: self.queries_index,
         })
     }
 
@@ -182,15 +224,18 @@ impl Store {
 
     /// Rebuilds a store from `snapshot` bytes.
     pub fn restore(bytes: &[u8]) -> Result<Store, SnapshotError> {
-        // Older versions convert to the newest: V1 had no autopilot settings, V2 no sessions.
-        let newest = match codec::decode(bytes)? {
-            SnapshotFormat::V1(tables) => SnapshotV3::from(SnapshotV2 {
+        // Older versions convert to the newest: V1 had no autopilot settings, V2 no sessions,
+        // V3 no coordinates or prepared queries.
+        let v4 = match codec::decode(bytes)? {
+            SnapshotFormat::V1(tables) => SnapshotV4::from(SnapshotV3::from(SnapshotV2 {
                 tables,
                 autopilot: None,
-            }),
-            SnapshotFormat::V2(v2) => SnapshotV3::from(v2),
-            SnapshotFormat::V3(v3) => v3,
+            })),
+            SnapshotFormat::V2(v2) => SnapshotV4::from(SnapshotV3::from(v2)),
+            SnapshotFormat::V3(v3) => SnapshotV4::from(v3),
+            SnapshotFormat::V4(v4) => v4,
         };
+        let newest = v4.base;
         let snapshot = newest.tables;
         let mut store = Store {
             last_index: snapshot.last_index,
@@ -199,8 +244,17 @@ impl Store {
             sessions_index: newest.sessions_index,
             lock_delays: newest.lock_delays.into_iter().collect(),
             clock_ms: newest.clock_ms,
+            coordinates_index: v4.coordinates_index,
+            queries_index: v4.queries_index,
             ..Store::default()
         };
+        for coordinate in v4.coordinates {
+            let key = (fold(coordinate.node.as_str()), coordinate.segment.clone());
+            store.coordinates.insert(key, coordinate);
+        }
+        for query in v4.queries {
+            store.queries.insert(query.id.clone(), query);
+        }
         for session in newest.sessions {
             store
                 .sessions_by_node

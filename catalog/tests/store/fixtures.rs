@@ -216,7 +216,48 @@ fn commands() -> Vec<(&'static str, Command)> {
                 cas: Some(Index(41)),
             }),
         ),
+        (
+            "command-v1-coordinate-batch",
+            Command::CoordinateBatch(vec![full_coordinate()]),
+        ),
+        (
+            "command-v1-query-set",
+            Command::QuerySet(legate_catalog::command::QuerySet {
+                query: full_query(),
+                create: true,
+            }),
+        ),
+        (
+            "command-v1-query-delete",
+            Command::QueryDelete(QUERY.into()),
+        ),
     ]
+}
+
+const QUERY: &str = "8f246b77-f3e1-ff88-5b48-8ec93abf3e05";
+
+fn full_coordinate() -> legate_catalog::NodeCoordinate {
+    legate_catalog::NodeCoordinate {
+        node: "web-1".into(),
+        segment: String::new(),
+        coord: legate_catalog::Coord {
+            vec: vec![0.001, -0.002, 0.0, 0.0005, 0.0, 0.0, 0.0, 0.25],
+            error: 0.125,
+            adjustment: -0.0001,
+            height: 0.00001,
+        },
+    }
+}
+
+fn full_query() -> legate_catalog::PreparedQuery {
+    legate_catalog::PreparedQuery {
+        id: QUERY.into(),
+        name: "web-".into(),
+        session: Some(SESSION.into()),
+        template: true,
+        definition: r#"{"Service":{"Service":"${name.suffix}","OnlyPassing":true}}"#.into(),
+        indexes: indexes(31, 32),
+    }
 }
 
 #[test]
@@ -364,6 +405,22 @@ fn every_result_keeps_its_bytes() {
             Err(ApplyError::InvalidSession(SESSION.into())),
         ),
         ("result-v1-session-exists", Err(ApplyError::SessionExists)),
+        (
+            "result-v1-query-saved",
+            Ok(Outcome::QuerySaved(QUERY.into())),
+        ),
+        (
+            "result-v1-query-name-taken",
+            Err(ApplyError::QueryNameTaken("web".into())),
+        ),
+        (
+            "result-v1-missing-query",
+            Err(ApplyError::MissingQuery(QUERY.into())),
+        ),
+        (
+            "result-v1-query-exists",
+            Err(ApplyError::QueryExists(QUERY.into())),
+        ),
     ];
     for (name, result) in results {
         pin(name, &result);
@@ -494,6 +551,41 @@ fn a_v3_snapshot_keeps_decoding() {
         Some(1_764_633_615_000)
     );
     assert_eq!(restored.clock_ms(), 1_764_633_600_000);
+    // Rewritten as the newest version, which adds coordinates and prepared queries.
+    assert_ne!(fixture::hex(&restored.snapshot()), fixture::hex(&stored));
+}
+
+#[test]
+fn a_v4_snapshot_keeps_decoding() {
+    // Coordinates and prepared queries survive, with their table indexes.
+    let mut h = Harness::new();
+    h.store = sample_store();
+    h.next = h.store.last_index().0 + 1;
+    h.ok(Command::SessionCreate(Box::new(Session {
+        id: SESSION.into(),
+        node: "web-1".into(),
+        ..Session::default()
+    })));
+    h.ok(Command::CoordinateBatch(vec![full_coordinate()]));
+    h.ok(Command::QuerySet(legate_catalog::command::QuerySet {
+        query: full_query(),
+        create: true,
+    }));
+    let bytes = h.store.snapshot();
+    let stored = fixture::load(&dir(), "snapshot-v4", &bytes);
+    let restored = Store::restore(&stored).expect("the v4 snapshot fixture restores");
+    same_answers(&restored, &h.store);
+    for query in [
+        legate_catalog::query::Query::Coordinates { node: None },
+        legate_catalog::query::Query::PreparedQueries,
+    ] {
+        let (a, b) = (
+            legate_catalog::query::run(&restored, &query),
+            legate_catalog::query::run(&h.store, &query),
+        );
+        assert_eq!((a.index, a.value), (b.index, b.value), "{query:?}");
+    }
+    assert_eq!(restored.coordinates(None), vec![full_coordinate()]);
     assert_eq!(fixture::hex(&bytes), fixture::hex(&stored));
 }
 

@@ -1,5 +1,6 @@
 //! The catalog's test suite: one binary, a shared harness, one module per table.
 mod catalog;
+mod coordinates;
 mod fixtures;
 mod golden;
 mod harness;
