@@ -1,10 +1,12 @@
-//! Disk faults on demand, for tests and fault-injection runs only.
+//! Disk faults and a slow WAN link on demand, for tests and fault-injection runs only.
 //!
 //! With `LEGATE_FAULT_DIR=<dir>` in the agent's environment, every fsync of its durable
 //! stores first looks in `<dir>`: while a file `fsync-eio` exists the fsync fails with EIO,
 //! and while `fsync-delay-ms` holds a number the fsync first sleeps that long. While a file
 //! `serve-stale` exists, the server answers default and `consistent` reads from its own copy,
-//! as `stale` ones: the broken server the fault harness must catch. A test creates
+//! as `stale` ones: the broken server the fault harness must catch. A file `wan-delay-ms`
+//! present when the agent starts holds a delay added to every WAN gossip packet it sends:
+//! a slow link between datacenters on a machine without `netem`. A test creates
 //! and removes the files to start and stop the fault on a running agent. Without the variable
 //! (always, outside tests) this costs one check of a value read once.
 
@@ -39,4 +41,12 @@ pub fn before_fsync() -> io::Result<()> {
 /// Whether reads should be served stale on purpose (see the module doc).
 pub fn serve_stale() -> bool {
     fault_dir().is_some_and(|dir| dir.join("serve-stale").exists())
+}
+
+/// The delay `wan-delay-ms` asks for on WAN gossip packets (see the module doc).
+pub fn wan_send_delay() -> Duration {
+    fault_dir()
+        .and_then(|dir| std::fs::read_to_string(dir.join("wan-delay-ms")).ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_millis)
 }

@@ -74,6 +74,7 @@ fn operator_idempotent(request: &OperatorRequest) -> bool {
             | OperatorRequest::AutopilotHealth
             | OperatorRequest::AutopilotState
             | OperatorRequest::WanKeyring(RingOp::List)
+            | OperatorRequest::WanCoordinates
     )
 }
 

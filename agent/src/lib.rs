@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod client_mode;
 pub mod config;
+pub mod coordinate_sync;
 pub mod durable_db;
 pub mod fault;
 pub mod federation;

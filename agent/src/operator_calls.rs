@@ -216,6 +216,33 @@ impl<T: OperatorTransport> OperatorCalls<T> {
         }
     }
 
+    /// `PUT /v1/coordinate/update`: to the leader of `datacenter`.
+    pub async fn coordinate_update(
+        &self,
+        datacenter: Option<&Datacenter>,
+        update: legate_catalog::NodeCoordinate,
+    ) -> Result<(), BackendError> {
+        match self
+            .call_in(datacenter, OperatorRequest::CoordinateUpdate(update))
+            .await?
+        {
+            OperatorAnswer::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `/v1/coordinate/datacenters`, from a server's WAN pool.
+    pub async fn coordinate_datacenters(
+        &self,
+    ) -> Result<Vec<legate_api::backend::DatacenterCoordinates>, BackendError> {
+        match self.call(OperatorRequest::WanCoordinates).await? {
+            OperatorAnswer::WanCoordinates(maps) => {
+                Ok(maps.into_iter().map(|dc| dc.into_api()).collect())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
     pub async fn autopilot_state(&self) -> Result<AutopilotState, BackendError> {
         match self.call(OperatorRequest::AutopilotState).await? {
             OperatorAnswer::AutopilotState(state) => Ok(state),
@@ -296,6 +323,28 @@ macro_rules! delegate_operator_calls {
             id: legate_catalog::SessionId,
         ) -> Result<Option<legate_catalog::Session>, BackendError> {
             self.$field.renew_session(datacenter.as_ref(), id).await
+        }
+
+        async fn coordinate_update(
+            &self,
+            datacenter: Option<legate_catalog::Datacenter>,
+            update: legate_catalog::NodeCoordinate,
+        ) -> Result<(), BackendError> {
+            self.$field
+                .coordinate_update(datacenter.as_ref(), update)
+                .await
+        }
+
+        async fn coordinate_datacenters(
+            &self,
+        ) -> Result<Vec<legate_api::backend::DatacenterCoordinates>, BackendError> {
+            self.$field.coordinate_datacenters().await
+        }
+
+        fn coordinate(&self) -> Option<legate_catalog::Coord> {
+            Some($crate::coordinate_sync::catalog_coord(
+                &self.$field.membership.gossip().coordinate(),
+            ))
         }
 
         async fn keyring(

@@ -27,6 +27,7 @@ use crate::node_id;
 use crate::operator_calls::OperatorCalls;
 use crate::server::backend::{ServerBackend, ServerParts};
 use crate::server::cluster;
+use crate::server::coordinate_buffer::CoordinateBuffer;
 use crate::server::disk_guard::{self, DiskGuard};
 use crate::server::disk_health::DiskHealthSource;
 use crate::server::leader::session_timers::{self, SessionTimers};
@@ -303,6 +304,14 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             rpc_addr.clone(),
         );
         let report = Arc::new(Mutex::new(AutopilotReport::default()));
+        let coordinates = CoordinateBuffer::default();
+        tasks.spawn(crate::server::leader::coordinates::run(
+            raft.clone(),
+            writes.clone(),
+            coordinates.clone(),
+            config.cluster.coordinates.update_period,
+            stopped.clone(),
+        ));
         let session_timers = SessionTimers::default();
         let operator = Operator {
             raft: raft.clone(),
@@ -317,6 +326,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             sessions: session_timers.clone(),
             store: store.clone(),
             federation: federation.clone(),
+            coordinates: coordinates.clone(),
         };
         let handler = Arc::new(ServerRpc {
             started_unix_ms,
@@ -394,6 +404,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             operator.clone(),
             stopped.clone(),
         ));
+        tasks.spawn(crate::coordinate_sync::run(
+            operator.clone(),
+            membership.gossip().clone(),
+            config.node_name.clone(),
+            config.cluster.coordinates.clone(),
+            stopped.clone(),
+        ));
         let local = start_local(
             &config,
             local_store,
@@ -434,6 +451,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
         (Some(raft), frontends.start(&config, backend, lookup))
     } else {
         let forwarder = Forwarder::new(rpc_client.clone(), membership.clone());
+        tasks.spawn(crate::coordinate_sync::run(
+            forwarder.clone(),
+            membership.gossip().clone(),
+            config.node_name.clone(),
+            config.cluster.coordinates.clone(),
+            stopped.clone(),
+        ));
         let local = start_local(
             &config,
             local_store,

@@ -26,7 +26,8 @@ pub async fn self_info<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Re
             status: 1,
         });
     let stats = api.backend.agent_stats().await;
-    let answer = AgentSelf::new(&info, Member::from(&member), stats);
+    let coord = api.backend.coordinate();
+    let answer = AgentSelf::new(&info, Member::from(&member), stats).with_coord(coord.as_ref());
     // Like Consul, agent endpoints answer without the read headers: they come from no
     // indexed query, and a made-up index would invite clients to block on it.
     Ok(reply::json(&answer, options.pretty))

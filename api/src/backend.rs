@@ -196,6 +196,14 @@ pub struct AgentInfo {
     pub dev_mode: bool,
 }
 
+/// One datacenter's servers and their WAN coordinates.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DatacenterCoordinates {
+    pub datacenter: String,
+    /// WAN member name (`<node>.<dc>`) and coordinate.
+    pub coordinates: Vec<(String, legate_catalog::Coord)>,
+}
+
 /// Why a backend call failed.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum BackendError {
@@ -248,6 +256,22 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Known datacenters, nearest first.
     fn datacenters(&self) -> impl Future<Output = Result<Vec<Datacenter>, BackendError>> + Send;
+
+    /// This agent's network coordinate in its LAN pool, once it has one.
+    fn coordinate(&self) -> Option<legate_catalog::Coord>;
+
+    /// `PUT /v1/coordinate/update`: queued at the leader of `datacenter` (the local one when
+    /// `None`) and written with its next batch.
+    fn coordinate_update(
+        &self,
+        datacenter: Option<Datacenter>,
+        update: legate_catalog::NodeCoordinate,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// `/v1/coordinate/datacenters`: the WAN coordinates of every datacenter's servers.
+    fn coordinate_datacenters(
+        &self,
+    ) -> impl Future<Output = Result<Vec<DatacenterCoordinates>, BackendError>> + Send;
 
     /// This agent's identity and configuration.
     fn agent_info(&self) -> AgentInfo;

@@ -81,6 +81,7 @@ pub async fn nodes<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Respon
     if let Some(filter) = &filter {
         filter.retain(&mut nodes);
     }
+    crate::near::sort(api, &options, &mut nodes, |node| node.node.as_str()).await?;
     Ok(reply::read_json(&nodes, &read.meta, options.pretty))
 }
 
@@ -189,6 +190,7 @@ async fn service_nodes<B: Backend>(
     if let Some(filter) = &filter {
         filter.retain(&mut listed);
     }
+    crate::near::sort(api, &options, &mut listed, |entry| entry.node.as_str()).await?;
     Ok(reply::read_json(&listed, &read.meta, options.pretty))
 }
 

@@ -107,6 +107,10 @@ async fn service_nodes<B: Backend>(
     if let Some(filter) = &filter {
         filter.retain(&mut entries);
     }
+    crate::near::sort(api, &options, &mut entries, |entry| {
+        entry.node.node.as_str()
+    })
+    .await?;
     Ok(reply::read_json(&entries, &read.meta, options.pretty))
 }
 

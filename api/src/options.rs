@@ -42,7 +42,7 @@ pub struct RequestOptions {
     pub min_index: Index,
     /// How long a blocking read may wait, capped and jittered (zero when not blocking).
     pub wait: Duration,
-    /// `?near=` (accepted; RTT sorting is not implemented yet, so lists keep their order).
+    /// `?near=`: sort by round trip from this node (`near`).
     pub near: Option<String>,
     /// `?node-meta=key:value`, repeatable; all must match.
     pub node_meta: Vec<(String, String)>,

@@ -71,6 +71,11 @@ pub enum Endpoint {
     EventList,
     /// `/v1/agent/metrics`.
     AgentMetrics,
+    CoordinateDatacenters,
+    CoordinateNodes,
+    /// `/v1/coordinate/node/<node>`.
+    CoordinateNode(String),
+    CoordinateUpdate,
 }
 
 const READ: &[Method] = &[Method::GET];
@@ -126,6 +131,12 @@ pub(crate) const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/txn", Endpoint::Txn),
     ("/v1/event/list", Endpoint::EventList),
     ("/v1/agent/metrics", Endpoint::AgentMetrics),
+    (
+        "/v1/coordinate/datacenters",
+        Endpoint::CoordinateDatacenters,
+    ),
+    ("/v1/coordinate/nodes", Endpoint::CoordinateNodes),
+    ("/v1/coordinate/update", Endpoint::CoordinateUpdate),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -175,6 +186,7 @@ pub(crate) const PREFIXES: &[(&str, WithArgument)] = &[
     ("/v1/session/info/", Endpoint::SessionInfo),
     ("/v1/session/node/", Endpoint::SessionNode),
     ("/v1/event/fire/", Endpoint::EventFire),
+    ("/v1/coordinate/node/", Endpoint::CoordinateNode),
 ];
 
 impl Endpoint {
@@ -216,7 +228,8 @@ impl Endpoint {
             | Endpoint::SessionDestroy(_)
             | Endpoint::SessionRenew(_)
             | Endpoint::Txn
-            | Endpoint::EventFire(_) => Some(WRITE),
+            | Endpoint::EventFire(_)
+            | Endpoint::CoordinateUpdate => Some(WRITE),
             Endpoint::OperatorRaftPeer => Some(REMOVE),
             Endpoint::OperatorRaftTransferLeader => Some(ACTION),
             Endpoint::OperatorAutopilotConfiguration => Some(READ_WRITE),
@@ -248,7 +261,10 @@ impl Endpoint {
             | Endpoint::SessionNode(_)
             | Endpoint::SessionList
             | Endpoint::EventList
-            | Endpoint::AgentMetrics => Some(READ),
+            | Endpoint::AgentMetrics
+            | Endpoint::CoordinateDatacenters
+            | Endpoint::CoordinateNodes
+            | Endpoint::CoordinateNode(_) => Some(READ),
         }
     }
 }

@@ -146,6 +146,8 @@ pub(crate) struct Driver {
     inbound: Arc<Semaphore>,
     leaving: Option<Leaving>,
     last_stats: Instant,
+    /// See `GossipConfig::send_delay`.
+    send_delay: std::time::Duration,
 }
 
 impl Driver {
@@ -180,7 +182,12 @@ impl Driver {
             inbound: Arc::new(Semaphore::new(MAX_INBOUND_STREAMS)),
             leaving: None,
             last_stats: Instant::now(),
+            send_delay: std::time::Duration::ZERO,
         }
+    }
+
+    pub(crate) fn with_send_delay(self, send_delay: std::time::Duration) -> Self {
+        Self { send_delay, ..self }
     }
 
     fn now(&self) -> std::time::Instant {
@@ -264,9 +271,20 @@ impl Driver {
 
     async fn flush(&mut self) {
         let out: Vec<_> = self.core.drain_outgoing().collect();
-        for (to, data) in out {
-            if let Err(e) = self.udp.send_to(&data, to).await {
-                tracing::debug!(%to, error = %e, "gossip: udp send");
+        if !self.send_delay.is_zero() && !out.is_empty() {
+            // Test-only slow link: the packets leave later, in order, off this task.
+            let (udp, delay) = (self.udp.clone(), self.send_delay);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                for (to, data) in out {
+                    let _ = udp.send_to(&data, to).await;
+                }
+            });
+        } else {
+            for (to, data) in out {
+                if let Err(e) = self.udp.send_to(&data, to).await {
+                    tracing::debug!(%to, error = %e, "gossip: udp send");
+                }
             }
         }
         for e in self.core.drain_events().collect::<Vec<_>>() {

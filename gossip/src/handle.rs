@@ -60,6 +60,10 @@ pub struct GossipConfig {
     /// Capacity of the event broadcast channel; slow subscribers lag and
     /// should resync with [`Gossip::members`] (see [`Gossip::watch_members`]).
     pub event_buffer: usize,
+    /// Test-only: every UDP packet waits this long before it is sent, standing in
+    /// for a slow network link where the kernel offers no delay (no `netem`).
+    /// Zero (the default) sends at once.
+    pub send_delay: Duration,
 }
 
 impl GossipConfig {
@@ -80,6 +84,7 @@ impl GossipConfig {
             max_members: 10_000,
             lifeguard: true,
             event_buffer: 1024,
+            send_delay: Duration::ZERO,
         }
     }
 }
@@ -237,7 +242,8 @@ pub async fn start(
         cancel,
         config.keyring_path.clone(),
         config.timing.clone(),
-    );
+    )
+    .with_send_delay(config.send_delay);
     tokio::spawn(driver.run());
     Ok(Gossip {
         cmd: cmd_tx,

@@ -13,6 +13,7 @@
 //! - `lock`: `lock`, running a command while holding a lock or semaphore slot.
 //! - `table`: column alignment for tabular output.
 //! - `event`: `event`, firing a user event; `watch`: `watch`, over `crate::watch`.
+//! - `rtt`: `rtt`, a round trip estimated from network coordinates.
 
 mod catalog;
 mod event;
@@ -26,6 +27,7 @@ mod lock;
 mod maint;
 mod members;
 mod operator;
+mod rtt;
 mod services;
 mod table;
 mod watch;
@@ -77,6 +79,8 @@ pub enum Verb {
     Event(event::EventArgs),
     /// Watch for changes in Consul.
     Watch(watch::WatchArgs),
+    /// Estimate the round trip between two nodes from their network coordinates.
+    Rtt(rtt::RttArgs),
 }
 
 /// Flags every client verb takes, with Consul's names and environment variables.
@@ -170,6 +174,7 @@ pub fn run_client(verb: Verb) -> ExitCode {
             Verb::Join(args) => join::run(args).await,
             Verb::Leave(args) => leave::run(args).await,
             Verb::ForceLeave(args) => force_leave::run(args).await,
+            Verb::Rtt(args) => rtt::run(args).await,
             Verb::Lock(args) => lock::run(args).await,
             Verb::Operator(command) => operator::run(command).await,
             Verb::Keygen => keygen::run(),

@@ -46,6 +46,29 @@ pub struct ClusterSettings {
     pub autopilot: AutopilotSettings,
     /// Consul's `performance.raft_multiplier` (1 to 10): Raft's timeouts scale with it.
     pub raft_multiplier: u32,
+    pub coordinates: CoordinateSettings,
+}
+
+/// How network coordinates travel from agents into the catalog (Consul's defaults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CoordinateSettings {
+    /// An agent reports its coordinate at most this often...
+    pub sync_interval_min: Duration,
+    /// ...and less often in a large cluster, so that all agents together send about this
+    /// many reports a second.
+    pub sync_rate_target: f64,
+    /// The leader writes the reports it holds this often.
+    pub update_period: Duration,
+}
+
+impl Default for CoordinateSettings {
+    fn default() -> Self {
+        CoordinateSettings {
+            sync_interval_min: Duration::from_secs(15),
+            sync_rate_target: 64.0,
+            update_period: Duration::from_secs(5),
+        }
+    }
 }
 
 /// `gossip_lan` or `gossip_wan`, where set; unset values keep Consul's defaults for the pool.
@@ -223,6 +246,25 @@ pub fn resolve(
         )?
         .unwrap_or(defaults.server_stabilization_time),
     };
+    let coordinate_defaults = CoordinateSettings::default();
+    let sync_rate_target = file
+        .sync_coordinate_rate_target
+        .unwrap_or(coordinate_defaults.sync_rate_target);
+    if !(sync_rate_target.is_finite() && sync_rate_target > 0.0) {
+        return Err(ConfigError::Cluster(format!(
+            "sync_coordinate_rate_target = {sync_rate_target}: it must be a positive number"
+        )));
+    }
+    let coordinates = CoordinateSettings {
+        sync_interval_min: duration(
+            "sync_coordinate_interval_min",
+            &file.sync_coordinate_interval_min,
+        )?
+        .unwrap_or(coordinate_defaults.sync_interval_min),
+        sync_rate_target,
+        update_period: duration("coordinate_update_period", &file.coordinate_update_period)?
+            .unwrap_or(coordinate_defaults.update_period),
+    };
     let raft_multiplier = file.performance.raft_multiplier.unwrap_or(1);
     if !(1..=10).contains(&raft_multiplier) {
         return Err(ConfigError::Cluster(format!(
@@ -262,6 +304,7 @@ pub fn resolve(
         gossip_wan,
         autopilot,
         raft_multiplier,
+        coordinates,
     })
 }
 

@@ -67,6 +67,11 @@ pub struct FileConfig {
     pub pid_file: Option<PathBuf>,
     pub reconnect_timeout: Option<String>,
     pub reconnect_timeout_wan: Option<String>,
+    /// Consul's coordinate knobs: how often agents report (at least, and the cluster-wide
+    /// rate they aim at), and how often the leader writes what they reported.
+    pub sync_coordinate_interval_min: Option<String>,
+    pub sync_coordinate_rate_target: Option<f64>,
+    pub coordinate_update_period: Option<String>,
     pub gossip_lan: FileGossip,
     pub gossip_wan: FileGossip,
     pub autopilot: FileAutopilot,
@@ -184,6 +189,9 @@ const KNOWN: &[&str] = &[
     "pid_file",
     "reconnect_timeout",
     "reconnect_timeout_wan",
+    "sync_coordinate_interval_min",
+    "sync_coordinate_rate_target",
+    "coordinate_update_period",
     "gossip_lan",
     "gossip_wan",
     "autopilot",
@@ -283,6 +291,9 @@ impl FileConfig {
         take!(pid_file);
         take!(reconnect_timeout);
         take!(reconnect_timeout_wan);
+        take!(sync_coordinate_interval_min);
+        take!(sync_coordinate_rate_target);
+        take!(coordinate_update_period);
         take!(gossip_lan.gossip_nodes);
         take!(gossip_lan.gossip_interval);
         take!(gossip_lan.probe_interval);

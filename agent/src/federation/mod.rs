@@ -10,15 +10,18 @@
 //!    dead datacenter fails fast with "No path to datacenter".
 //! 2. The retry rules are `forward`'s: a write moves on to the next server only while it was
 //!    certainly not sent.
-//! 3. The datacenters are listed nearest first: this one, then the others (by name while
-//!    no round-trip estimate tells them apart).
+//! 3. The datacenters are listed nearest first: this one, then the others by the median of
+//!    the round trips the WAN coordinates estimate from this server to each of their
+//!    servers; datacenters without any coordinate yet come last, then ties by name.
 
 pub mod flood;
 pub mod wan_pool;
 
 use crate::forward::{ForwardError, Hop};
-use crate::server::rpc::message::{Request, RequestV1, ResponseV1};
+use crate::server::rpc::message::{DatacenterCoords, Request, RequestV1, ResponseV1};
 use crate::server::rpc::RpcClient;
+use legate_catalog::Coord;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -51,12 +54,41 @@ impl Federation {
 
     /// Known datacenters, nearest first (rule 3).
     pub fn datacenters(&self) -> Vec<String> {
-        let mut known: Vec<String> = match &self.wan {
-            Some(wan) => wan.datacenters().into_iter().collect(),
-            None => vec![self.datacenter.clone()],
+        let Some(wan) = &self.wan else {
+            return vec![self.datacenter.clone()];
         };
-        known.sort_by_key(|dc| (*dc != self.datacenter, dc.clone()));
-        known
+        let servers: Vec<(String, Coord)> = wan
+            .coordinates()
+            .into_iter()
+            .map(|(dc, _, coord)| (dc, coord))
+            .collect();
+        by_distance(
+            &self.datacenter,
+            &wan.own_coordinate(),
+            wan.datacenters().into_iter().collect(),
+            &servers,
+        )
+    }
+
+    /// Every datacenter's servers with their WAN coordinates (`/v1/coordinate/datacenters`).
+    pub fn coordinates(&self) -> Vec<DatacenterCoords> {
+        let Some(wan) = &self.wan else {
+            return Vec::new();
+        };
+        let mut by_dc: BTreeMap<String, Vec<(String, Coord)>> = BTreeMap::new();
+        for (dc, name, coord) in wan.coordinates() {
+            by_dc.entry(dc).or_default().push((name, coord));
+        }
+        by_dc
+            .into_iter()
+            .map(|(datacenter, mut coordinates)| {
+                coordinates.sort_by(|a, b| a.0.cmp(&b.0));
+                DatacenterCoords {
+                    datacenter,
+                    coordinates,
+                }
+            })
+            .collect()
     }
 
     /// The hop to datacenter `datacenter`'s servers.
@@ -92,6 +124,47 @@ impl Federation {
     }
 }
 
+/// Rule 3: `known` datacenters ordered by the median estimated round trip from `own` to
+/// each one's `servers` (datacenter, coordinate); `local` first.
+pub fn by_distance(
+    local: &str,
+    own: &Coord,
+    known: Vec<String>,
+    servers: &[(String, Coord)],
+) -> Vec<String> {
+    let median = |dc: &str| -> Option<f64> {
+        let mut rtts: Vec<f64> = servers
+            .iter()
+            .filter(|(server_dc, _)| server_dc == dc)
+            .map(|(_, coord)| own.distance_to(coord))
+            .collect();
+        if rtts.is_empty() {
+            return None;
+        }
+        rtts.sort_by(f64::total_cmp);
+        Some(rtts[rtts.len() / 2])
+    };
+    let mut ranked: Vec<(u8, f64, String)> = known
+        .into_iter()
+        .map(|dc| {
+            if dc == local {
+                return (0, 0.0, dc);
+            }
+            match median(&dc) {
+                Some(rtt) => (1, rtt, dc),
+                None => (2, 0.0, dc),
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        (a.0, a.1)
+            .partial_cmp(&(b.0, b.1))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.2.cmp(&b.2))
+    });
+    ranked.into_iter().map(|(_, _, dc)| dc).collect()
+}
+
 /// The hop to one datacenter's servers (`Federation::to`).
 pub struct Remote<'a> {
     federation: &'a Federation,
@@ -124,5 +197,43 @@ impl Hop for Remote<'_> {
             }
         }
         Err(lost.map_or(ForwardError::NoPath, ForwardError::Lost))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(x: f64) -> Coord {
+        Coord {
+            vec: vec![x, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            error: 0.2,
+            adjustment: 0.0,
+            height: 0.0,
+        }
+    }
+
+    #[test]
+    fn datacenters_sort_by_median_round_trip_with_the_unmeasured_last() {
+        let servers = vec![
+            ("dc1".to_owned(), at(0.0)),
+            ("far".to_owned(), at(0.100)),
+            ("far".to_owned(), at(0.090)),
+            // One outlier does not move a median of three.
+            ("near".to_owned(), at(0.010)),
+            ("near".to_owned(), at(0.012)),
+            ("near".to_owned(), at(0.500)),
+        ];
+        let known = vec![
+            "unmeasured".to_owned(),
+            "far".to_owned(),
+            "near".to_owned(),
+            "dc1".to_owned(),
+            "also-unmeasured".to_owned(),
+        ];
+        assert_eq!(
+            by_distance("dc1", &at(0.0), known, &servers),
+            ["dc1", "near", "far", "also-unmeasured", "unmeasured"]
+        );
     }
 }

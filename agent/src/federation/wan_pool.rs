@@ -78,6 +78,7 @@ impl WanPool {
         gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
         gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
         gossip_config.keyring_path = Some(serf_dir.join("remote.keyring"));
+        gossip_config.send_delay = crate::fault::wan_send_delay();
         if let Some(key) = &config.cluster.encrypt {
             gossip_config.keyring = Some(
                 Keyring::from_base64(&[key.as_str()])
@@ -192,6 +193,36 @@ impl WanPool {
                 })
             })
             .collect()
+    }
+
+    /// Every server's WAN coordinate as this server knows it (its own, and those the others
+    /// sent while it probed them), with its datacenter: `(datacenter, member, coordinate)`.
+    pub fn coordinates(&self) -> Vec<(String, String, legate_catalog::Coord)> {
+        let known: std::collections::HashMap<String, legate_gossip::Coordinate> =
+            self.gossip.coordinates().into_iter().collect();
+        let own = self.gossip.local_member().name;
+        self.gossip
+            .members()
+            .into_iter()
+            .filter(|member| member.status != MemberStatus::Left)
+            .filter_map(|member| {
+                let coordinate = if member.name == own {
+                    self.gossip.coordinate()
+                } else {
+                    known.get(&member.name)?.clone()
+                };
+                Some((
+                    member.tags.datacenter.clone(),
+                    member.name,
+                    crate::coordinate_sync::catalog_coord(&coordinate),
+                ))
+            })
+            .collect()
+    }
+
+    /// This server's own WAN coordinate.
+    pub fn own_coordinate(&self) -> legate_catalog::Coord {
+        crate::coordinate_sync::catalog_coord(&self.gossip.coordinate())
     }
 
     /// The datacenters with a server in the pool that has not left (a datacenter whose

@@ -19,6 +19,7 @@
 pub mod backend;
 pub mod bootstrap;
 pub mod cluster;
+pub mod coordinate_buffer;
 pub mod disk_guard;
 pub mod disk_health;
 pub mod instance_cache;

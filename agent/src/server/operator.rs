@@ -70,6 +70,8 @@ pub struct Operator {
     pub store: Arc<SharedStore>,
     /// Other datacenters, for operator calls naming one (`?dc=`).
     pub federation: crate::federation::Federation,
+    /// Coordinate reports, held for the leader's next batch.
+    pub coordinates: crate::server::coordinate_buffer::CoordinateBuffer,
 }
 
 /// A server's answer to a WAN keyring call when it has no WAN pool (`ports.serf_wan = -1`).
@@ -92,6 +94,9 @@ impl Operator {
                 .map(OperatorAnswer::Condition),
             // Any server is in the WAN ring; the leader is not needed.
             OperatorRequest::WanKeyring(op) => self.wan_keyring(op).await,
+            OperatorRequest::WanCoordinates => Ok(OperatorAnswer::WanCoordinates(
+                self.federation.coordinates(),
+            )),
             request if !self.raft.metrics().is_leader() => self.forward(request).await,
             OperatorRequest::RaftConfiguration { stale: false } => {
                 Ok(OperatorAnswer::RaftConfiguration(self.configuration()))
@@ -109,6 +114,12 @@ impl Operator {
             }
             OperatorRequest::AutopilotState => {
                 Ok(OperatorAnswer::AutopilotState(self.state().await?))
+            }
+            OperatorRequest::CoordinateUpdate(update) => {
+                self.coordinates
+                    .push(update)
+                    .map_err(|why| OperatorError::Refused(why.to_owned()))?;
+                Ok(OperatorAnswer::Done)
             }
             OperatorRequest::SessionRenew(id) => {
                 let session = self.store.read().session(id.as_str()).cloned();

@@ -23,6 +23,8 @@ pub fn legate() -> &'static str {
 const TEST_CONFIG: &str = r#"{
   "gossip_lan": {"probe_interval": "400ms", "probe_timeout": "200ms", "gossip_interval": "100ms"},
   "gossip_wan": {"probe_interval": "400ms", "probe_timeout": "200ms", "gossip_interval": "100ms"},
+  "sync_coordinate_interval_min": "300ms",
+  "coordinate_update_period": "300ms",
   "autopilot": {"server_stabilization_time": "2s"},
   "raft_snapshot_threshold": 64,
   "raft_trailing_logs": 16,
@@ -82,6 +84,17 @@ impl Cluster {
     /// agents, all joined through the first server; waits for a leader and for every agent
     /// to see every other alive.
     pub fn start(servers: usize, clients: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with_env(servers, clients, extra, &[])
+    }
+
+    /// `start`, every agent with `env` in its environment (fault injection from its first
+    /// moment).
+    pub fn start_with_env(
+        servers: usize,
+        clients: usize,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Cluster {
         let scratch = tempfile::tempdir().expect("scratch dir");
         let config = scratch.path().join("test.json");
         std::fs::write(&config, TEST_CONFIG).unwrap();
@@ -95,13 +108,18 @@ impl Cluster {
                 .unwrap(),
             scratch,
         };
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         for _ in 0..servers {
             let mut args = vec![format!("-bootstrap-expect={servers}")];
             args.extend(extra.iter().map(|arg| arg.to_string()));
-            cluster.add(true, args);
+            cluster.add_with_env(true, args, env.clone());
         }
         for _ in 0..clients {
-            cluster.add(false, extra.iter().map(|arg| arg.to_string()).collect());
+            let args = extra.iter().map(|arg| arg.to_string()).collect();
+            cluster.add_with_env(false, args, env.clone());
         }
         cluster.wait_for_leader();
         cluster.wait_members_alive(&(0..cluster.nodes.len()).collect::<Vec<_>>());
@@ -110,6 +128,15 @@ impl Cluster {
 
     /// Adds and starts one more agent (not waiting for anything).
     pub fn add(&mut self, server: bool, extra: Vec<String>) -> usize {
+        self.add_with_env(server, extra, Vec::new())
+    }
+
+    fn add_with_env(
+        &mut self,
+        server: bool,
+        extra: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> usize {
         let index = self.nodes.len();
         let [a, b, c] = self.prefix;
         let ip = Ipv4Addr::new(a, b, c, index as u8 + 1);
@@ -122,7 +149,7 @@ impl Cluster {
             server,
             child: None,
             extra,
-            env: Vec::new(),
+            env,
         };
         self.nodes.push(node);
         self.start_node(index);

@@ -1,5 +1,6 @@
 //! Cluster end-to-end tests: several real `legate` processes on loopback addresses, real
 //! gossip, real Raft over server RPC, real sled files.
+mod coordinates;
 mod disk;
 mod events;
 mod failover;

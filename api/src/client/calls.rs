@@ -7,8 +7,8 @@ use super::{
 use crate::params::percent_encode_path;
 use crate::reply;
 use crate::types::{
-    AgentSelf, AgentService, AgentServiceBody, CatalogService, DeregisterBody, HealthCheck, KvPair,
-    Member, Node, NodeServices, RegisterBody, ServiceEntry,
+    AgentSelf, AgentService, AgentServiceBody, CatalogService, CoordinateEntry, DatacenterMap,
+    DeregisterBody, HealthCheck, KvPair, Member, Node, NodeServices, RegisterBody, ServiceEntry,
 };
 use std::collections::BTreeMap;
 
@@ -220,6 +220,23 @@ impl Client {
     /// `GET /v1/status/peers`.
     pub async fn status_peers(&self) -> Result<Vec<String>, ClientError> {
         self.call(reqwest::Method::GET, "/v1/status/peers", None)
+            .await
+    }
+
+    /// `GET /v1/coordinate/nodes`.
+    pub async fn coordinate_nodes(
+        &self,
+        options: &QueryOptions,
+    ) -> Result<Vec<CoordinateEntry>, ClientError> {
+        let (found, _) = self
+            .read::<Vec<CoordinateEntry>>("/v1/coordinate/nodes", Query::new(), options)
+            .await?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// `GET /v1/coordinate/datacenters`.
+    pub async fn coordinate_datacenters(&self) -> Result<Vec<DatacenterMap>, ClientError> {
+        self.call(reqwest::Method::GET, "/v1/coordinate/datacenters", None)
             .await
     }
 

@@ -49,6 +49,8 @@ pub struct FakeBackend {
     event_clock: Mutex<u64>,
     /// What `metrics` answers (nothing recorded until a test sets it).
     pub metrics: Mutex<Option<MetricsSnapshot>>,
+    /// The agent's own network coordinate, as a test sets it.
+    pub coordinate: Mutex<Option<legate_catalog::Coord>>,
 }
 
 impl Default for FakeBackend {
@@ -98,6 +100,7 @@ impl FakeBackend {
             events: EventLog::new(),
             event_clock: Mutex::new(0),
             metrics: Mutex::new(None),
+            coordinate: Mutex::new(None),
         }
     }
 
@@ -240,6 +243,44 @@ impl Backend for FakeBackend {
     async fn datacenters(&self) -> Result<Vec<Datacenter>, BackendError> {
         self.check(&None)?;
         Ok(vec![self.info.datacenter.clone()])
+    }
+
+    fn coordinate(&self) -> Option<legate_catalog::Coord> {
+        self.coordinate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Written at once, as a leader whose batch period has just ended would.
+    async fn coordinate_update(
+        &self,
+        datacenter: Option<Datacenter>,
+        update: legate_catalog::NodeCoordinate,
+    ) -> Result<(), BackendError> {
+        self.write(datacenter, Command::CoordinateBatch(vec![update]))
+            .await
+            .map(drop)
+    }
+
+    /// This datacenter alone, its one server at its own coordinate.
+    async fn coordinate_datacenters(
+        &self,
+    ) -> Result<Vec<crate::backend::DatacenterCoordinates>, BackendError> {
+        self.check(&None)?;
+        Ok(vec![crate::backend::DatacenterCoordinates {
+            datacenter: self.info.datacenter.to_string(),
+            coordinates: self
+                .coordinate()
+                .map(|coord| {
+                    (
+                        format!("{}.{}", self.info.node_name, self.info.datacenter),
+                        coord,
+                    )
+                })
+                .into_iter()
+                .collect(),
+        }])
     }
 
     fn agent_info(&self) -> AgentInfo {

@@ -92,10 +92,9 @@ pub struct AgentSelf {
     pub config: SelfConfig,
     /// A sanitized view of the runtime configuration; its shape is not a contract.
     pub debug_config: Value,
-    /// The agent's network coordinate. Consul sends `null` (the field has no `omitempty`)
-    /// when coordinates are disabled, which is Legate's case: it computes none, and says
-    /// so with `DebugConfig.DisableCoordinates`.
-    pub coord: Option<Value>,
+    /// The agent's LAN network coordinate; `null` (the field has no `omitempty`) until
+    /// gossip has measured one.
+    pub coord: Option<crate::types::CoordJson>,
     pub member: Member,
     /// Section → key → value, all strings, as `consul info` prints them.
     #[serde(deserialize_with = "null_as_default")]
@@ -141,13 +140,12 @@ impl AgentSelf {
             "DNSPort": info.dns_port,
             "ServerPort": info.server_port,
             "SerfPortLAN": info.serf_lan_port,
-            // Legate serves neither HTTPS, gRPC (so no xDS) nor network coordinates; these
-            // are the settings a Consul agent reports for the same, and they explain the
-            // `null` Coord and the absent xDS section.
+            // Legate serves neither HTTPS nor gRPC (so no xDS); these are the settings a
+            // Consul agent reports for the same, and they explain the absent xDS section.
             "HTTPSPort": -1,
             "GRPCPort": -1,
             "GRPCTLSPort": -1,
-            "DisableCoordinates": true,
+            "DisableCoordinates": false,
             "Version": info.version,
             "Revision": info.revision,
         });
@@ -163,6 +161,14 @@ impl AgentSelf {
             stats,
             meta,
             xds: None,
+        }
+    }
+
+    /// With this agent's coordinate, once it has one.
+    pub fn with_coord(self, coord: Option<&legate_catalog::Coord>) -> AgentSelf {
+        AgentSelf {
+            coord: coord.map(crate::types::CoordJson::from),
+            ..self
         }
     }
 }
@@ -207,7 +213,7 @@ mod tests {
             sections,
             ["Config", "Coord", "DebugConfig", "Member", "Meta", "Stats"]
         );
-        assert_eq!(value["DebugConfig"]["DisableCoordinates"], true);
+        assert_eq!(value["DebugConfig"]["DisableCoordinates"], false);
         assert_eq!(value["DebugConfig"]["GRPCPort"], -1);
     }
 

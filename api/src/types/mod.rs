@@ -28,6 +28,7 @@
 pub mod agent;
 pub mod agent_registration;
 pub mod check;
+pub mod coordinate;
 pub mod event;
 pub mod kv;
 pub mod node;
@@ -43,6 +44,7 @@ pub mod txn;
 pub use agent::{AgentSelf, GrpcPorts, Member, NodeServices, SelfConfig, XdsSelf};
 pub use agent_registration::{AgentCheckBody, AgentServiceBody, CheckUpdateBody};
 pub use check::{CheckDefinition, HealthCheck, ServiceEntry};
+pub use coordinate::{CoordJson, CoordinateEntry, DatacenterMap};
 pub use event::Event;
 pub use kv::KvPair;
 pub use node::Node;

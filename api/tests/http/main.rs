@@ -6,6 +6,7 @@ mod blocking;
 mod catalog;
 mod client_ops;
 mod connect;
+mod coordinate;
 mod errors;
 mod events;
 mod filter;

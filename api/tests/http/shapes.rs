@@ -272,13 +272,13 @@ async fn agent_self_has_consuls_sections() {
     let api = Harness::new();
     let me = api.get("/v1/agent/self").await.json();
     // `xDS` is `omitempty` and set only when the agent runs its gRPC xDS server, which
-    // Legate does not; `Coord` has no `omitempty` and is `null` without coordinates.
+    // Legate does not; `Coord` has no `omitempty` and is `null` until the agent has one.
     assert_eq!(
         keys(&me),
         ["Config", "Coord", "DebugConfig", "Member", "Meta", "Stats"]
     );
     assert_eq!(me["Coord"], Value::Null);
-    assert_eq!(me["DebugConfig"]["DisableCoordinates"], true);
+    assert_eq!(me["DebugConfig"]["DisableCoordinates"], false);
     assert_eq!(me["DebugConfig"]["GRPCPort"], -1);
     assert_eq!(me["DebugConfig"]["GRPCTLSPort"], -1);
     // The anonymous struct of `Config` (`Partition` is `omitempty`).

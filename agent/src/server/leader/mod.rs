@@ -11,6 +11,7 @@
 //!   which runs as its own task so a slow reconcile never delays an expiry).
 
 pub mod autopilot;
+pub mod coordinates;
 pub mod disk_poll;
 pub mod reconcile;
 pub mod session_timers;

@@ -57,6 +57,15 @@ fn read() -> ReadRequest {
     }
 }
 
+fn coord() -> legate_catalog::Coord {
+    legate_catalog::Coord {
+        vec: vec![0.001, 0.0, -0.0025, 0.0, 0.0, 0.0, 0.0, 0.0],
+        error: 0.2,
+        adjustment: 0.00003,
+        height: 0.0001,
+    }
+}
+
 fn requests() -> Vec<(&'static str, RequestV1)> {
     vec![
         (
@@ -132,6 +141,20 @@ fn requests() -> Vec<(&'static str, RequestV1)> {
             },
         ),
         ("request-v1-datacenters", RequestV1::Datacenters),
+        (
+            "request-v1-operator-coordinate-update",
+            RequestV1::Operator(OperatorRequest::CoordinateUpdate(
+                legate_catalog::NodeCoordinate {
+                    node: "web-1".into(),
+                    segment: String::new(),
+                    coord: coord(),
+                },
+            )),
+        ),
+        (
+            "request-v1-operator-wan-coordinates",
+            RequestV1::Operator(OperatorRequest::WanCoordinates),
+        ),
         (
             "request-v1-operator-wan-keyring",
             RequestV1::Operator(OperatorRequest::WanKeyring(RingOp::Install(
@@ -261,6 +284,13 @@ fn responses() -> Vec<(&'static str, ResponseV1)> {
                 error: Some("1/3 nodes reported failure".into()),
                 messages: BTreeMap::from([("s3.dc1".into(), "no such key".into())]),
             }))),
+        ),
+        (
+            "response-v1-operator-wan-coordinates",
+            ResponseV1::Operator(Ok(OperatorAnswer::WanCoordinates(vec![DatacenterCoords {
+                datacenter: "dc2".into(),
+                coordinates: vec![("s1.dc2".into(), coord())],
+            }]))),
         ),
         (
             "response-v1-datacenters",

@@ -9,7 +9,9 @@ use crate::server::raft::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteReco
 use legate_api::backend::{
     AutopilotConfig, AutopilotHealth, AutopilotState, PeerSelector, RaftConfiguration,
 };
-use legate_catalog::{CommandResult, LogPayload, Query, QueryResult, Session, SessionId};
+use legate_catalog::{
+    CommandResult, Coord, LogPayload, NodeCoordinate, Query, QueryResult, Session, SessionId,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -87,6 +89,28 @@ pub enum OperatorRequest {
     /// A keyring operation on the WAN ring, which only servers are in (a client agent's
     /// `/v1/operator/keyring`).
     WanKeyring(RingOp),
+    /// An agent's network coordinate, for the leader's next coordinate batch.
+    CoordinateUpdate(NodeCoordinate),
+    /// The WAN coordinates of every datacenter's servers (a client's
+    /// `/v1/coordinate/datacenters`).
+    WanCoordinates,
+}
+
+/// One datacenter's servers and their WAN coordinates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatacenterCoords {
+    pub datacenter: String,
+    /// WAN member name and coordinate.
+    pub coordinates: Vec<(String, Coord)>,
+}
+
+impl DatacenterCoords {
+    pub fn into_api(self) -> legate_api::backend::DatacenterCoordinates {
+        legate_api::backend::DatacenterCoordinates {
+            datacenter: self.datacenter,
+            coordinates: self.coordinates,
+        }
+    }
 }
 
 /// A keyring operation, keys as their base64 text.
@@ -183,6 +207,8 @@ pub enum OperatorAnswer {
     Session(Option<Session>),
     /// The WAN ring's answer to `WanKeyring`.
     Keyring(RingAnswer),
+    /// Answer to `WanCoordinates`.
+    WanCoordinates(Vec<DatacenterCoords>),
 }
 
 /// Why an operator call failed, in Consul's words where it has them.
