@@ -17,13 +17,13 @@ def test_a_check_for_an_unknown_service_is_refused(c):
 
 def test_agent_self_has_consuls_sections(c):
     me = c.agent.self()
-    # `xDS` is set only by an agent running Consul's gRPC xDS server; `Coord` is null
-    # without network coordinates.
+    # `xDS` is set only by an agent running Consul's gRPC xDS server; `Coord` is the
+    # agent's network coordinate.
     assert set(me) == {"Config", "DebugConfig", "Coord", "Member", "Stats", "Meta"}
-    assert me["Coord"] is None
+    assert len(me["Coord"]["Vec"]) == 8 and me["Coord"]["Error"] > 0
     assert me["Member"]["Name"] == "py-node" and me["Member"]["Addr"] == "127.0.0.1"
     assert all(isinstance(value, str) for section in me["Stats"].values() for value in section.values())
-    assert me["DebugConfig"]["DisableCoordinates"] is True
+    assert me["DebugConfig"]["DisableCoordinates"] is False
 
 
 def test_a_plain_agent_service_has_exactly_consuls_keys(c):
