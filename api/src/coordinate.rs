@@ -6,8 +6,7 @@ use crate::error::ApiError;
 use crate::reply;
 use crate::router::{unexpected, Api, Incoming};
 use crate::types::{CoordinateEntry, DatacenterMap};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use legate_catalog::{Coord, NodeCoordinate, NodeName, Query, QueryResult};
 
 /// `GET /v1/coordinate/datacenters`: each datacenter's servers, by datacenter name.
@@ -68,10 +67,7 @@ pub async fn node<B: Backend>(
     };
     if found.is_empty() {
         // Consul answers a bare 404 (with the read headers) for a node without one.
-        let mut response = reply::read_json(&(), &read.meta, false);
-        *response.status_mut() = StatusCode::NOT_FOUND;
-        *response.body_mut() = axum::body::Body::empty();
-        return Ok(response.into_response());
+        return Ok(reply::not_found(&read.meta));
     }
     let entries: Vec<CoordinateEntry> = found.iter().map(CoordinateEntry::from).collect();
     Ok(reply::read_json(&entries, &read.meta, options.pretty))

@@ -70,6 +70,8 @@ pub mod operator_keyring;
 pub mod operator_raft;
 pub mod options;
 pub mod params;
+pub mod prepared_query;
+pub mod query;
 pub mod reply;
 pub mod route;
 pub mod router;

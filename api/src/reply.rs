@@ -38,6 +38,11 @@ pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Response {
     response
 }
 
+/// A 200 with an empty body (a write Consul answers with nothing).
+pub fn empty() -> Response {
+    Response::new(Body::empty())
+}
+
 /// A 200 JSON answer to a read, with its meta headers.
 pub fn read_json<T: Serialize + ?Sized>(value: &T, meta: &ReadMeta, pretty: bool) -> Response {
     let mut response = json(value, pretty);

@@ -76,6 +76,11 @@ pub enum Endpoint {
     /// `/v1/coordinate/node/<node>`.
     CoordinateNode(String),
     CoordinateUpdate,
+    /// `/v1/query`: list (GET) and create (POST).
+    Query,
+    /// `/v1/query/<rest>`: one query, its `execute` or its `explain`; the handler checks
+    /// methods, which depend on the rest (Consul registers it without a method list).
+    QueryItem(String),
 }
 
 const READ: &[Method] = &[Method::GET];
@@ -84,6 +89,7 @@ const KV: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
 const REMOVE: &[Method] = &[Method::DELETE];
 const ACTION: &[Method] = &[Method::POST];
 const READ_WRITE: &[Method] = &[Method::GET, Method::PUT];
+const QUERY: &[Method] = &[Method::GET, Method::POST];
 /// The keyring's methods name its operations: list, install, use, remove.
 const KEYRING: &[Method] = &[Method::GET, Method::POST, Method::PUT, Method::DELETE];
 
@@ -137,6 +143,7 @@ pub(crate) const EXACT: &[(&str, Endpoint)] = &[
     ),
     ("/v1/coordinate/nodes", Endpoint::CoordinateNodes),
     ("/v1/coordinate/update", Endpoint::CoordinateUpdate),
+    ("/v1/query", Endpoint::Query),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -187,6 +194,7 @@ pub(crate) const PREFIXES: &[(&str, WithArgument)] = &[
     ("/v1/session/node/", Endpoint::SessionNode),
     ("/v1/event/fire/", Endpoint::EventFire),
     ("/v1/coordinate/node/", Endpoint::CoordinateNode),
+    ("/v1/query/", Endpoint::QueryItem),
 ];
 
 impl Endpoint {
@@ -207,7 +215,8 @@ impl Endpoint {
     /// The methods the endpoint takes (besides `OPTIONS`), or `None` for any.
     pub fn methods(&self) -> Option<&'static [Method]> {
         match self {
-            Endpoint::Index => None,
+            Endpoint::Index | Endpoint::QueryItem(_) => None,
+            Endpoint::Query => Some(QUERY),
             Endpoint::Kv(_) => Some(KV),
             Endpoint::CatalogRegister
             | Endpoint::CatalogDeregister

@@ -16,7 +16,7 @@ use crate::options::{remote_datacenter, RequestOptions};
 use crate::params::{percent_decode, Params};
 use crate::route::{unknown_path_text, Endpoint};
 use crate::{agent, agent_check, agent_health, agent_maintenance, agent_membership};
-use crate::{agent_metrics, coordinate, http_timing};
+use crate::{agent_metrics, coordinate, http_timing, query};
 use crate::{agent_service, catalog, health, kv, session, status, txn};
 use crate::{operator_autopilot, operator_keyring, operator_raft};
 use axum::body::Body;
@@ -190,6 +190,8 @@ impl<B: Backend> Api<B> {
             Endpoint::CoordinateNodes => coordinate::nodes(self, request).await,
             Endpoint::CoordinateNode(node) => coordinate::node(self, node, request).await,
             Endpoint::CoordinateUpdate => coordinate::update(self, request).await,
+            Endpoint::Query => query::list(self, request).await,
+            Endpoint::QueryItem(rest) => query::item(self, rest, request).await,
         }
     }
 

@@ -18,6 +18,7 @@ mod metrics;
 mod operator_autopilot;
 mod operator_keyring;
 mod operator_raft;
+mod query;
 mod server;
 mod session;
 mod shapes;
