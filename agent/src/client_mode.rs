@@ -411,13 +411,20 @@ impl Backend for ClientBackend {
 pub struct ClientLookup {
     forwarder: Forwarder,
     datacenter: Datacenter,
+    /// Prepared queries run through the HTTP backend's executor.
+    backend: Arc<ClientBackend>,
 }
 
 impl ClientLookup {
-    pub fn new(forwarder: Forwarder, datacenter: Datacenter) -> ClientLookup {
+    pub fn new(
+        forwarder: Forwarder,
+        datacenter: Datacenter,
+        backend: Arc<ClientBackend>,
+    ) -> ClientLookup {
         ClientLookup {
             forwarder,
             datacenter,
+            backend,
         }
     }
 
@@ -448,6 +455,14 @@ fn unexpected(result: QueryResult) -> LookupError {
 }
 
 impl Lookup for ClientLookup {
+    async fn prepared_query(
+        &self,
+        name: String,
+        options: legate_dns::ReadOptions,
+    ) -> Result<Option<legate_dns::QueryAnswer>, LookupError> {
+        crate::query_lookup::prepared_query(&*self.backend, name, &options).await
+    }
+
     async fn service_instances(
         &self,
         name: ServiceName,

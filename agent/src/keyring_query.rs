@@ -18,13 +18,15 @@ use legate_api::backend::{KeyringOp, KeyringResponse};
 use legate_catalog::codec;
 use legate_gossip::{Event, Gossip, KeyringList, MemberStatus};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 
 pub const QUERY_EVENT: &str = "_legate:keyring";
 pub const ANSWER_EVENT: &str = "_legate:keyring-ack";
 const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// Queries a member remembers its answer to, so a query sent again is not applied again.
+const REMEMBERED: usize = 64;
 /// How often the query goes out again to members that have not answered yet.
 const RESEND_EVERY: Duration = Duration::from_secs(1);
 
@@ -77,6 +79,7 @@ async fn apply(gossip: &Gossip, op: &Op) -> (Option<String>, KeyringList) {
 /// Answers other agents' keyring queries until gossip stops.
 pub async fn respond(gossip: Gossip, node: String) {
     let mut events = gossip.subscribe();
+    let mut answered: VecDeque<(u64, Answer)> = VecDeque::new();
     loop {
         let event = match events.recv().await {
             Ok(event) => event,
@@ -94,13 +97,25 @@ pub async fn respond(gossip: Gossip, node: String) {
         if origin == node {
             continue; // Rule 1.
         }
-        let (error, list) = apply(&gossip, &op).await;
-        let answer = Answer::V1 {
-            id,
-            node: node.clone(),
-            error,
-            keys: list.keys,
-            primary: list.primary,
+        // A query sent again (its asker missed our answer) is answered again, not applied
+        // again: a second `remove` would fail for a key the first removed.
+        let answer = match answered.iter().find(|(seen, _)| *seen == id) {
+            Some((_, answer)) => answer.clone(),
+            None => {
+                let (error, list) = apply(&gossip, &op).await;
+                let answer = Answer::V1 {
+                    id,
+                    node: node.clone(),
+                    error,
+                    keys: list.keys,
+                    primary: list.primary,
+                };
+                if answered.len() >= REMEMBERED {
+                    answered.pop_front();
+                }
+                answered.push_back((id, answer.clone()));
+                answer
+            }
         };
         if let Err(error) = gossip
             .fire_event(ANSWER_EVENT, codec::encode(&answer))
@@ -156,8 +171,8 @@ pub async fn run(
     }
     let deadline = Instant::now() + ANSWER_DEADLINE;
     // Gossip broadcasts are best-effort: a member that missed the query (a dropped datagram on
-    // a busy host) gets it again every `RESEND_EVERY` until it answers. Every operation is
-    // idempotent, so a member that sees it twice answers twice, to the same effect.
+    // a busy host) gets it again every `RESEND_EVERY` until it answers. A member that sees it
+    // twice sends its first answer again (see `respond`).
     let mut resend = tokio::time::interval_at(Instant::now() + RESEND_EVERY, RESEND_EVERY);
     while !alive.iter().all(|member| answers.contains_key(member)) {
         let event = tokio::select! {
@@ -182,7 +197,8 @@ pub async fn run(
         }) = codec::decode::<Answer>(&event.payload)
         {
             if answered == id {
-                answers.insert(node, (error, keys, primary));
+                // The first answer counts: a repeat is the same answer sent again.
+                answers.entry(node).or_insert((error, keys, primary));
             }
         }
     }

@@ -34,6 +34,7 @@ pub mod lock;
 pub mod membership;
 pub mod node_id;
 pub mod operator_calls;
+pub mod query_lookup;
 pub mod run;
 pub mod server;
 pub mod telemetry;

@@ -442,11 +442,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             user_events,
             federation: federation.clone(),
         });
+        let backend = Arc::new(backend);
         let lookup = ServerLookup::new(
             store,
             raft.clone(),
             config.datacenter.as_str().into(),
             federation,
+            backend.clone(),
         );
         (Some(raft), frontends.start(&config, backend, lookup))
     } else {
@@ -478,7 +480,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: Shutdown) -> an
             shutdown.clone(),
             user_events,
         );
-        let lookup = ClientLookup::new(forwarder, config.datacenter.as_str().into());
+        let backend = Arc::new(backend);
+        let lookup = ClientLookup::new(
+            forwarder,
+            config.datacenter.as_str().into(),
+            backend.clone(),
+        );
         (None, frontends.start(&config, backend, lookup))
     };
     if let Some(addr) = http_addr {
@@ -577,7 +584,7 @@ impl Frontends {
     fn start<B: Backend, L: Lookup>(
         self,
         config: &Config,
-        backend: B,
+        backend: Arc<B>,
         lookup: L,
     ) -> Vec<JoinHandle<std::io::Result<()>>> {
         let mut handles = Vec::new();
@@ -586,7 +593,7 @@ impl Frontends {
         };
         if let Some(listener) = self.listeners.http {
             let router = legate_api::router(
-                Arc::new(backend),
+                backend,
                 ApiConfig {
                     kv_max_value_size: config.kv_max_value_size,
                     pretty_default: config.dev,

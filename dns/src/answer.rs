@@ -27,7 +27,7 @@
 use crate::builder::{Addressing, Builder, Context, Negative};
 use crate::config::DnsConfig;
 use crate::health;
-use crate::lookup::LookupError;
+use crate::lookup::{LookupError, QueryAnswer};
 use crate::name::DnsQuery;
 use crate::records;
 use crate::request::DnsRequest;
@@ -58,6 +58,10 @@ pub enum Need {
     Reverse {
         ip: IpAddr,
     },
+    PreparedQuery {
+        name: String,
+        dc: Option<Datacenter>,
+    },
 }
 
 /// What the shell learned for one question.
@@ -83,6 +87,8 @@ pub enum Found {
         nodes: Vec<Node>,
         services: Vec<Service>,
     },
+    /// A prepared query's answer; `None` when no query has the name.
+    Query(Option<QueryAnswer>),
     Failed(LookupError),
 }
 
@@ -111,6 +117,10 @@ pub fn needs(request: &DnsRequest) -> Need {
             name: name.clone(),
             dc: dc.clone(),
         },
+        DnsQuery::PreparedQuery { name, dc } => Need::PreparedQuery {
+            name: name.clone(),
+            dc: dc.clone(),
+        },
         _ => Need::Nothing,
     }
 }
@@ -136,6 +146,13 @@ pub fn hostnames(request: &DnsRequest, found: &Found, config: &DnsConfig) -> BTr
                 {
                     continue;
                 }
+                if let Addressing::Hostname(host) = ctx.addressing(instance, qtype) {
+                    names.insert(host.to_ascii_lowercase());
+                }
+            }
+        }
+        (Found::Query(Some(answer)), _) => {
+            for instance in &answer.instances {
                 if let Addressing::Hostname(host) = ctx.addressing(instance, qtype) {
                     names.insert(host.to_ascii_lowercase());
                 }

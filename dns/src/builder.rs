@@ -212,6 +212,27 @@ impl<'a> Builder<'a> {
                 }
                 Ok(())
             }
+            (Found::Query(None), _) => Err(Negative::NameError),
+            // The query filtered and ordered its instances; they are answered as they come.
+            (Found::Query(Some(answer)), DnsQuery::PreparedQuery { .. }) => {
+                let selected: Vec<&Instance> = answer.instances.iter().collect();
+                if selected.is_empty() {
+                    return Err(Negative::NameError);
+                }
+                let ttl = answer.ttl.map_or_else(
+                    || ctx.config.service_ttl_secs(&answer.service),
+                    |ttl| ttl.as_secs().min(u64::from(u32::MAX)) as u32,
+                );
+                if ctx.qtype == RecordType::SRV {
+                    self.service_srv(&selected, ttl);
+                } else {
+                    self.service_addresses(&selected, ttl);
+                }
+                if self.message.answers.is_empty() {
+                    return Err(Negative::NoData);
+                }
+                Ok(())
+            }
             (Found::Node(None), _) => Err(Negative::NameError),
             (Found::Node(Some(node)), _) => {
                 self.node(node);

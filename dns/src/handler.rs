@@ -215,6 +215,15 @@ impl<L: Lookup> DnsHandler<L> {
                     Err(error) => Found::Failed(error),
                 }
             }
+            Need::PreparedQuery { name, dc } => {
+                match self
+                    .bounded(lookup.prepared_query(name, self.read(dc)))
+                    .await
+                {
+                    Ok(answer) => Found::Query(answer),
+                    Err(error) => Found::Failed(error),
+                }
+            }
             Need::Node { name, dc } => match self.bounded(lookup.node(name, self.read(dc))).await {
                 Ok(node) => Found::Node(node),
                 Err(error) => Found::Failed(error),

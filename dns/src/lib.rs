@@ -60,7 +60,7 @@ pub mod trim;
 pub use answer::{answer, Facts, Found, Need, Reply};
 pub use config::{ConfigError, DnsConfig, RecursorStrategy, ServiceTtl, SoaConfig};
 pub use handler::DnsHandler;
-pub use lookup::{Lookup, LookupError, ReadOptions};
+pub use lookup::{Lookup, LookupError, QueryAnswer, ReadOptions};
 pub use name::{DnsQuery, ParsedName};
 pub use request::DnsRequest;
 pub use server::{bind_udp_reuseport, serve, serve_with_limits, ServeLimits};

@@ -17,6 +17,10 @@
 //! 5. `shared_service_instances` returns what `service_instances` would. Its default copies
 //!    that list once into an `Arc`; an implementation that can keep the list until the
 //!    catalog changes overrides it, so a busy service is not copied for every question.
+//! 7. `prepared_query` runs a prepared query (by id, name or template) as the HTTP
+//!    `execute` does for this agent: its health and tag filtering, `near` sorting or
+//!    shuffling and failover are the query's, so the frontend answers with its instances as
+//!    they come, under the query's DNS TTL.
 //! 6. The frontend gives every call a deadline (`DnsHandler::with_lookup_timeout`, 5 s by
 //!    default) and answers SERVFAIL past it; implementations may cancel their work when the
 //!    future is dropped.
@@ -38,6 +42,15 @@ pub struct ReadOptions {
     pub max_stale: Duration,
 }
 
+/// What a prepared query answered: its instances, in order, and its DNS TTL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryAnswer {
+    /// The service it queried (its `service_ttl` applies when the query sets no TTL).
+    pub service: String,
+    pub instances: Vec<Instance>,
+    pub ttl: Option<Duration>,
+}
+
 /// Why a lookup found no answer. Nothing was changed by a failed lookup.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum LookupError {
@@ -53,6 +66,13 @@ pub enum LookupError {
 
 /// The catalog reads behind DNS answers.
 pub trait Lookup: Send + Sync + 'static {
+    /// A prepared query's answer (rule 7), or `None` when no query answers the name.
+    fn prepared_query(
+        &self,
+        name: String,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<Option<QueryAnswer>, LookupError>> + Send;
+
     /// Every instance of a service, healthy or not, with its node and checks.
     fn service_instances(
         &self,

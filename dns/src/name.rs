@@ -36,9 +36,8 @@ pub enum DnsQuery {
     /// `<hex>.addr[...].<domain>`: 8 hex digits are an IPv4 address, 32 an IPv6 address.
     /// Whatever follows `addr` is ignored, as in Consul.
     Addr { ip: IpAddr },
-    /// `<query>.query[.<dc>].<domain>` and `_<query>._<proto>.query...`: a prepared query.
-    /// Legate has no prepared queries yet, so these are answered NXDOMAIN, which is what
-    /// Consul answers for a query that does not exist.
+    /// `<query>.query[.<dc>].<domain>` and `_<query>._<proto>.query...`: a prepared query
+    /// by id or name (templates by prefix); NXDOMAIN when none answers the name.
     PreparedQuery {
         name: String,
         dc: Option<Datacenter>,

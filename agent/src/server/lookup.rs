@@ -23,6 +23,8 @@ pub struct ServerLookup {
     raft: RaftHandle,
     datacenter: Datacenter,
     federation: Federation,
+    /// Prepared queries run through the HTTP backend's executor.
+    backend: Arc<super::backend::ServerBackend>,
     /// Service questions repeat far more often than the catalog changes.
     instances: InstanceCache,
 }
@@ -33,12 +35,14 @@ impl ServerLookup {
         raft: RaftHandle,
         datacenter: Datacenter,
         federation: Federation,
+        backend: Arc<super::backend::ServerBackend>,
     ) -> Self {
         ServerLookup {
             store,
             raft,
             datacenter,
             federation,
+            backend,
             instances: InstanceCache::default(),
         }
     }
@@ -78,6 +82,14 @@ impl ServerLookup {
 }
 
 impl Lookup for ServerLookup {
+    async fn prepared_query(
+        &self,
+        name: String,
+        options: ReadOptions,
+    ) -> Result<Option<legate_dns::QueryAnswer>, LookupError> {
+        crate::query_lookup::prepared_query(&*self.backend, name, &options).await
+    }
+
     async fn service_instances(
         &self,
         name: ServiceName,

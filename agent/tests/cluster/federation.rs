@@ -246,3 +246,83 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
         raw(&dc1, CLIENT, "where", "&dc=dc2") == (200, "changed".to_owned())
     });
 }
+
+/// Status and JSON body of a prepared query's execute on agent `index`.
+fn execute(cluster: &Cluster, index: usize, query: &str) -> Option<Value> {
+    cluster.get_json(index, &format!("/v1/query/{query}/execute"))
+}
+
+#[test]
+fn a_prepared_query_fails_over_to_the_other_datacenter_and_back() {
+    let (mut dc1, dc2) = two_datacenters();
+    // `pay` runs on each datacenter's client agent, registered with that agent.
+    for cluster in [&dc1, &dc2] {
+        let body = r#"{"Name":"pay","Port":7000}"#;
+        assert_eq!(
+            cluster
+                .put(CLIENT, "/v1/agent/service/register", body)
+                .map(|r| r.0),
+            Some(200)
+        );
+    }
+    for cluster in [&dc1, &dc2] {
+        cluster.wait_until("pay in the catalog", || {
+            cluster
+                .get_json(0, "/v1/catalog/service/pay")
+                .is_some_and(|list| list.as_array().is_some_and(|l| l.len() == 1))
+        });
+    }
+    let query = r#"{"Name":"pay","Service":{"Service":"pay","Failover":{"NearestN":1}},
+        "DNS":{"TTL":"5s"}}"#;
+    let created = dc1.http_post(0, "/v1/query", query);
+    assert_eq!(created.0, 200, "{}", created.1);
+
+    let local_ip = dc1.nodes[CLIENT].ip.to_string();
+    let remote_ip = dc2.nodes[CLIENT].ip.to_string();
+    let answered_by = |answer: &Value| -> (String, String, u64) {
+        (
+            answer["Datacenter"].as_str().unwrap_or_default().to_owned(),
+            answer["Nodes"][0]["Node"]["Address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            answer["Failovers"].as_u64().unwrap_or(99),
+        )
+    };
+    // Healthy at home: answered in dc1, over HTTP (server and client) and DNS.
+    for index in [1, CLIENT] {
+        let answer = execute(&dc1, index, "pay").unwrap();
+        assert_eq!(answered_by(&answer), ("dc1".into(), local_ip.clone(), 0));
+        assert_eq!(answer["DNS"]["TTL"], "5s");
+    }
+    assert_eq!(dc1.dig(0, "pay.query.consul").trim(), local_ip);
+
+    // The host of dc1's instance dies: once gossip marks it failed (serfHealth critical),
+    // the query answers from dc2, the nearest other datacenter.
+    dc1.kill9(CLIENT);
+    dc1.wait_until("the query to fail over to dc2", || {
+        execute(&dc1, 0, "pay")
+            .is_some_and(|answer| answered_by(&answer) == ("dc2".into(), remote_ip.clone(), 1))
+    });
+    dc1.wait_until("DNS to fail over to dc2", || {
+        dc1.dig(1, "pay.query.consul").trim() == remote_ip
+    });
+    let srv = dc1.dig_type(2, "pay.query.consul", "SRV");
+    assert!(srv.contains("7000"), "{srv}");
+
+    // It comes back: answers return home.
+    dc1.start_node(CLIENT);
+    dc1.wait_until("the query to come back to dc1", || {
+        execute(&dc1, 0, "pay")
+            .is_some_and(|answer| answered_by(&answer) == ("dc1".into(), local_ip.clone(), 0))
+    });
+    dc1.wait_until("DNS to come back to dc1", || {
+        dc1.dig(2, "pay.query.consul").trim() == local_ip
+    });
+    // A query that does not exist.
+    assert_eq!(
+        get(&dc1, 0, "/v1/query/nope/execute"),
+        (404, "Query not found".to_owned())
+    );
+    assert_eq!(dc1.dig(0, "nope.query.consul").trim(), "");
+}

@@ -345,6 +345,40 @@ impl Cluster {
         );
     }
 
+    /// A POST with a body: status and text (0 when the agent did not answer).
+    pub fn http_post(&self, index: usize, path: &str, body: &str) -> (u16, String) {
+        match self
+            .http
+            .post(self.url(index, path))
+            .body(body.to_owned())
+            .send()
+        {
+            Ok(response) => (
+                response.status().as_u16(),
+                response.text().unwrap_or_default(),
+            ),
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// A DNS question of `qtype` to agent `index` with `dig +short`.
+    pub fn dig_type(&self, index: usize, name: &str, qtype: &str) -> String {
+        let output = Command::new("dig")
+            .args([
+                &format!("@{}", self.nodes[index].ip),
+                "-p",
+                "8600",
+                "+short",
+                "+time=2",
+                "+tries=1",
+                name,
+                qtype,
+            ])
+            .output()
+            .expect("dig is installed (Debian bind9-dnsutils; .ci/run installs it)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// A DNS question to agent `index` with `dig +short`.
     pub fn dig(&self, index: usize, name: &str) -> String {
         let output = Command::new("dig")

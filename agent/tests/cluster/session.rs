@@ -65,6 +65,14 @@ fn a_new_leader_restarts_ttl_timers_in_full() {
     let mut cluster = Cluster::start(3, 0, &[]);
     let leader = cluster.wait_for_leader();
     let follower = (0..3).find(|index| *index != leader).unwrap();
+    // A session needs its node in the catalog, where the leader's reconcile puts it a
+    // moment after the election.
+    let node = format!("/v1/catalog/node/{}", cluster.nodes[follower].name);
+    cluster.wait_until("the follower's node in the catalog", || {
+        cluster
+            .get_json(leader, &node)
+            .is_some_and(|found| !found.is_null())
+    });
     // Bound to no check: only the TTL can end them. With the default `serfHealth`, a leader
     // view that was stale by the time of the kill would fail the sessions' own node instead,
     // invalidating them for a reason this test is not about (seen under CI load).

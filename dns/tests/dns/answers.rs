@@ -67,6 +67,16 @@ async fn answers_match_golden() {
 struct StuckLookup;
 
 impl legate_dns::Lookup for StuckLookup {
+    fn prepared_query(
+        &self,
+        _name: String,
+        _options: legate_dns::ReadOptions,
+    ) -> impl std::future::Future<
+        Output = Result<Option<legate_dns::QueryAnswer>, legate_dns::LookupError>,
+    > + Send {
+        std::future::pending()
+    }
+
     fn service_instances(
         &self,
         _name: legate_catalog::ServiceName,

@@ -110,6 +110,29 @@ impl FakeCatalog {
 }
 
 impl Lookup for FakeCatalog {
+    /// One prepared query, `web-q`: the passing instances of `web`, under a 30 s TTL.
+    fn prepared_query(
+        &self,
+        name: String,
+        options: ReadOptions,
+    ) -> impl Future<Output = Result<Option<legate_dns::QueryAnswer>, LookupError>> + Send {
+        let answer = if name == "web-q" {
+            self.instances("web", &options).map(|instances| {
+                Some(legate_dns::QueryAnswer {
+                    service: "web".into(),
+                    instances: instances
+                        .into_iter()
+                        .filter(|instance| instance.all_passing())
+                        .collect(),
+                    ttl: Some(std::time::Duration::from_secs(30)),
+                })
+            })
+        } else {
+            Ok(None)
+        };
+        ready(answer)
+    }
+
     fn service_instances(
         &self,
         name: ServiceName,
