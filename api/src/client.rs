@@ -73,6 +73,8 @@ pub struct KvPutOptions {
     pub acquire: Option<String>,
     /// `?release=<session>`: let go of the key's lock.
     pub release: Option<String>,
+    /// `?dc=`: write in that datacenter.
+    pub datacenter: Option<String>,
 }
 
 /// Options of a KV delete.
@@ -80,6 +82,8 @@ pub struct KvPutOptions {
 pub struct KvDeleteOptions {
     /// Delete every key with this prefix.
     pub recurse: bool,
+    /// `?dc=`: delete in that datacenter.
+    pub datacenter: Option<String>,
     /// Delete only at this `ModifyIndex`.
     pub cas: Option<u64>,
 }

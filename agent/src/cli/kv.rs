@@ -170,6 +170,7 @@ async fn put(args: PutArgs) -> Outcome {
         cas: args.cas.then_some(args.modify_index),
         acquire: args.acquire.then(|| args.session.clone()),
         release: args.release.then(|| args.session.clone()),
+        datacenter: args.http.datacenter.clone(),
     };
     match args.http.client().kv_put(&args.key, &value, &options).await {
         Ok(true) if args.acquire => Outcome::ok(format!("Success! Lock acquired on: {}", args.key)),
@@ -193,6 +194,7 @@ async fn delete(args: DeleteArgs) -> Outcome {
     let options = KvDeleteOptions {
         recurse: args.recurse,
         cas: args.cas.then_some(args.modify_index),
+        datacenter: args.http.datacenter.clone(),
     };
     match args.http.client().kv_delete(&args.key, &options).await {
         Ok(true) if args.recurse => {

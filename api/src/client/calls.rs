@@ -76,6 +76,9 @@ impl Client {
         if let Some(session) = &options.release {
             query.push(("release".to_owned(), session.clone()));
         }
+        if let Some(dc) = options.datacenter.as_ref().filter(|dc| !dc.is_empty()) {
+            query.push(("dc".to_owned(), dc.clone()));
+        }
         let path = format!("/v1/kv/{}", percent_encode_path(key));
         let target = Self::encode(&path, &query);
         self.call(reqwest::Method::PUT, &target, Some(value.to_vec()))
@@ -94,6 +97,9 @@ impl Client {
         }
         if let Some(cas) = options.cas {
             query.push(("cas".to_owned(), cas.to_string()));
+        }
+        if let Some(dc) = options.datacenter.as_ref().filter(|dc| !dc.is_empty()) {
+            query.push(("dc".to_owned(), dc.clone()));
         }
         let path = format!("/v1/kv/{}", percent_encode_path(key));
         self.call(reqwest::Method::DELETE, &Self::encode(&path, &query), None)

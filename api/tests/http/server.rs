@@ -87,7 +87,7 @@ async fn the_client_speaks_to_the_served_api() {
     assert_eq!(keys, ["app/a", "app/b/"]);
     let recurse = KvDeleteOptions {
         recurse: true,
-        cas: None,
+        ..KvDeleteOptions::default()
     };
     assert!(client.kv_delete("app/", &recurse).await.unwrap());
     let (gone, meta) = client.kv_get("app/a", &any).await.unwrap();
