@@ -279,15 +279,6 @@ impl ClientBackend {
         }
     }
 
-    /// User events stay in this datacenter's gossip: one for another datacenter has no
-    /// path there yet.
-    fn check_datacenter(&self, datacenter: &Option<Datacenter>) -> Result<(), BackendError> {
-        match datacenter {
-            Some(dc) if *dc != self.info.datacenter => Err(BackendError::NoPathToDatacenter),
-            _ => Ok(()),
-        }
-    }
-
     /// Where a call for `datacenter` goes.
     fn route<'a>(&'a self, datacenter: &'a Option<Datacenter>) -> Route<'a> {
         self.forwarder.route(
@@ -399,7 +390,7 @@ impl Backend for ClientBackend {
 
     crate::delegate_operator_calls!(ops);
 
-    crate::delegate_event_calls!(user_events);
+    crate::delegate_event_calls!(user_events, ops);
 
     fn metrics(&self) -> legate_api::telemetry::MetricsSnapshot {
         crate::telemetry::snapshot()

@@ -231,6 +231,22 @@ impl<T: OperatorTransport> OperatorCalls<T> {
         }
     }
 
+    /// A user event for another datacenter, fired there by one of its servers.
+    pub async fn fire_event_in(
+        &self,
+        datacenter: &Datacenter,
+        event: &legate_api::backend::UserEvent,
+    ) -> Result<(), BackendError> {
+        let request = OperatorRequest::FireEvent {
+            gossip_name: event.gossip_name(),
+            payload: event.encode(),
+        };
+        match self.call_in(Some(datacenter), request).await? {
+            OperatorAnswer::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// `/v1/coordinate/datacenters`, from a server's WAN pool.
     pub async fn coordinate_datacenters(
         &self,

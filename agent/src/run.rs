@@ -596,6 +596,7 @@ impl Frontends {
                 backend,
                 ApiConfig {
                     kv_max_value_size: config.kv_max_value_size,
+                    translate_wan_addrs: config.translate_wan_addrs,
                     pretty_default: config.dev,
                     ..ApiConfig::default()
                 },

@@ -115,18 +115,24 @@ async fn receive<L: LocalAgent>(
     }
 }
 
-/// The event part of `api::Backend` for a backend holding `UserEvents` in `$field`: servers
-/// and clients fire and list events the same way, through their own gossip.
+/// The event part of `api::Backend` for a backend holding `UserEvents` in `$field` and its
+/// `OperatorCalls` in `$ops`: servers and clients fire and list events the same way, through
+/// their own gossip; an event for another datacenter goes to one of its servers, which
+/// fires it there.
 #[macro_export]
 macro_rules! delegate_event_calls {
-    ($field:ident) => {
+    ($field:ident, $ops:ident) => {
         async fn fire_event(
             &self,
             datacenter: Option<legate_catalog::Datacenter>,
             event: legate_api::backend::UserEvent,
         ) -> Result<(), BackendError> {
-            self.check_datacenter(&datacenter)?;
-            self.$field.fire(event).await
+            match datacenter {
+                Some(dc) if dc != self.agent_info().datacenter => {
+                    self.$ops.fire_event_in(&dc, &event).await
+                }
+                _ => self.$field.fire(event).await,
+            }
         }
 
         async fn events(

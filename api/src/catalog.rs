@@ -74,15 +74,23 @@ pub async fn nodes<B: Backend>(api: &Api<B>, request: Incoming) -> Result<Respon
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
+    let translate = crate::translate::applies(api, &options);
     let mut nodes: Vec<Node> = nodes
         .iter()
-        .map(|node| Node::from_record(node, &dc))
+        .map(|node| {
+            let mut node = node.clone();
+            if translate {
+                crate::translate::node(&mut node);
+            }
+            Node::from_record(&node, &dc)
+        })
         .collect();
     if let Some(filter) = &filter {
         filter.retain(&mut nodes);
     }
     crate::near::sort(api, &options, &mut nodes, |node| node.node.as_str()).await?;
-    Ok(reply::read_json(&nodes, &read.meta, options.pretty))
+    let response = reply::read_json(&nodes, &read.meta, options.pretty);
+    Ok(crate::translate::mark(api, response))
 }
 
 /// `GET /v1/catalog/services`: name → the union of its instances' tags. With `?filter=`
@@ -179,9 +187,14 @@ async fn service_nodes<B: Backend>(
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
+    let translate = crate::translate::applies(api, &options);
     let mut listed: Vec<CatalogService> = instances
         .iter()
         .map(|instance| {
+            let mut instance = instance.clone();
+            if translate {
+                crate::translate::instance(&mut instance);
+            }
             let node = Node::from_record(&instance.node, &dc);
             CatalogService::from_records(&node, &instance.service)
         })
@@ -191,7 +204,8 @@ async fn service_nodes<B: Backend>(
         filter.retain(&mut listed);
     }
     crate::near::sort(api, &options, &mut listed, |entry| entry.node.as_str()).await?;
-    Ok(reply::read_json(&listed, &read.meta, options.pretty))
+    let response = reply::read_json(&listed, &read.meta, options.pretty);
+    Ok(crate::translate::mark(api, response))
 }
 
 /// `GET /v1/catalog/node/:node`: the node and its services, or `null` for an unknown node
@@ -214,6 +228,7 @@ pub async fn node<B: Backend>(
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
+    let translate = crate::translate::applies(api, &options);
     let answer = found.as_ref().map(|(node, services)| {
         let mut services = services
             .iter()
@@ -222,10 +237,15 @@ pub async fn node<B: Backend>(
         if let Some(filter) = &filter {
             filter.retain_values(&mut services);
         }
+        let mut node = node.clone();
+        if translate {
+            crate::translate::node(&mut node);
+        }
         NodeServices {
-            node: Node::from_record(node, &dc),
+            node: Node::from_record(&node, &dc),
             services,
         }
     });
-    Ok(reply::read_json(&answer, &read.meta, options.pretty))
+    let response = reply::read_json(&answer, &read.meta, options.pretty);
+    Ok(crate::translate::mark(api, response))
 }

@@ -24,6 +24,9 @@ pub struct ApiConfig {
     /// longest blocking query (`max_query_time` plus its 1/16 jitter); `request_timeout()`
     /// enforces that whatever is set here.
     pub request_timeout: Duration,
+    /// Consul's `translate_wan_addrs`: answers about another datacenter's nodes show their
+    /// `wan` tagged addresses, and say so with `X-Consul-Translate-Addresses: true`.
+    pub translate_wan_addrs: bool,
 }
 
 impl Default for ApiConfig {
@@ -36,6 +39,7 @@ impl Default for ApiConfig {
             max_request_body: 4 * 1024 * 1024,
             max_discarded_body: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(12 * 60),
+            translate_wan_addrs: false,
         }
     }
 }

@@ -99,9 +99,17 @@ async fn service_nodes<B: Backend>(
         return Err(unexpected(&read.value));
     };
     let dc = api.answer_datacenter(&options);
+    let translate = crate::translate::applies(api, &options);
     let mut entries: Vec<ServiceEntry> = instances
         .iter()
-        .map(|instance| ServiceEntry::from_instance(instance, &dc))
+        .map(|instance| {
+            if translate {
+                let mut instance = instance.clone();
+                crate::translate::instance(&mut instance);
+                return ServiceEntry::from_instance(&instance, &dc);
+            }
+            ServiceEntry::from_instance(instance, &dc)
+        })
         .collect();
     listing.retain(&mut entries);
     if let Some(filter) = &filter {
@@ -111,7 +119,8 @@ async fn service_nodes<B: Backend>(
         entry.node.node.as_str()
     })
     .await?;
-    Ok(reply::read_json(&entries, &read.meta, options.pretty))
+    let response = reply::read_json(&entries, &read.meta, options.pretty);
+    Ok(crate::translate::mark(api, response))
 }
 
 /// `GET /v1/health/checks/:service`: the service's own checks (no node checks).

@@ -81,6 +81,7 @@ pub mod status;
 pub mod telemetry;
 pub mod testing;
 pub mod timestamp;
+pub mod translate;
 pub mod txn;
 pub mod types;
 

@@ -185,12 +185,21 @@ async fn execute<B: Backend>(
     let executed = prepared_query::execute(&*api.backend, &execution)
         .await
         .map_err(execute_error)?;
+    // Answers from another datacenter (asked for, or failed over to) are translated.
+    let translate =
+        api.config.translate_wan_addrs && executed.datacenter != info.datacenter.as_str();
     let answer = ExecuteAnswer {
         service: executed.query.definition.service.service.clone(),
         nodes: executed
             .nodes
             .iter()
-            .map(|instance| ServiceEntry::from_instance(instance, &executed.datacenter))
+            .map(|instance| {
+                let mut instance = instance.clone();
+                if translate {
+                    crate::translate::instance(&mut instance);
+                }
+                ServiceEntry::from_instance(&instance, &executed.datacenter)
+            })
             .collect(),
         dns: Dns {
             ttl: executed.query.definition.dns.ttl.clone(),
@@ -198,7 +207,10 @@ async fn execute<B: Backend>(
         datacenter: executed.datacenter,
         failovers: executed.failovers,
     };
-    Ok(reply::json(&answer, options.pretty))
+    Ok(crate::translate::mark(
+        api,
+        reply::json(&answer, options.pretty),
+    ))
 }
 
 /// The client's address as a proxy in front reports it, for `Near: "_ip"`.

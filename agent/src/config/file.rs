@@ -67,6 +67,7 @@ pub struct FileConfig {
     pub pid_file: Option<PathBuf>,
     pub reconnect_timeout: Option<String>,
     pub reconnect_timeout_wan: Option<String>,
+    pub translate_wan_addrs: Option<bool>,
     /// Consul's coordinate knobs: how often agents report (at least, and the cluster-wide
     /// rate they aim at), and how often the leader writes what they reported.
     pub sync_coordinate_interval_min: Option<String>,
@@ -189,6 +190,7 @@ const KNOWN: &[&str] = &[
     "pid_file",
     "reconnect_timeout",
     "reconnect_timeout_wan",
+    "translate_wan_addrs",
     "sync_coordinate_interval_min",
     "sync_coordinate_rate_target",
     "coordinate_update_period",
@@ -291,6 +293,7 @@ impl FileConfig {
         take!(pid_file);
         take!(reconnect_timeout);
         take!(reconnect_timeout_wan);
+        take!(translate_wan_addrs);
         take!(sync_coordinate_interval_min);
         take!(sync_coordinate_rate_target);
         take!(coordinate_update_period);

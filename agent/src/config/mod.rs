@@ -61,6 +61,9 @@ pub struct Config {
     pub domain: String,
     /// Consul's `kv_max_value_size`: larger KV values are refused with 413.
     pub kv_max_value_size: u64,
+    /// Consul's `translate_wan_addrs`: answers about another datacenter's nodes (HTTP and
+    /// DNS) show their `wan` tagged addresses.
+    pub translate_wan_addrs: bool,
     /// Consul's `limits.http_max_conns_per_client`.
     pub http_max_conns_per_client: u32,
     /// Raft entries between snapshots (Consul's `raft_snapshot_threshold`, 16384).
@@ -225,6 +228,11 @@ impl Config {
             datacenter: &datacenter,
             node_name: &node_name,
         })?;
+        let translate_wan_addrs = file.translate_wan_addrs.unwrap_or(false);
+        let dns = legate_dns::DnsConfig {
+            translate_wan_addrs,
+            ..dns
+        };
         let local = local::resolve(flags, &file)?;
         let watches = file
             .watches
@@ -269,6 +277,7 @@ impl Config {
                 .unwrap_or_else(|| if dev { "debug" } else { "info" }.to_owned()),
             domain,
             kv_max_value_size: file.kv_max_value_size.unwrap_or(512 * 1024),
+            translate_wan_addrs,
             http_max_conns_per_client: file.limits.http_max_conns_per_client.unwrap_or(200),
             raft_snapshot_threshold: file.raft_snapshot_threshold.unwrap_or(16384),
             raft_trailing_logs: file.raft_trailing_logs.unwrap_or(10240),

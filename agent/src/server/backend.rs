@@ -62,15 +62,6 @@ impl ServerBackend {
         }
     }
 
-    /// User events stay in this datacenter's gossip: one for another datacenter has no
-    /// path there yet.
-    fn check_datacenter(&self, datacenter: &Option<Datacenter>) -> Result<(), BackendError> {
-        match datacenter {
-            Some(dc) if *dc != self.info.datacenter => Err(BackendError::NoPathToDatacenter),
-            _ => Ok(()),
-        }
-    }
-
     /// The datacenter a call names, when it is not this one.
     fn elsewhere<'a>(&self, datacenter: &'a Option<Datacenter>) -> Option<&'a str> {
         datacenter
@@ -278,6 +269,7 @@ impl Backend for ServerBackend {
                 "serf_lan".to_owned(),
                 section(vec![("members", self.members(false).len().to_string())]),
             ),
+            ("serf_wan".to_owned(), section(wan_stats(&self.federation))),
             (
                 "catalog".to_owned(),
                 section(vec![
@@ -300,7 +292,7 @@ impl Backend for ServerBackend {
 
     crate::delegate_operator_calls!(ops);
 
-    crate::delegate_event_calls!(user_events);
+    crate::delegate_event_calls!(user_events, ops);
 
     fn metrics(&self) -> legate_api::telemetry::MetricsSnapshot {
         // Raft's indexes are read here rather than on every change: they are only ever
@@ -311,6 +303,24 @@ impl Backend for ServerBackend {
         metrics::gauge!("legate.raft.commit_index").set(raft.commit_index as f64);
         crate::telemetry::snapshot()
     }
+}
+
+/// `consul info`'s `serf_wan` section, with the WAN pool's traffic counters (UDP, since
+/// start) for the federation benchmark.
+fn wan_stats(federation: &Federation) -> Vec<(&'static str, String)> {
+    let Some(wan) = federation.wan() else {
+        return vec![("members", "0".into())];
+    };
+    let stats = wan.gossip().stats();
+    vec![
+        ("members", wan.api_members().len().to_string()),
+        ("failed", stats.failed.to_string()),
+        ("left", stats.left.to_string()),
+        ("health_score", stats.health_score.to_string()),
+        ("packets_out", stats.packets_out.to_string()),
+        ("bytes_out", stats.bytes_out.to_string()),
+        ("bytes_in", stats.bytes_in.to_string()),
+    ]
 }
 
 fn num_cpus() -> usize {

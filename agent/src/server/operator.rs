@@ -97,6 +97,11 @@ impl Operator {
             OperatorRequest::WanCoordinates => Ok(OperatorAnswer::WanCoordinates(
                 self.federation.coordinates(),
             )),
+            // Any server gossips in its datacenter's LAN pool.
+            OperatorRequest::FireEvent {
+                gossip_name,
+                payload,
+            } => self.fire_event(gossip_name, payload).await,
             request if !self.raft.metrics().is_leader() => self.forward(request).await,
             OperatorRequest::RaftConfiguration { stale: false } => {
                 Ok(OperatorAnswer::RaftConfiguration(self.configuration()))
@@ -129,6 +134,25 @@ impl Operator {
                 Ok(OperatorAnswer::Session(session))
             }
         }
+    }
+
+    /// A user event sent from another datacenter: fired here only if it is one (an RPC
+    /// caller cannot slip an internal event, such as a keyring query, into the pool).
+    async fn fire_event(
+        &self,
+        gossip_name: String,
+        payload: Vec<u8>,
+    ) -> Result<OperatorAnswer, OperatorError> {
+        match legate_api::backend::event::UserEvent::from_gossip(&gossip_name, &payload, 0) {
+            Ok(Some(_)) => {}
+            _ => return Err(OperatorError::Refused("not a user event".to_owned())),
+        }
+        self.membership
+            .gossip()
+            .fire_event(&gossip_name, payload)
+            .await
+            .map_err(|error| OperatorError::Refused(error.to_string()))?;
+        Ok(OperatorAnswer::Done)
     }
 
     async fn wan_keyring(&self, op: RingOp) -> Result<OperatorAnswer, OperatorError> {

@@ -157,6 +157,27 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
         "{leader}"
     );
 
+    // translate_wan_addrs (on in these clusters): another datacenter's nodes show their
+    // `wan` address, over HTTP (which says so in a header) and DNS; this one's do not.
+    let wan_node = r#"{"Datacenter":"dc2","Node":"wan-node","Address":"10.2.0.8",
+        "TaggedAddresses":{"wan":"198.51.100.8"},"Service":{"Service":"edge","Port":443}}"#;
+    assert_eq!(
+        dc2.put(0, "/v1/catalog/register", wan_node),
+        Some((200, "true".to_owned()))
+    );
+    let response = dc1.get(CLIENT, "/v1/catalog/service/edge?dc=dc2").unwrap();
+    assert_eq!(response.headers()["x-consul-translate-addresses"], "true");
+    let listed: Value = response.json().unwrap();
+    assert_eq!(listed[0]["Address"], "198.51.100.8");
+    let here = dc2.get_json(0, "/v1/catalog/service/edge").unwrap();
+    assert_eq!(here[0]["Address"], "10.2.0.8");
+    let health = dc1.get_json(0, "/v1/health/service/edge?dc=dc2").unwrap();
+    assert_eq!(health[0]["Node"]["Address"], "198.51.100.8");
+    dc1.wait_until("the WAN address over DNS", || {
+        dc1.dig(0, "wan-node.node.dc2.consul").trim() == "198.51.100.8"
+    });
+    assert_eq!(dc2.dig(0, "wan-node.node.consul").trim(), "10.2.0.8");
+
     // DNS for the other datacenter, on a server and on a client.
     for index in [0, CLIENT] {
         dc1.wait_until("web.service.dc2.consul answered in dc1", || {
@@ -208,6 +229,21 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
     let (_, new_index, value) = blocked.join().unwrap();
     assert_eq!(value, "changed");
     assert!(new_index > index, "{new_index} <= {index}");
+
+    // A user event for dc2, fired from dc1's client: dc2's agents keep it, dc1's do not.
+    assert_eq!(
+        dc1.put(CLIENT, "/v1/event/fire/cross?dc=dc2", "v1")
+            .map(|r| r.0),
+        Some(200)
+    );
+    dc2.wait_until("the event in dc2", || {
+        dc2.get_json(CLIENT, "/v1/event/list?name=cross")
+            .is_some_and(|list| list.as_array().is_some_and(|l| l.len() == 1))
+    });
+    assert_eq!(
+        dc1.get_json(0, "/v1/event/list?name=cross"),
+        Some(serde_json::json!([]))
+    );
 
     // Unknown datacenters: Consul's answer, from servers and clients, for reads and writes.
     for index in [0, CLIENT] {

@@ -25,6 +25,7 @@ const TEST_CONFIG: &str = r#"{
   "gossip_wan": {"probe_interval": "400ms", "probe_timeout": "200ms", "gossip_interval": "100ms"},
   "sync_coordinate_interval_min": "300ms",
   "coordinate_update_period": "300ms",
+  "translate_wan_addrs": true,
   "autopilot": {"server_stabilization_time": "2s"},
   "raft_snapshot_threshold": 64,
   "raft_trailing_logs": 16,

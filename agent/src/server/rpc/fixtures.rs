@@ -156,6 +156,13 @@ fn requests() -> Vec<(&'static str, RequestV1)> {
             RequestV1::Operator(OperatorRequest::WanCoordinates),
         ),
         (
+            "request-v1-operator-fire-event",
+            RequestV1::Operator(OperatorRequest::FireEvent {
+                gossip_name: "consul:event:deploy".into(),
+                payload: vec![1, 2, 3, 250],
+            }),
+        ),
+        (
             "request-v1-operator-wan-keyring",
             RequestV1::Operator(OperatorRequest::WanKeyring(RingOp::Install(
                 "T9jncgl9mbLus+baTTa7q7nPSUrXwbDi2dhbtqir37s=".into(),

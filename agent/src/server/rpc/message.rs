@@ -94,6 +94,13 @@ pub enum OperatorRequest {
     /// The WAN coordinates of every datacenter's servers (a client's
     /// `/v1/coordinate/datacenters`).
     WanCoordinates,
+    /// A user event for this server's datacenter (`/v1/event/fire/<name>?dc=`), as its
+    /// gossip name and encoded payload: the server fires it on its LAN pool.
+    FireEvent {
+        gossip_name: String,
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+    },
 }
 
 /// One datacenter's servers and their WAN coordinates.
