@@ -13,6 +13,7 @@
 //! - `membership`: LAN gossip (the `gossip` crate) as the agent uses it.
 //! - `federation`: the WAN pool of every datacenter's servers, and `?dc=` calls to them.
 //! - `forward`: one hop of a forwarded call, and what its answers mean.
+//! - `gossip_pool`: starting a gossip pool (LAN or WAN) the agent's way.
 //! - `node_id`: the node's persistent UUID.
 //! - `operator_calls`: membership, keyring, Raft and autopilot calls shared by both modes.
 //! - `user_events`: `/v1/event/fire` over this agent's gossip, and the events it keeps.
@@ -27,6 +28,7 @@ pub mod durable_db;
 pub mod fault;
 pub mod federation;
 pub mod forward;
+pub mod gossip_pool;
 pub mod keyring_query;
 pub mod listeners;
 pub mod local;

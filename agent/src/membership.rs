@@ -7,9 +7,8 @@ use crate::config::Config;
 use crate::server::bootstrap::Candidate;
 use crate::server::leader::autopilot::GossipServer;
 use crate::server::leader::reconcile::{MemberStatus, ServerMember};
-use anyhow::Context;
 use legate_api::backend::{BackendError, KeyringOp, KeyringResponse};
-use legate_gossip::{Gossip, GossipConfig, Keyring, Member, Role, Tags, Timing};
+use legate_gossip::{Gossip, Member, Role, Tags, Timing};
 use std::net::SocketAddr;
 use std::path::Path;
 use tokio::net::{TcpListener, UdpSocket};
@@ -88,54 +87,30 @@ impl Membership {
         tcp: TcpListener,
         cancel: CancellationToken,
     ) -> anyhow::Result<Membership> {
-        let port = udp.local_addr()?.port();
-        let advertise = SocketAddr::new(config.advertise_addr, port);
-        let tags = tags(config, &announce);
-        let serf_dir = data_dir.join("serf");
-        std::fs::create_dir_all(&serf_dir)
-            .with_context(|| format!("creating {}", serf_dir.display()))?;
-        let mut gossip_config = GossipConfig::new(config.node_name.clone(), advertise, tags);
-        gossip_config.timing = timing(Timing::lan(), &config.cluster.gossip);
-        gossip_config.reconnect_timeout = config.cluster.reconnect_timeout;
-        gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
-        gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
-        gossip_config.keyring_path = Some(serf_dir.join("local.keyring"));
-        if let Some(key) = &config.cluster.encrypt {
-            gossip_config.keyring = Some(
-                Keyring::from_base64(&[key.as_str()])
-                    .map_err(|error| anyhow::anyhow!("encrypt: {error}"))?,
-            );
-        }
-        let gossip = legate_gossip::start(gossip_config, udp, tcp, cancel.clone())
-            .await
-            .context("starting gossip")?;
+        let gossip = crate::gossip_pool::start(
+            config,
+            data_dir,
+            crate::gossip_pool::Pool {
+                label: "LAN",
+                name: config.node_name.clone(),
+                tags: tags(config, &announce),
+                timing: timing(Timing::lan(), &config.cluster.gossip),
+                reconnect_timeout: config.cluster.reconnect_timeout,
+                keyring_file: "local.keyring",
+                send_delay: std::time::Duration::ZERO,
+                join_flag: "-join",
+                start_join: config.cluster.start_join.clone(),
+                retry_join: config.cluster.retry_join.clone(),
+            },
+            udp,
+            tcp,
+            cancel,
+        )
+        .await?;
         let membership = Membership {
             gossip,
             datacenter: config.datacenter.clone(),
         };
-        if !config.cluster.start_join.is_empty() {
-            let joined = legate_gossip::retry_join(
-                &membership.gossip,
-                config.cluster.start_join.clone(),
-                std::time::Duration::from_secs(1),
-                1,
-                cancel.clone(),
-            )
-            .await
-            .map_err(|error| anyhow::anyhow!("-join: {error}"))?;
-            tracing::info!("gossip: joined {joined} agents");
-        }
-        if !config.cluster.retry_join.is_empty() {
-            let gossip = membership.gossip.clone();
-            let addrs = config.cluster.retry_join.clone();
-            let (interval, max) = (config.cluster.retry_interval, config.cluster.retry_max);
-            tokio::spawn(async move {
-                match legate_gossip::retry_join(&gossip, addrs, interval, max, cancel).await {
-                    Ok(joined) => tracing::info!("gossip: retry-join joined {joined} agents"),
-                    Err(error) => tracing::error!("gossip: retry-join gave up: {error}"),
-                }
-            });
-        }
         Ok(membership)
     }
 

@@ -7,9 +7,8 @@
 
 use crate::config::Config;
 use crate::membership::timing;
-use anyhow::Context;
 use legate_api::backend::{BackendError, KeyringOp, KeyringResponse};
-use legate_gossip::{Gossip, GossipConfig, Keyring, MemberStatus, Role, Tags, Timing};
+use legate_gossip::{Gossip, MemberStatus, Role, Tags, Timing};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -66,65 +65,31 @@ impl WanPool {
         cancel: CancellationToken,
     ) -> anyhow::Result<WanPool> {
         debug_assert_eq!(tags.role, Role::Server);
-        let port = udp.local_addr()?.port();
-        let advertise = SocketAddr::new(config.advertise_addr, port);
-        let serf_dir = data_dir.join("serf");
-        std::fs::create_dir_all(&serf_dir)
-            .with_context(|| format!("creating {}", serf_dir.display()))?;
-        let name = member_name(&config.node_name, &config.datacenter);
-        let mut gossip_config = GossipConfig::new(name, advertise, tags);
-        gossip_config.timing = timing(Timing::wan(), &config.cluster.gossip_wan);
-        gossip_config.reconnect_timeout = config.cluster.reconnect_timeout_wan;
-        gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
-        gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
-        gossip_config.keyring_path = Some(serf_dir.join("remote.keyring"));
-        gossip_config.send_delay = crate::fault::wan_send_delay();
-        if let Some(key) = &config.cluster.encrypt {
-            gossip_config.keyring = Some(
-                Keyring::from_base64(&[key.as_str()])
-                    .map_err(|error| anyhow::anyhow!("encrypt: {error}"))?,
-            );
-        }
-        let gossip = legate_gossip::start(gossip_config, udp, tcp, cancel.clone())
-            .await
-            .context("starting WAN gossip")?;
+        let with_port = |addrs: &[String]| addrs.iter().map(|a| with_wan_port(a)).collect();
+        let gossip = crate::gossip_pool::start(
+            config,
+            data_dir,
+            crate::gossip_pool::Pool {
+                label: "WAN",
+                name: member_name(&config.node_name, &config.datacenter),
+                tags,
+                timing: timing(Timing::wan(), &config.cluster.gossip_wan),
+                reconnect_timeout: config.cluster.reconnect_timeout_wan,
+                keyring_file: "remote.keyring",
+                send_delay: crate::fault::wan_send_delay(),
+                join_flag: "-join-wan",
+                start_join: with_port(&config.cluster.start_join_wan),
+                retry_join: with_port(&config.cluster.retry_join_wan),
+            },
+            udp,
+            tcp,
+            cancel,
+        )
+        .await?;
         let pool = WanPool {
             gossip,
             datacenter: config.datacenter.clone(),
         };
-        if !config.cluster.start_join_wan.is_empty() {
-            let joined = legate_gossip::retry_join(
-                &pool.gossip,
-                config
-                    .cluster
-                    .start_join_wan
-                    .iter()
-                    .map(|a| with_wan_port(a))
-                    .collect(),
-                std::time::Duration::from_secs(1),
-                1,
-                cancel.clone(),
-            )
-            .await
-            .map_err(|error| anyhow::anyhow!("-join-wan: {error}"))?;
-            tracing::info!("WAN gossip: joined {joined} servers");
-        }
-        if !config.cluster.retry_join_wan.is_empty() {
-            let gossip = pool.gossip.clone();
-            let addrs = config
-                .cluster
-                .retry_join_wan
-                .iter()
-                .map(|a| with_wan_port(a))
-                .collect();
-            let (interval, max) = (config.cluster.retry_interval, config.cluster.retry_max);
-            tokio::spawn(async move {
-                match legate_gossip::retry_join(&gossip, addrs, interval, max, cancel).await {
-                    Ok(joined) => tracing::info!("WAN gossip: retry-join joined {joined}"),
-                    Err(error) => tracing::error!("WAN gossip: retry-join gave up: {error}"),
-                }
-            });
-        }
         tokio::spawn(crate::keyring_query::respond(
             pool.gossip.clone(),
             member_name(&config.node_name, &config.datacenter),
