@@ -180,7 +180,7 @@ async fn execute<B: Backend>(
         near: options.near.clone(),
         limit: limit.filter(|limit| *limit > 0),
         agent_node: info.node_name.clone(),
-        source_ip: forwarded_for(&request),
+        source_ip: forwarded_for(&request).or(request.peer),
     };
     let executed = prepared_query::execute(&*api.backend, &execution)
         .await
@@ -213,7 +213,8 @@ async fn execute<B: Backend>(
     ))
 }
 
-/// The client's address as a proxy in front reports it, for `Near: "_ip"`.
+/// The client's address as a proxy in front reports it, for `Near: "_ip"` (else the
+/// connection's own peer address is used).
 fn forwarded_for(request: &Incoming) -> Option<IpAddr> {
     let header = request.headers.get("X-Forwarded-For")?.to_str().ok()?;
     header.split(',').next()?.trim().parse().ok()

@@ -58,6 +58,8 @@ pub struct Api<B> {
 /// A request after routing: decoded path, parsed query, headers and the unread body.
 pub struct Incoming {
     pub method: Method,
+    /// The client's address, when the server knows it (not in tests driving the router).
+    pub peer: Option<std::net::IpAddr>,
     /// The percent-decoded path.
     pub path: String,
     pub params: Params,
@@ -101,7 +103,12 @@ impl<B: Backend> Api<B> {
         }
         let params = Params::parse(parts.uri.query())
             .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::server::PeerAddr>>()
+            .map(|info| info.0 .0.ip());
         let request = Incoming {
+            peer,
             method: parts.method,
             path,
             params,

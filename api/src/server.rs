@@ -80,7 +80,10 @@ pub async fn serve(
     };
     let drain_timeout = limits.drain_timeout;
     let listener = LimitedListener::new(listener, limits);
-    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    // Handlers may ask for the peer's address (`ConnectInfo`): prepared queries sort by
+    // it for `Near: "_ip"`.
+    let service = router.into_make_service_with_connect_info::<PeerAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
     let deadline = async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -92,6 +95,18 @@ pub async fn serve(
             tracing::warn!("http: drain timeout reached, closing remaining connections");
             Ok(())
         }
+    }
+}
+
+/// The client's address, as handlers find it in `ConnectInfo`.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, LimitedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, LimitedListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
     }
 }
 

@@ -185,6 +185,22 @@ async fn execute_filters_by_health_tags_and_limit() {
         .map(|entry| entry["Node"]["Node"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["n-warn", "n-v2", "n-ok"]);
+    // `Near: "_ip"`: from the node whose address is the client's (here, a proxy's header).
+    create(
+        &h,
+        json!({"Name": "by-ip", "Service": {"Service": "web", "Near": "_ip"}}),
+    )
+    .await;
+    let address = h.get("/v1/catalog/node/n-warn").await.json()["Node"]["Address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = axum::http::Request::builder()
+        .method(axum::http::Method::GET)
+        .uri("/v1/query/by-ip/execute")
+        .header("X-Forwarded-For", format!("{address}, 10.9.9.9"));
+    let near = h.call_with(request, "").await.json();
+    assert_eq!(near["Nodes"][0]["Node"]["Node"], "n-warn");
 }
 
 #[tokio::test]
