@@ -273,6 +273,24 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
     );
     assert_eq!(raw(&dc1, 2, "still", ""), (200, "here".to_owned()));
 
+    // The WAN pool sees dc2's servers fail (`legate members -wan`), and an operator can
+    // force one out of it (`legate force-leave -wan`).
+    dc1.wait_until("dc2's servers failed in the WAN pool", || {
+        let (code, out) = cli(&dc1, 0, &["members", "-wan"]);
+        let failed = out
+            .lines()
+            .filter(|line| line.contains(".dc2") && line.contains("failed"))
+            .count();
+        code == 0 && failed == 3
+    });
+    let (code, out) = cli(&dc1, 0, &["force-leave", "-wan", "s3.dc2"]);
+    assert_eq!(code, 0, "{out}");
+    dc1.wait_until("s3.dc2 left the WAN pool", || {
+        let (_, out) = cli(&dc1, 0, &["members", "-wan"]);
+        out.lines()
+            .any(|line| line.starts_with("s3.dc2") && line.contains("left"))
+    });
+
     // dc2 comes back with its data and rejoins: calls reach it again.
     for index in 0..dc2.nodes.len() {
         dc2.start_node(index);
@@ -281,6 +299,25 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
     dc1.wait_until("dc2 reachable again from dc1's client", || {
         raw(&dc1, CLIENT, "where", "&dc=dc2") == (200, "changed".to_owned())
     });
+    // The server forced out rejoins with the rest.
+    dc1.wait_until("all six servers alive again in the WAN pool", || {
+        wan_alive(&dc1, 0).len() == 6
+    });
+}
+
+/// Runs `legate <args>` against agent `index`: exit code and output.
+fn cli(cluster: &Cluster, index: usize, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(crate::harness::legate())
+        .args(args)
+        .env(
+            "CONSUL_HTTP_ADDR",
+            format!("{}:8500", cluster.nodes[index].ip),
+        )
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), text)
 }
 
 /// Status and JSON body of a prepared query's execute on agent `index`.
