@@ -4,7 +4,9 @@
 //! stores first looks in `<dir>`: while a file `fsync-eio` exists the fsync fails with EIO,
 //! and while `fsync-delay-ms` holds a number the fsync first sleeps that long. While a file
 //! `serve-stale` exists, the server answers default and `consistent` reads from its own copy,
-//! as `stale` ones: the broken server the fault harness must catch. A file `wan-delay-ms`
+//! as `stale` ones: the broken server the fault harness must catch; `apply-delay-ms` holding
+//! a number makes it apply committed entries that much later, so its copy lags for sure. A
+//! file `wan-delay-ms`
 //! present when the agent starts holds a delay added to every WAN gossip packet it sends:
 //! a slow link between datacenters on a machine without `netem`. A test creates
 //! and removes the files to start and stop the fault on a running agent. Without the variable
@@ -47,6 +49,14 @@ pub fn serve_stale() -> bool {
 pub fn wan_send_delay() -> Duration {
     fault_dir()
         .and_then(|dir| std::fs::read_to_string(dir.join("wan-delay-ms")).ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_millis)
+}
+
+/// The delay `apply-delay-ms` asks for before each batch of committed entries is applied.
+pub fn apply_delay() -> Duration {
+    fault_dir()
+        .and_then(|dir| std::fs::read_to_string(dir.join("apply-delay-ms")).ok())
         .and_then(|text| text.trim().parse::<u64>().ok())
         .map_or(Duration::ZERO, Duration::from_millis)
 }

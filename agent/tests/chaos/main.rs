@@ -156,6 +156,9 @@ fn a_server_serving_stale_reads_is_caught() {
     eprintln!("chaos: seed {seed}");
     let faults = tempfile::tempdir().unwrap();
     std::fs::write(faults.path().join("serve-stale"), "").unwrap();
+    // And lagging for sure: it applies what is committed 200 ms late, so a read soon after
+    // a write finds the old value there (without the lag, catching it is left to chance).
+    std::fs::write(faults.path().join("apply-delay-ms"), "200").unwrap();
     let mut cluster = Cluster::start(3, 2, &[]);
     let leader = cluster.wait_for_leader();
     let stale = (0..3).find(|index| *index != leader).unwrap();

@@ -162,6 +162,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
+        let delay = crate::fault::apply_delay();
+        if !delay.is_zero() {
+            // Fault injection only (`fault`): a copy that is sure to lag.
+            tokio::time::sleep(delay).await;
+        }
         if let (Some(durability), Some(last)) = (&self.durability, entries.last()) {
             if let Err(error) = durability.wait_index(last.log_id.index).await {
                 return Err(storage_error(
