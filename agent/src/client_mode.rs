@@ -69,21 +69,20 @@ impl Forwarder {
         if servers.is_empty() {
             return Err(ForwardError::NoServers);
         }
-        let start = self.preferred.load(Ordering::Relaxed);
-        let mut lost = None;
-        for offset in 0..servers.len() {
-            let at = (start + offset) % servers.len();
-            match self.rpc.call(&servers[at], request, deadline).await {
-                Ok(response) => {
-                    self.preferred.store(at, Ordering::Relaxed);
-                    return Ok(response);
-                }
-                Err(error) if error.not_sent() => continue,
-                Err(error) if idempotent => lost = Some(error),
-                Err(error) => return Err(ForwardError::Lost(error)),
+        let start = self.preferred.load(Ordering::Relaxed) % servers.len();
+        let rotated: Vec<String> = servers[start..]
+            .iter()
+            .chain(&servers[..start])
+            .cloned()
+            .collect();
+        match forward::first_answer(&self.rpc, &rotated, request, deadline, idempotent).await {
+            Ok((at, response)) => {
+                self.preferred
+                    .store((start + at) % servers.len(), Ordering::Relaxed);
+                Ok(response)
             }
+            Err(lost) => Err(lost.map_or(ForwardError::NoServers, ForwardError::Lost)),
         }
-        Err(lost.map_or(ForwardError::NoServers, ForwardError::Lost))
     }
 
     /// The hop through a server of this datacenter to `datacenter`'s servers (`?dc=`).

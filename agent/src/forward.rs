@@ -15,11 +15,12 @@
 //! 3. A request's deadline and whether it may be retried follow from the request alone
 //!    (`policy`), so every hop of one call agrees on them.
 
+use crate::server::rpc::message::Request;
 use crate::server::rpc::message::{
     ForwardFailure, OperatorAnswer, OperatorError, OperatorRequest, ReadAnswer, ReadRequest,
     RemoteReadError, RemoteWriteError, RequestV1, ResponseV1, RingOp,
 };
-use crate::server::rpc::RpcError;
+use crate::server::rpc::{RpcClient, RpcError};
 use crate::server::write_path::HOLD;
 use legate_api::backend::{BackendError, RaftStatus};
 use legate_catalog::{Command, CommandResult, Datacenter, LogPayload};
@@ -76,6 +77,29 @@ fn operator_idempotent(request: &OperatorRequest) -> bool {
             | OperatorRequest::WanKeyring(RingOp::List)
             | OperatorRequest::WanCoordinates
     )
+}
+
+/// Rule 1 over a list of servers: tries them in order until one answers, skipping those
+/// that cannot be reached; after a failure once sent, goes on only when `idempotent`.
+/// Returns the answer and the position of the server that gave it, or the loss that ended
+/// the search (`None`: nothing reached anyone, so nothing was applied).
+pub async fn first_answer(
+    rpc: &RpcClient,
+    servers: &[String],
+    request: &Request,
+    deadline: Duration,
+    idempotent: bool,
+) -> Result<(usize, ResponseV1), Option<RpcError>> {
+    let mut lost = None;
+    for (at, server) in servers.iter().enumerate() {
+        match rpc.call(server, request, deadline).await {
+            Ok(response) => return Ok((at, response)),
+            Err(error) if error.not_sent() => continue,
+            Err(error) if idempotent => lost = Some(error),
+            Err(error) => return Err(Some(error)),
+        }
+    }
+    Err(lost)
 }
 
 /// Sends `request` with its own policy.

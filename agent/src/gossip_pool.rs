@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use anyhow::Context;
+use legate_api::backend::BackendError;
 use legate_gossip::{Gossip, GossipConfig, Keyring, Tags, Timing};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -84,4 +85,26 @@ pub async fn start(
         });
     }
     Ok(gossip)
+}
+
+/// `PUT /v1/agent/join/<address>` on one pool: one attempt at one address.
+pub async fn join_one(gossip: &Gossip, address: String) -> Result<usize, BackendError> {
+    legate_gossip::retry_join(
+        gossip,
+        vec![address],
+        Duration::from_secs(1),
+        1,
+        CancellationToken::new(),
+    )
+    .await
+    .map_err(|error| BackendError::Internal(error.to_string()))
+}
+
+/// `PUT /v1/agent/force-leave/<node>` on one pool: a failed member becomes left (and, with
+/// `prune`, is forgotten at once).
+pub async fn force_leave(gossip: &Gossip, node: &str, prune: bool) -> Result<(), BackendError> {
+    gossip
+        .force_leave(node, prune)
+        .await
+        .map_err(|error| BackendError::Internal(error.to_string()))
 }

@@ -120,24 +120,13 @@ impl Membership {
 
     /// `PUT /v1/agent/join/<address>`: `host[:port]`, the port defaulting to 8301.
     pub async fn join(&self, address: &str) -> Result<usize, BackendError> {
-        legate_gossip::retry_join(
-            &self.gossip,
-            vec![address.to_owned()],
-            std::time::Duration::from_secs(1),
-            1,
-            CancellationToken::new(),
-        )
-        .await
-        .map_err(|error| BackendError::Internal(error.to_string()))
+        crate::gossip_pool::join_one(&self.gossip, address.to_owned()).await
     }
 
     /// `PUT /v1/agent/force-leave/<node>`: a failed member becomes left (and, with `prune`,
     /// is forgotten at once), so the leader deregisters it.
     pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), BackendError> {
-        self.gossip
-            .force_leave(node, prune)
-            .await
-            .map_err(|error| BackendError::Internal(error.to_string()))
+        crate::gossip_pool::force_leave(&self.gossip, node, prune).await
     }
 
     /// `/v1/operator/keyring`: the operation on every member (see `keyring_query`).

@@ -201,16 +201,7 @@ impl<'a> Builder<'a> {
                     return Err(Negative::NameError);
                 }
                 selected.shuffle(rng);
-                let ttl = ctx.config.service_ttl_secs(name);
-                if ctx.qtype == RecordType::SRV {
-                    self.service_srv(&selected, ttl);
-                } else {
-                    self.service_addresses(&selected, ttl);
-                }
-                if self.message.answers.is_empty() {
-                    return Err(Negative::NoData);
-                }
-                Ok(())
+                self.instances(&selected, ctx.config.service_ttl_secs(name))
             }
             (Found::Query(None), _) => Err(Negative::NameError),
             // The query filtered and ordered its instances; they are answered as they come.
@@ -223,15 +214,7 @@ impl<'a> Builder<'a> {
                     || ctx.config.service_ttl_secs(&answer.service),
                     |ttl| ttl.as_secs().min(u64::from(u32::MAX)) as u32,
                 );
-                if ctx.qtype == RecordType::SRV {
-                    self.service_srv(&selected, ttl);
-                } else {
-                    self.service_addresses(&selected, ttl);
-                }
-                if self.message.answers.is_empty() {
-                    return Err(Negative::NoData);
-                }
-                Ok(())
+                self.instances(&selected, ttl)
             }
             (Found::Node(None), _) => Err(Negative::NameError),
             (Found::Node(Some(node)), _) => {
@@ -247,6 +230,20 @@ impl<'a> Builder<'a> {
             (_, DnsQuery::Node { .. } | DnsQuery::Virtual { .. }) => Ok(()),
             _ => Err(Negative::NameError),
         }
+    }
+
+    /// A service's (or a prepared query's) instances, in the order given: SRV records for
+    /// an SRV question, addresses otherwise.
+    fn instances(&mut self, selected: &[&Instance], ttl: u32) -> Result<(), Negative> {
+        if self.ctx.qtype == RecordType::SRV {
+            self.service_srv(selected, ttl);
+        } else {
+            self.service_addresses(selected, ttl);
+        }
+        if self.message.answers.is_empty() {
+            return Err(Negative::NoData);
+        }
+        Ok(())
     }
 
     fn service_srv(&mut self, instances: &[&Instance], ttl: u32) {

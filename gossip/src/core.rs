@@ -1163,13 +1163,19 @@ impl Core {
             incarnation: m.incarnation(),
             from: self.id.name.clone(),
         };
+        self.send_direct(to.addr, &b);
+    }
+
+    /// Sends `b` to one member as a direct message (not gossiped); dropped when the outbox
+    /// is full, as any packet is.
+    fn send_direct(&mut self, to: SocketAddr, b: &Broadcast) {
         let mut inner = vec![INNER_DIRECT];
         inner.extend(b.encode());
         if self.outbox.len() < MAX_OUTBOX {
             let sealed = self.seal(&inner);
             self.stats.packets_out += 1;
             self.stats.bytes_out += sealed.len() as u64;
-            self.outbox.push_back((to.addr, sealed));
+            self.outbox.push_back((to, sealed));
         }
     }
 
@@ -1180,14 +1186,7 @@ impl Core {
             name: self.id.name.clone(),
             coordinate: self.vivaldi.coordinate().clone(),
         };
-        let mut inner = vec![INNER_DIRECT];
-        inner.extend(b.encode());
-        if self.outbox.len() < MAX_OUTBOX {
-            let sealed = self.seal(&inner);
-            self.stats.packets_out += 1;
-            self.stats.bytes_out += sealed.len() as u64;
-            self.outbox.push_back((to.addr, sealed));
-        }
+        self.send_direct(to.addr, &b);
     }
 
     /// A probe of `name` came back after `rtt`: moves our coordinate, when we know theirs.

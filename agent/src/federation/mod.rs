@@ -17,7 +17,7 @@
 pub mod flood;
 pub mod wan_pool;
 
-use crate::forward::{ForwardError, Hop};
+use crate::forward::{self, ForwardError, Hop};
 use crate::server::rpc::message::{DatacenterCoords, Request, RequestV1, ResponseV1};
 use crate::server::rpc::RpcClient;
 use legate_catalog::Coord;
@@ -178,25 +178,24 @@ impl Hop for Remote<'_> {
         deadline: Duration,
         idempotent: bool,
     ) -> Result<ResponseV1, ForwardError> {
-        let servers = self.federation.servers_of(self.datacenter);
+        let (names, addrs): (Vec<String>, Vec<String>) = self
+            .federation
+            .servers_of(self.datacenter)
+            .into_iter()
+            .unzip();
         let request = Request::V1(request);
-        let mut lost = None;
-        for (name, addr) in servers {
-            match self.federation.rpc.call(&addr, &request, deadline).await {
-                Ok(response) => {
-                    self.federation
-                        .preferred
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(self.datacenter.to_owned(), name);
-                    return Ok(response);
-                }
-                Err(error) if error.not_sent() => continue,
-                Err(error) if idempotent => lost = Some(error),
-                Err(error) => return Err(ForwardError::Lost(error)),
+        let rpc = &self.federation.rpc;
+        match forward::first_answer(rpc, &addrs, &request, deadline, idempotent).await {
+            Ok((at, response)) => {
+                self.federation
+                    .preferred
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(self.datacenter.to_owned(), names[at].clone());
+                Ok(response)
             }
+            Err(lost) => Err(lost.map_or(ForwardError::NoPath, ForwardError::Lost)),
         }
-        Err(lost.map_or(ForwardError::NoPath, ForwardError::Lost))
     }
 }
 

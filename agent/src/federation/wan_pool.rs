@@ -103,23 +103,12 @@ impl WanPool {
 
     /// `PUT /v1/agent/join/<address>?wan=1`: the port defaults to 8302.
     pub async fn join(&self, address: &str) -> Result<usize, BackendError> {
-        legate_gossip::retry_join(
-            &self.gossip,
-            vec![with_wan_port(address)],
-            std::time::Duration::from_secs(1),
-            1,
-            CancellationToken::new(),
-        )
-        .await
-        .map_err(|error| BackendError::Internal(error.to_string()))
+        crate::gossip_pool::join_one(&self.gossip, with_wan_port(address)).await
     }
 
     /// `PUT /v1/agent/force-leave/<node>.<dc>?wan=1`.
     pub async fn force_leave(&self, node: &str, prune: bool) -> Result<(), BackendError> {
-        self.gossip
-            .force_leave(node, prune)
-            .await
-            .map_err(|error| BackendError::Internal(error.to_string()))
+        crate::gossip_pool::force_leave(&self.gossip, node, prune).await
     }
 
     /// The WAN ring's part of `/v1/operator/keyring`.

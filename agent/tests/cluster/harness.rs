@@ -380,28 +380,8 @@ impl Cluster {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// A DNS question to agent `index` with `dig +short`.
+    /// A DNS question (A) to agent `index` with `dig +short`.
     pub fn dig(&self, index: usize, name: &str) -> String {
-        let output = Command::new("dig")
-            .args([
-                &format!("@{}", self.nodes[index].ip),
-                "-p",
-                "8600",
-                "+short",
-                "+time=2",
-                "+tries=1",
-                name,
-            ])
-            .output()
-            .expect("dig is installed (Debian bind9-dnsutils; .ci/run installs it)");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for index in 0..self.nodes.len() {
-            self.kill9(index);
-        }
+        self.dig_type(index, name, "A")
     }
 }
