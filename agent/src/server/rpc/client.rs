@@ -1,11 +1,13 @@
-//! The calling side of server RPC: one multiplexed HTTP/2 connection per peer, opened on
-//! first use and reopened after it fails, and a deadline on every call.
+//! The calling side of server RPC: one multiplexed connection per peer, opened on first use
+//! and reopened after it fails, and a deadline on every call.
 //!
-//! HTTP/2 (hyper) does the framing, multiplexing and flow control: concurrent calls to one
-//! peer share its connection as separate streams, so a slow snapshot does not hold up the
-//! heartbeats behind it, and no connection is opened per call (a known weakness of the
+//! A connection speaks the framed transport (`link`) when the peer does, and HTTP/2 (hyper)
+//! with a server of an earlier release, found out by its refusing the framed hello. Either
+//! way concurrent calls to one peer share its connection, a long message does not hold up
+//! the heartbeats behind it, and no connection is opened per call (a known weakness of the
 //! openraft examples).
 
+use super::link::{Link, LinkError, Opened};
 use super::message::{Request, Response, ResponseV1};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -55,8 +57,16 @@ impl RpcError {
 }
 
 type Sender = SendRequest<Full<Bytes>>;
+
+/// A peer's connection, in whichever protocol the peer speaks.
+#[derive(Clone)]
+enum Connection {
+    Framed(Arc<Link>),
+    Http2(Sender),
+}
+
 /// A peer's connection, behind a lock held while it is (re)opened.
-type Slot = Arc<tokio::sync::Mutex<Option<Sender>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
 
 /// A pool of connections to peers. Cheap to clone; clones share the pool.
 #[derive(Clone, Default)]
@@ -66,6 +76,8 @@ pub struct RpcClient {
     /// address): peers, logs and firewalls see the agent's own address rather than whatever
     /// the routing table picks (on loopback, always 127.0.0.1).
     source: Option<IpAddr>,
+    /// Speak HTTP/2 only, as a caller of the previous release does (compatibility tests).
+    http2_only: bool,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -83,6 +95,15 @@ impl RpcClient {
     pub fn from_source(source: IpAddr) -> RpcClient {
         RpcClient {
             source: (!source.is_unspecified()).then_some(source),
+            ..RpcClient::default()
+        }
+    }
+
+    /// A pool that speaks HTTP/2 only, as the previous release's did: for compatibility tests
+    /// and for measuring what the framed transport saves.
+    pub fn http2_only() -> RpcClient {
+        RpcClient {
+            http2_only: true,
             ..RpcClient::default()
         }
     }
@@ -105,31 +126,29 @@ impl RpcClient {
     }
 
     async fn call_inner(&self, addr: &str, request: &Request) -> Result<ResponseV1, RpcError> {
-        let body = Bytes::from(codec::encode(request));
-        let mut sender = self.sender(addr).await?;
-        let transport = |reason: String| RpcError::Transport {
-            addr: addr.to_owned(),
-            reason,
+        let body = codec::encode(request);
+        let bytes = match self.connection(addr).await? {
+            Connection::Framed(link) => match link.call(&body).await {
+                Ok(bytes) => Bytes::from(bytes),
+                // Nothing went out: open a new link and send it there.
+                Err(LinkError::Closed) => match self.connection(addr).await? {
+                    Connection::Framed(link) => {
+                        Bytes::from(link.call(&body).await.map_err(|error| lost(addr, error))?)
+                    }
+                    Connection::Http2(sender) => http2_call(addr, sender, body).await?,
+                },
+                Err(error) => return Err(lost(addr, error)),
+            },
+            Connection::Http2(sender) => match http2_call(addr, sender, body).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    if matches!(error, RpcError::Transport { .. }) {
+                        self.forget(addr);
+                    }
+                    return Err(error);
+                }
+            },
         };
-        let http_request = hyper::Request::post(PATH)
-            .header("content-type", "application/x-legate-rpc")
-            .body(Full::new(body))
-            .map_err(|error| transport(error.to_string()))?;
-        let response = match sender.send_request(http_request).await {
-            Ok(response) => response,
-            Err(error) => {
-                self.forget(addr);
-                return Err(transport(error.to_string()));
-            }
-        };
-        if !response.status().is_success() {
-            return Err(transport(format!("status {}", response.status())));
-        }
-        let bytes = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
-            .collect()
-            .await
-            .map_err(|error| transport(error.to_string()))?
-            .to_bytes();
         let Response::V1(response) = codec::decode(&bytes).map_err(|error| RpcError::Decode {
             addr: addr.to_owned(),
             reason: error.to_string(),
@@ -138,7 +157,7 @@ impl RpcClient {
     }
 
     /// The connection to `addr`, opened if there is none or the last one closed.
-    async fn sender(&self, addr: &str) -> Result<Sender, RpcError> {
+    async fn connection(&self, addr: &str) -> Result<Connection, RpcError> {
         let slot = {
             let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
             if peers.len() >= PEERS_MAX && !peers.contains_key(addr) {
@@ -148,17 +167,25 @@ impl RpcClient {
         };
         // One connect at a time per peer: concurrent callers wait for it and share it.
         let mut slot = slot.lock().await;
-        if let Some(sender) = slot.as_ref() {
-            if !sender.is_closed() {
+        match slot.as_ref() {
+            Some(Connection::Framed(link)) if !link.is_closed() => {
+                return Ok(Connection::Framed(link.clone()));
+            }
+            Some(Connection::Http2(sender)) if !sender.is_closed() => {
                 let mut sender = sender.clone();
                 if sender.ready().await.is_ok() {
-                    return Ok(sender);
+                    return Ok(Connection::Http2(sender));
                 }
             }
+            _ => {}
         }
-        let sender = connect(addr, self.source).await?;
-        *slot = Some(sender.clone());
-        Ok(sender)
+        let connection = if self.http2_only {
+            Connection::Http2(connect_http2(addr, self.source).await?)
+        } else {
+            connect(addr, self.source).await?
+        };
+        *slot = Some(connection.clone());
+        Ok(connection)
     }
 
     fn forget(&self, addr: &str) {
@@ -180,10 +207,75 @@ async fn open(addr: &str, source: Option<IpAddr>) -> std::io::Result<tokio::net:
     if let Some(source) = source.filter(|source| source.is_ipv4() == target.is_ipv4()) {
         socket.bind(SocketAddr::new(source, 0))?;
     }
-    socket.connect(target).await
+    let stream = socket.connect(target).await?;
+    // Heartbeats and votes are tiny and latency-bound.
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
-async fn connect(addr: &str, source: Option<IpAddr>) -> Result<Sender, RpcError> {
+fn lost(addr: &str, error: LinkError) -> RpcError {
+    RpcError::Transport {
+        addr: addr.to_owned(),
+        reason: match error {
+            LinkError::Closed => "connection closed".to_owned(),
+            LinkError::Lost(reason) => reason,
+        },
+    }
+}
+
+/// One call over HTTP/2: the response's bytes.
+pub(super) async fn http2_call(
+    addr: &str,
+    mut sender: Sender,
+    body: Vec<u8>,
+) -> Result<Bytes, RpcError> {
+    let transport = |reason: String| RpcError::Transport {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let http_request = hyper::Request::post(PATH)
+        .header("content-type", "application/x-legate-rpc")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|error| transport(error.to_string()))?;
+    let response = sender
+        .send_request(http_request)
+        .await
+        .map_err(|error| transport(error.to_string()))?;
+    if !response.status().is_success() {
+        return Err(transport(format!("status {}", response.status())));
+    }
+    Ok(Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
+        .collect()
+        .await
+        .map_err(|error| transport(error.to_string()))?
+        .to_bytes())
+}
+
+/// A connection to `addr`: framed if the peer speaks it, HTTP/2 otherwise.
+async fn connect(addr: &str, source: Option<IpAddr>) -> Result<Connection, RpcError> {
+    let connect_error = |reason: String| RpcError::Connect {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let framed = async {
+        let stream = open(addr, source).await?;
+        Link::open(stream, RESPONSE_BYTES_MAX).await
+    };
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, framed)
+        .await
+        .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|error| connect_error(error.to_string()))?;
+    match opened {
+        Opened::Link(link) => Ok(Connection::Framed(link)),
+        Opened::NotSpoken => {
+            tracing::debug!(peer = %addr, "rpc: the peer speaks HTTP/2 only");
+            Ok(Connection::Http2(connect_http2(addr, source).await?))
+        }
+    }
+}
+
+/// An HTTP/2 connection to `addr`, for a server of an earlier release.
+pub(super) async fn connect_http2(addr: &str, source: Option<IpAddr>) -> Result<Sender, RpcError> {
     let connect_error = |reason: String| RpcError::Connect {
         addr: addr.to_owned(),
         reason,
@@ -192,8 +284,6 @@ async fn connect(addr: &str, source: Option<IpAddr>) -> Result<Sender, RpcError>
         .await
         .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
         .map_err(|error| connect_error(error.to_string()))?;
-    // Heartbeats and votes are tiny and latency-bound.
-    let _ = stream.set_nodelay(true);
     let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         // Keep-alive pings need hyper's timer.
         .timer(TokioTimer::new())

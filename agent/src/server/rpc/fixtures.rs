@@ -319,3 +319,36 @@ fn every_response_keeps_its_bytes() {
         fixture::pin(&dir(), name, &Response::V1(response));
     }
 }
+
+/// The framed transport's own bytes (`frame`): a caller or server of a later release must
+/// still open and read connections this one does.
+#[test]
+fn the_framed_transport_keeps_its_bytes() {
+    use super::frame::{self, Header, Kind};
+    let request = legate_catalog::codec::encode(&Request::V1(RequestV1::Status));
+    let cases = [
+        ("framed-v1-hello", frame::hello().to_vec()),
+        ("framed-v1-answer", frame::answer(1).to_vec()),
+        (
+            "framed-v1-request-status",
+            frame::frames(Kind::Request, 0x0102_0304_0506_0708, &request).concat(),
+        ),
+        ("framed-v1-ping", frame::frames(Kind::Ping, 9, &[]).concat()),
+    ];
+    for (name, bytes) in cases {
+        let stored = fixture::load(&dir(), name, &bytes);
+        assert_eq!(
+            fixture::hex(&stored),
+            fixture::hex(&bytes),
+            "{name} changed"
+        );
+    }
+    let stored = fixture::load(&dir(), "framed-v1-request-status", &[]);
+    let header = Header::decode(stored[..frame::HEADER_BYTES].try_into().unwrap()).unwrap();
+    assert_eq!(
+        (header.kind, header.end, header.id, header.len as usize),
+        (Kind::Request, true, 0x0102_0304_0506_0708, request.len())
+    );
+    let decoded: Request = legate_catalog::codec::decode(&stored[frame::HEADER_BYTES..]).unwrap();
+    assert_eq!(decoded, Request::V1(RequestV1::Status));
+}

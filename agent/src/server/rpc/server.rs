@@ -1,5 +1,9 @@
-//! The serving side of server RPC: accepts HTTP/2 connections on the server port and hands
-//! each decoded request to a `Handler`.
+//! The serving side of server RPC: accepts connections on the server port and hands each
+//! decoded request to a `Handler`.
+//!
+//! A connection speaks the framed transport (`frame`, `responder`) when its first bytes are
+//! the framed hello, and HTTP/2 otherwise: callers of an earlier release speak only HTTP/2,
+//! and a server must keep serving them through a rolling upgrade.
 //!
 //! Rules:
 //! 1. At most `RpcLimits::connections` connections at once; more wait in the kernel's backlog.
@@ -8,9 +12,13 @@
 //!    broken or hostile, and nothing it sent is acted on. Nothing here panics on input.
 //! 3. Shutdown (the cancellation token) stops accepting and lets open calls finish within
 //!    `RpcLimits::drain`.
+//! 4. A connection that has not shown which protocol it speaks within `HANDSHAKE_LIMIT` is
+//!    closed.
 
 use super::client::PATH;
+use super::frame;
 use super::message::{Request, RequestV1, Response, ResponseV1};
+use super::responder::serve_framed;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -26,6 +34,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How long a new connection has to send its first bytes (rule 4).
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What serves decoded requests.
 pub trait Handler: Send + Sync + 'static {
@@ -44,6 +55,9 @@ pub struct RpcLimits {
     /// The largest request body: a whole snapshot is the largest legitimate one.
     pub request_bytes: usize,
     pub drain: Duration,
+    /// Whether the framed transport is served; without it only HTTP/2 is, as by a server of
+    /// the previous release (compatibility tests play that server with it).
+    pub framed: bool,
 }
 
 impl Default for RpcLimits {
@@ -54,6 +68,7 @@ impl Default for RpcLimits {
             streams_per_connection: 512,
             request_bytes: 1 << 30,
             drain: Duration::from_secs(5),
+            framed: true,
         }
     }
 }
@@ -87,7 +102,14 @@ pub async fn serve<H: Handler>(
         let handler = handler.clone();
         let cancel = cancel.clone();
         connections.spawn(async move {
-            serve_connection(stream, peer, handler, limits, cancel).await;
+            match tokio::time::timeout(HANDSHAKE_LIMIT, speaks_framed(&stream)).await {
+                Ok(Ok(true)) if limits.framed => {
+                    serve_framed(stream, peer, handler, limits, cancel).await
+                }
+                Ok(Ok(_)) => serve_connection(stream, peer, handler, limits, cancel).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "rpc: connection lost"),
+                Err(_) => tracing::debug!(%peer, "rpc: closing a connection that sent nothing"),
+            }
             drop(slot);
         });
     }
@@ -95,7 +117,27 @@ pub async fn serve<H: Handler>(
     let _ = tokio::time::timeout(limits.drain, connections.wait()).await;
 }
 
-async fn serve_connection<H: Handler>(
+/// Whether the connection opens with the framed hello, from its first bytes (left unread).
+async fn speaks_framed(stream: &tokio::net::TcpStream) -> std::io::Result<bool> {
+    let mut first = [0; frame::MAGIC.len()];
+    loop {
+        let seen = stream.peek(&mut first).await?;
+        if seen == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if first[..seen] != frame::MAGIC[..seen] {
+            return Ok(false);
+        }
+        if seen == first.len() {
+            return Ok(true);
+        }
+        // A prefix of the magic so far: peek answers at once until more arrives.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Serves an HTTP/2 connection (callers of an earlier release).
+pub(super) async fn serve_connection<H: Handler>(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     handler: Arc<H>,
