@@ -385,3 +385,13 @@ impl Cluster {
         self.dig_type(index, name, "A")
     }
 }
+
+/// Every agent of the cluster dies with it, whatever way the test ends: a process left
+/// behind would hold its addresses and ports and load the machine for every later test.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for index in 0..self.nodes.len() {
+            self.kill9(index);
+        }
+    }
+}
