@@ -8,9 +8,13 @@
 //! 1. A datacenter's servers are tried in turn, starting from the one that answered last;
 //!    a server that cannot be reached is skipped at once (connection refused is fast), so a
 //!    dead datacenter fails fast with "No path to datacenter".
-//! 2. The retry rules are `forward`'s: a write moves on to the next server only while it was
+//! 2. The one to start from becomes that datacenter's leader once known: after a call there,
+//!    and at most every `LEADER_REFRESH`, a `Status` call in the background asks who leads.
+//!    Default and `consistent` reads and writes then cost one hop, not two (a follower
+//!    would pass them on to its leader).
+//! 3. The retry rules are `forward`'s: a write moves on to the next server only while it was
 //!    certainly not sent.
-//! 3. The datacenters are listed nearest first: this one, then the others by the median of
+//! 4. The datacenters are listed nearest first: this one, then the others by the median of
 //!    the round trips the WAN coordinates estimate from this server to each of their
 //!    servers; datacenters without any coordinate yet come last, then ties by name.
 
@@ -18,14 +22,17 @@ pub mod flood;
 pub mod wan_pool;
 
 use crate::forward::{self, ForwardError, Hop};
-use crate::server::rpc::message::{DatacenterCoords, Request, RequestV1, ResponseV1};
+use crate::server::rpc::message::{DatacenterCoords, Request, RequestV1, ResponseV1, StatusAnswer};
 use crate::server::rpc::RpcClient;
 use legate_catalog::Coord;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 pub use wan_pool::WanPool;
+
+/// How often a datacenter's leader is asked after (rule 2).
+const LEADER_REFRESH: Duration = Duration::from_secs(5);
 
 /// Calls to the servers of other datacenters. Cheap to clone.
 #[derive(Clone)]
@@ -34,8 +41,10 @@ pub struct Federation {
     /// `None` when this agent has no WAN pool (a client, or `ports.serf_wan = -1`).
     wan: Option<WanPool>,
     rpc: RpcClient,
-    /// The server of each datacenter that answered last (rule 1), by WAN member name.
+    /// The server of each datacenter to try first (rules 1 and 2), by WAN member name.
     preferred: Arc<Mutex<HashMap<String, String>>>,
+    /// When each datacenter was last asked who leads it (rule 2).
+    leader_asked: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl Federation {
@@ -45,6 +54,7 @@ impl Federation {
             wan,
             rpc,
             preferred: Arc::default(),
+            leader_asked: Arc::default(),
         }
     }
 
@@ -52,7 +62,7 @@ impl Federation {
         self.wan.as_ref()
     }
 
-    /// Known datacenters, nearest first (rule 3).
+    /// Known datacenters, nearest first (rule 4).
     pub fn datacenters(&self) -> Vec<String> {
         let Some(wan) = &self.wan else {
             return vec![self.datacenter.clone()];
@@ -99,6 +109,52 @@ impl Federation {
         }
     }
 
+    fn prefer(&self, datacenter: &str, name: String) {
+        self.preferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(datacenter.to_owned(), name);
+    }
+
+    /// Rule 2: asks `server` (of `datacenter`) who leads there, in the background and at
+    /// most every `LEADER_REFRESH`, and prefers the leader from then on.
+    fn learn_leader(&self, datacenter: &str, server: String) {
+        {
+            let mut asked = self
+                .leader_asked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            match asked.get(datacenter) {
+                Some(at) if now.duration_since(*at) < LEADER_REFRESH => return,
+                _ => asked.insert(datacenter.to_owned(), now),
+            };
+        }
+        let federation = self.clone();
+        let datacenter = datacenter.to_owned();
+        tokio::spawn(async move {
+            let status = Request::V1(RequestV1::Status);
+            let answer = federation
+                .rpc
+                .call(&server, &status, Duration::from_secs(2))
+                .await;
+            let Ok(ResponseV1::Status(StatusAnswer {
+                leader: Some(leader),
+                ..
+            })) = answer
+            else {
+                return;
+            };
+            let leader = federation
+                .servers_of(&datacenter)
+                .into_iter()
+                .find(|(_, addr)| *addr == leader);
+            if let Some((name, _)) = leader {
+                federation.prefer(&datacenter, name);
+            }
+        });
+    }
+
     /// The RPC addresses of `datacenter`'s live servers, the preferred one first.
     fn servers_of(&self, datacenter: &str) -> Vec<(String, String)> {
         let Some(wan) = &self.wan else {
@@ -124,7 +180,7 @@ impl Federation {
     }
 }
 
-/// Rule 3: `known` datacenters ordered by the median estimated round trip from `own` to
+/// Rule 4: `known` datacenters ordered by the median estimated round trip from `own` to
 /// each one's `servers` (datacenter, coordinate); `local` first.
 pub fn by_distance(
     local: &str,
@@ -187,11 +243,9 @@ impl Hop for Remote<'_> {
         let rpc = &self.federation.rpc;
         match forward::first_answer(rpc, &addrs, &request, deadline, idempotent).await {
             Ok((at, response)) => {
+                self.federation.prefer(self.datacenter, names[at].clone());
                 self.federation
-                    .preferred
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(self.datacenter.to_owned(), names[at].clone());
+                    .learn_leader(self.datacenter, addrs[at].clone());
                 Ok(response)
             }
             Err(lost) => Err(lost.map_or(ForwardError::NoPath, ForwardError::Lost)),

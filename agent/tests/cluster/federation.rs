@@ -128,6 +128,30 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
     // Naming one's own datacenter is the same as naming none.
     assert_eq!(raw(&dc1, 0, "where", "&dc=dc1"), (200, "in-dc1".to_owned()));
 
+    // Default reads for dc2 settle on dc2's leader (federation rule 2), one hop rather than
+    // two. dc1 first tries dc2's servers in name order, so with s1 leading the check would
+    // pass without the rule: lead from another server first.
+    if dc2.wait_for_leader() == 0 {
+        let (code, out) = cli(&dc2, 0, &["operator", "raft", "transfer-leader"]);
+        assert_eq!(code, 0, "{out}");
+        dc2.wait_until("a leader other than s1", || {
+            dc2.leader().is_some_and(|leader| leader != 0)
+        });
+    }
+    let leader = dc2.wait_for_leader();
+    let followers: Vec<usize> = (0..3).filter(|index| *index != leader).collect();
+    dc1.wait_until("dc1's reads of dc2 served by dc2's leader", || {
+        let before: Vec<f64> = followers.iter().map(|f| rpc_requests(&dc2, *f)).collect();
+        for _ in 0..40 {
+            assert_eq!(raw(&dc1, 0, "where", "&dc=dc2").0, 200);
+        }
+        // A follower in the way would have handled all 40; dc2's client agent adds a few.
+        followers
+            .iter()
+            .zip(before)
+            .all(|(follower, before)| rpc_requests(&dc2, *follower) - before < 20.0)
+    });
+
     // Catalog and health: a service registered in dc2 from dc1 (a registration names its
     // datacenter in its body, as in Consul), read from both sides.
     let register = r#"{"Datacenter":"dc2","Node":"web-node","Address":"10.2.0.7",
@@ -303,6 +327,18 @@ fn calls_cross_to_the_other_datacenter_and_fail_fast_when_it_is_gone() {
     dc1.wait_until("all six servers alive again in the WAN pool", || {
         wan_alive(&dc1, 0).len() == 6
     });
+}
+
+/// The RPC requests agent `index` has served for others (`consul.rpc.request`).
+fn rpc_requests(cluster: &Cluster, index: usize) -> f64 {
+    let Some(response) = cluster.get(index, "/v1/agent/metrics?format=prometheus") else {
+        return 0.0;
+    };
+    let text = response.text().unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("consul_rpc_request "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Runs `legate <args>` against agent `index`: exit code and output.

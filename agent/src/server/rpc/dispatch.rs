@@ -34,6 +34,16 @@ pub struct ServerRpc {
 
 impl Handler for ServerRpc {
     async fn handle(&self, request: RequestV1, _peer: SocketAddr) -> ResponseV1 {
+        // Consul's count of the RPC requests a server handles for others, Raft's own
+        // messages aside.
+        if !matches!(
+            request,
+            RequestV1::AppendEntries { .. }
+                | RequestV1::Vote { .. }
+                | RequestV1::InstallSnapshot { .. }
+        ) {
+            metrics::counter!("consul.rpc.request").increment(1);
+        }
         match request {
             RequestV1::AppendEntries {
                 vote,
