@@ -5,34 +5,60 @@ use crate::workload::Rng;
 use std::process::Command;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Fault {
     /// `kill -9` of the leader, restarted after `down`.
     KillLeader { down: Duration },
-    /// `kill -9` of server `index` (leader or not), restarted after `down`.
-    KillServer { index: usize, down: Duration },
+    /// `kill -9` of a minority of the servers at once (the leader among them or not),
+    /// restarted after `down`.
+    KillMinority { pick: u64, down: Duration },
     /// SIGSTOP of the leader for `paused`, longer than the election timeout, then SIGCONT:
     /// it wakes believing it still leads.
     PauseLeader { paused: Duration },
-    /// The leader cut off from every other agent (gossip, RPC, forwarding) for `cut`, while
-    /// the clients still reach it: the minority side must acknowledge no write and serve no
-    /// stale default read. Loopback nftables rules on the cluster's own addresses, so no
-    /// network namespace is needed and clusters of other tests are untouched.
-    IsolateLeader { cut: Duration },
+    /// SIGSTOP of every server at once for `paused`, longer than the election timeout: all
+    /// wake together with their timers long past.
+    PauseAll { paused: Duration },
+    /// The network cut into the shape `shape` for `cut`. Only traffic between the cluster's
+    /// agents is dropped (gossip, RPC, forwarding); the test's clients still reach every
+    /// agent. Loopback nftables rules on the cluster's own addresses, so no network
+    /// namespace is needed and clusters of other tests are untouched.
+    Partition { shape: Shape, cut: Duration },
     /// Every fsync of the leader delayed by `delay` for `lasting`: its commits wait on its
     /// own disk while the followers' acks arrive (the parallel fsync's gates), and a long
     /// enough spell hands leadership away.
     SlowLeaderDisk { delay: Duration, lasting: Duration },
 }
 
+/// Who is cut off from whom. `pick` is the schedule's random draw for the choices that
+/// depend on the cluster at the time (who leads), so a seed replays the same shapes.
+#[derive(Clone, Copy, Debug)]
+pub enum Shape {
+    /// The leader alone: the minority side must acknowledge no write and serve no stale
+    /// default read.
+    LeaderAlone,
+    /// Any one agent alone, server or client.
+    OneAlone { pick: u64 },
+    /// The servers split into a minority and a majority, the leader on either side; each
+    /// client agent on a side of its own draw.
+    Split { pick: u64 },
+    /// One server (the leader or not) reaches all; the others form two halves that cannot
+    /// reach each other. Everyone sees a majority through the bridge.
+    Bridge { pick: u64 },
+    /// The servers in a ring, each reaching only its two neighbours: with 5 servers every
+    /// one sees a majority (itself and two) and none sees all.
+    Ring { pick: u64 },
+}
+
 pub struct Schedule {
     rng: Rng,
+    servers: usize,
 }
 
 impl Schedule {
-    pub fn new(seed: u64) -> Schedule {
+    pub fn new(seed: u64, servers: usize) -> Schedule {
         Schedule {
             rng: Rng::new(seed),
+            servers,
         }
     }
 
@@ -40,19 +66,36 @@ impl Schedule {
         Duration::from_millis(from + self.rng.below(to - from))
     }
 
+    fn shape(&mut self) -> Shape {
+        let pick = self.rng.below(u64::MAX);
+        // A ring of 3 is everyone reaching everyone: rings need 5 servers.
+        let kinds = if self.servers >= 5 { 5 } else { 4 };
+        match self.rng.below(kinds) {
+            0 => Shape::LeaderAlone,
+            1 => Shape::OneAlone { pick },
+            2 => Shape::Split { pick },
+            3 => Shape::Bridge { pick },
+            _ => Shape::Ring { pick },
+        }
+    }
+
     pub fn next_fault(&mut self) -> Fault {
-        match self.rng.below(5) {
+        match self.rng.below(6) {
             0 => Fault::KillLeader {
                 down: self.millis(300, 2_000),
             },
-            1 => Fault::KillServer {
-                index: self.rng.below(3) as usize,
+            1 => Fault::KillMinority {
+                pick: self.rng.below(u64::MAX),
                 down: self.millis(300, 2_000),
             },
             2 => Fault::PauseLeader {
                 paused: self.millis(1_000, 3_000),
             },
-            3 => Fault::IsolateLeader {
+            3 => Fault::PauseAll {
+                paused: self.millis(1_000, 2_500),
+            },
+            4 => Fault::Partition {
+                shape: self.shape(),
                 cut: self.millis(1_000, 4_000),
             },
             _ => Fault::SlowLeaderDisk {
@@ -68,12 +111,54 @@ impl Schedule {
     }
 }
 
+impl Fault {
+    /// The fault's kind, for the run's tally.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::KillLeader { .. } => "kill -9 leader",
+            Fault::KillMinority { .. } => "kill -9 minority",
+            Fault::PauseLeader { .. } => "pause leader",
+            Fault::PauseAll { .. } => "pause all servers",
+            Fault::Partition { shape, .. } => match shape {
+                Shape::LeaderAlone => "partition: leader alone",
+                Shape::OneAlone { .. } => "partition: one agent alone",
+                Shape::Split { .. } => "partition: majority/minority",
+                Shape::Bridge { .. } => "partition: bridge",
+                Shape::Ring { .. } => "partition: ring",
+            },
+            Fault::SlowLeaderDisk { .. } => "slow leader disk",
+        }
+    }
+}
+
 fn signal(cluster: &Cluster, index: usize, signal: &str) {
     if let Some(child) = &cluster.nodes[index].child {
         let _ = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status();
     }
+}
+
+fn servers(cluster: &Cluster) -> Vec<usize> {
+    (0..cluster.nodes.len())
+        .filter(|index| cluster.nodes[*index].server)
+        .collect()
+}
+
+fn clients(cluster: &Cluster) -> Vec<usize> {
+    (0..cluster.nodes.len())
+        .filter(|index| !cluster.nodes[*index].server)
+        .collect()
+}
+
+/// `items` in an order drawn from `pick` (Fisher–Yates), so a seed replays it.
+fn shuffled(mut items: Vec<usize>, pick: u64) -> Vec<usize> {
+    let mut rng = Rng::new(pick);
+    for at in (1..items.len()).rev() {
+        let other = rng.below(at as u64 + 1) as usize;
+        items.swap(at, other);
+    }
+    items
 }
 
 /// Injects `fault` and undoes it once its duration has passed (the duration is the fault's
@@ -87,16 +172,35 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
                 cluster.start_node(leader);
             }
         }
-        Fault::KillServer { index, down } => {
-            cluster.kill9(index);
+        Fault::KillMinority { pick, down } => {
+            let servers = servers(cluster);
+            let most = (servers.len() - 1) / 2;
+            let count = 1 + (pick % most as u64) as usize;
+            let victims: Vec<usize> = shuffled(servers, pick).into_iter().take(count).collect();
+            eprintln!("chaos: killing {victims:?}");
+            for victim in &victims {
+                cluster.kill9(*victim);
+            }
             std::thread::sleep(down);
-            cluster.start_node(index);
+            for victim in victims {
+                cluster.start_node(victim);
+            }
         }
         Fault::PauseLeader { paused } => {
             if let Some(leader) = cluster.leader() {
                 signal(cluster, leader, "-STOP");
                 std::thread::sleep(paused);
                 signal(cluster, leader, "-CONT");
+            }
+        }
+        Fault::PauseAll { paused } => {
+            let servers = servers(cluster);
+            for server in &servers {
+                signal(cluster, *server, "-STOP");
+            }
+            std::thread::sleep(paused);
+            for server in &servers {
+                signal(cluster, *server, "-CONT");
             }
         }
         Fault::SlowLeaderDisk { delay, lasting } => {
@@ -107,45 +211,122 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
                 let _ = std::fs::remove_file(&file);
             }
         }
-        Fault::IsolateLeader { cut } => {
-            if let Some(leader) = cluster.leader() {
-                let firewall = Isolation::new(cluster, leader);
-                std::thread::sleep(cut);
-                // The other side's view, for the run's log: a new leader once the cut outlasts
-                // an election.
-                let other = (leader + 1) % 3;
-                eprintln!(
-                    "chaos: cut ends; s{} sees leader {:?}",
-                    other + 1,
-                    cluster.leader_seen_by(other)
-                );
-                drop(firewall);
-            }
+        Fault::Partition { shape, cut } => {
+            let Some(cuts) = cuts(cluster, shape) else {
+                return;
+            };
+            eprintln!("chaos: cutting {cuts:?}");
+            let firewall = Firewall::new(cluster, &cuts);
+            std::thread::sleep(cut);
+            // Each server's view, for the run's log: who it follows when the cut ends.
+            let views: Vec<_> = servers(cluster)
+                .into_iter()
+                .map(|server| (server, cluster.leader_seen_by(server)))
+                .collect();
+            eprintln!("chaos: cut ends; leaders seen: {views:?}");
+            drop(firewall);
         }
     }
 }
 
-/// nftables rules that drop every packet between one agent's address and the other agents'
-/// addresses; removed when dropped. The table is named after the cluster's address prefix,
+/// The pairs of agent groups that `shape` cuts apart; `None` when it needs a leader and
+/// there is none.
+fn cuts(cluster: &Cluster, shape: Shape) -> Option<Vec<(Vec<usize>, Vec<usize>)>> {
+    let all: Vec<usize> = (0..cluster.nodes.len()).collect();
+    let apart = |alone: usize| {
+        let rest: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|index| *index != alone)
+            .collect();
+        vec![(vec![alone], rest)]
+    };
+    let servers = servers(cluster);
+    Some(match shape {
+        Shape::LeaderAlone => apart(cluster.leader()?),
+        Shape::OneAlone { pick } => apart(all[(pick % all.len() as u64) as usize]),
+        Shape::Split { pick } => {
+            let leader = cluster.leader()?;
+            let minority_size = (servers.len() - 1) / 2;
+            let followers = shuffled(
+                servers.iter().copied().filter(|s| *s != leader).collect(),
+                pick,
+            );
+            // The leader in the minority on odd draws, in the majority on even ones.
+            let (mut minority, mut majority) = if pick % 2 == 1 {
+                let mut minority = vec![leader];
+                minority.extend(&followers[..minority_size - 1]);
+                (minority, followers[minority_size - 1..].to_vec())
+            } else {
+                let mut majority = vec![leader];
+                majority.extend(&followers[minority_size..]);
+                (followers[..minority_size].to_vec(), majority)
+            };
+            for (at, client) in clients(cluster).into_iter().enumerate() {
+                if (pick >> (8 + at)) & 1 == 1 {
+                    minority.push(client);
+                } else {
+                    majority.push(client);
+                }
+            }
+            vec![(minority, majority)]
+        }
+        Shape::Bridge { pick } => {
+            let leader = cluster.leader()?;
+            // The leader is the bridge on odd draws.
+            let order = shuffled(servers.clone(), pick);
+            let bridge = if pick % 2 == 1 {
+                leader
+            } else {
+                *order.iter().find(|s| **s != leader)?
+            };
+            let rest: Vec<usize> = order.into_iter().filter(|s| *s != bridge).collect();
+            let (left, right) = rest.split_at(rest.len() / 2);
+            vec![(left.to_vec(), right.to_vec())]
+        }
+        Shape::Ring { pick } => {
+            let ring = shuffled(servers, pick);
+            let n = ring.len();
+            let mut cuts = Vec::new();
+            for a in 0..n {
+                for b in a + 1..n {
+                    let distance = (b - a).min(n - (b - a));
+                    if distance >= 2 {
+                        cuts.push((vec![ring[a]], vec![ring[b]]));
+                    }
+                }
+            }
+            cuts
+        }
+    })
+}
+
+/// nftables rules that drop every packet between the groups of each pair (by the agents'
+/// addresses); removed when dropped. The table is named after the cluster's address prefix,
 /// which is unique to the test.
-struct Isolation {
+struct Firewall {
     table: String,
 }
 
-impl Isolation {
-    fn new(cluster: &Cluster, index: usize) -> Isolation {
-        let ip = cluster.nodes[index].ip;
-        let [_, a, b, _] = ip.octets();
+impl Firewall {
+    fn new(cluster: &Cluster, cuts: &[(Vec<usize>, Vec<usize>)]) -> Firewall {
+        let [_, a, b, _] = cluster.nodes[0].ip.octets();
         let table = format!("legate_chaos_{a}_{b}");
-        let others: Vec<String> = cluster
-            .nodes
-            .iter()
-            .filter(|node| node.ip != ip)
-            .map(|node| node.ip.to_string())
-            .collect();
-        let set = format!("{{ {} }}", others.join(", "));
+        let set = |group: &[usize]| {
+            let ips: Vec<String> = group
+                .iter()
+                .map(|index| cluster.nodes[*index].ip.to_string())
+                .collect();
+            format!("{{ {} }}", ips.join(", "))
+        };
+        let mut rules = String::new();
+        for (one, other) in cuts {
+            let (one, other) = (set(one), set(other));
+            rules.push_str(&format!("  ip saddr {one} ip daddr {other} drop;\n"));
+            rules.push_str(&format!("  ip saddr {other} ip daddr {one} drop;\n"));
+        }
         let script = format!(
-            "table ip {table} {{\n chain output {{ type filter hook output priority 0;\n  ip saddr {ip} ip daddr {set} drop;\n  ip saddr {set} ip daddr {ip} drop;\n }}\n}}\n"
+            "table ip {table} {{\n chain output {{ type filter hook output priority 0;\n{rules} }}\n}}\n"
         );
         let path = std::env::temp_dir().join(format!("{table}.nft"));
         std::fs::write(&path, script).unwrap();
@@ -154,12 +335,12 @@ impl Isolation {
             .arg(&path)
             .status()
             .expect("nft runs (Debian nftables; .ci/run installs it)");
-        assert!(status.success(), "nft refused the isolation rules");
-        Isolation { table }
+        assert!(status.success(), "nft refused the partition rules");
+        Firewall { table }
     }
 }
 
-impl Drop for Isolation {
+impl Drop for Firewall {
     fn drop(&mut self) {
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.table])
