@@ -19,14 +19,18 @@
 //! LEGATE_CHAOS_SECONDS=600 cargo nextest run -p legate-agent --test chaos --no-capture
 //! ```
 //!
-//! A second test runs the same workload against a server broken on purpose (it serves
-//! default and `consistent` reads from its own lagging copy) and must see the violation.
+//! Another test runs the same workload against a server broken on purpose (it serves
+//! default and `consistent` reads from its own lagging copy) and must see the violation, and
+//! another runs fenced lock holders (`lock_workload`) through the same fault schedule.
 //!
 //! Clock jumps and membership changes are not in the schedule yet.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+
+#[path = "../cluster/lock_workload.rs"]
+mod lock_workload;
 
 mod faults;
 mod workload;
@@ -55,6 +59,32 @@ fn seed() -> u64 {
     })
 }
 
+/// Injects faults from `schedule` (none if `None`) for `seconds`, then heals the cluster;
+/// answers how many of each kind it injected.
+fn inject_for(
+    cluster: &mut Cluster,
+    seconds: u64,
+    mut schedule: Option<&mut Schedule>,
+) -> BTreeMap<&'static str, usize> {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut tally = BTreeMap::new();
+    while Instant::now() < end {
+        match schedule.as_mut() {
+            Some(schedule) => {
+                let fault = schedule.next_fault();
+                eprintln!("chaos: {fault:?}");
+                *tally.entry(fault.kind()).or_default() += 1;
+                faults::inject(cluster, fault);
+                std::thread::sleep(schedule.pause());
+            }
+            // No faults: the run's length is all there is to wait for.
+            None => std::thread::sleep(end.saturating_duration_since(Instant::now())),
+        }
+    }
+    faults::heal(cluster);
+    tally
+}
+
 /// Runs the clients against `cluster` for `seconds`, with faults from `schedule` if given,
 /// heals, reads every key once more, and returns the history and the `stale` reads.
 fn run(
@@ -78,22 +108,7 @@ fn run(
             })
         })
         .collect();
-    let end = Instant::now() + Duration::from_secs(seconds);
-    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
-    while Instant::now() < end {
-        match schedule.as_mut() {
-            Some(schedule) => {
-                let fault = schedule.next_fault();
-                eprintln!("chaos: {fault:?}");
-                *tally.entry(fault.kind()).or_default() += 1;
-                faults::inject(cluster, fault);
-                std::thread::sleep(schedule.pause());
-            }
-            // No faults: the run's length is all there is to wait for.
-            None => std::thread::sleep(end.saturating_duration_since(Instant::now())),
-        }
-    }
-    faults::heal(cluster);
+    let tally = inject_for(cluster, seconds, schedule.as_mut());
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().unwrap();
@@ -199,4 +214,38 @@ fn a_server_serving_stale_reads_is_caught() {
         "the stale server went unnoticed: {:?}",
         report.keys
     );
+}
+
+/// Lock safety through the same fault schedule: contenders take a lock through sessions
+/// (`legate lock`, against servers and client agents alike) and work on a resource that
+/// refuses tokens older than the newest it has seen. Holders must never overlap and no
+/// token may serve two sessions. After the faults, a holder is paused past its session's
+/// TTL, so that one stale holder certainly wakes into a newer one's turn. The unfenced
+/// control, which must show the overlap, is the cluster suite's
+/// `locks::without_fencing_a_paused_holder_overlaps_the_next`.
+#[test]
+fn fenced_lock_holders_never_overlap_through_the_fault_schedule() {
+    let seconds = env_u64("LEGATE_CHAOS_SECONDS").unwrap_or(20);
+    let seed = seed();
+    eprintln!("chaos: locks, seed {seed}, {seconds} s (LEGATE_CHAOS_SEED={seed} replays)");
+    let mut cluster = Cluster::start(3, 2, &[]);
+    faults::arm_disk_faults(&mut cluster);
+    let workload = lock_workload::Workload::start(&cluster, true, 3);
+    workload.wait_for_tokens(&cluster, 1);
+    let mut schedule = Schedule::new(seed, 3);
+    let tally = inject_for(&mut cluster, seconds, Some(&mut schedule));
+    // Still changing hands once healed, then a holder fenced out for sure.
+    workload.wait_for_tokens(&cluster, 1);
+    workload.pause_a_holder(&cluster);
+    workload.wait_for_tokens(&cluster, 1);
+    let ledger = workload.finish();
+    eprintln!(
+        "chaos: locks: {} holders, {} entries, {} refused as stale; faults: {tally:?}",
+        ledger.owners.len(),
+        ledger.entries,
+        ledger.rejected
+    );
+    assert_eq!(ledger.collisions, 0, "one token, two sessions: {ledger:?}");
+    assert_eq!(ledger.overlaps, 0, "two holders at once: {ledger:?}");
+    assert!(ledger.owners.len() >= 3, "{ledger:?}");
 }

@@ -8,6 +8,7 @@ mod federation;
 mod growth;
 mod harness;
 mod identity;
+mod lock_workload;
 mod locks;
 mod membership;
 mod netns;
