@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Soak runs of the fault harness (`agent/tests/chaos`): the register workload on 3 and on 5
+servers and the fenced lock workload, each under its seeded fault schedule, run again and
+again; one table row per run, written to bench/results/.
+
+    python3 bench/soak.py [--runs 10] [--seconds 60] [--out bench/results/soak-DATE.md]
+
+Every run prints its seed; `LEGATE_CHAOS_SEED=<seed> LEGATE_CHAOS_SECONDS=<s>` replays one
+(see agent/tests/chaos/main.rs). A run's verdict is the test's: linearizable (no lost
+acknowledged write, no stale default or consistent read) for the register runs; no two
+holders at once and no token of two sessions for the lock runs. Builds the test binaries
+first (debug, as the suite does).
+"""
+
+import argparse
+import datetime
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FILTER = "test(/linearizable_through/) | test(/stay_linearizable/) | test(/fenced_lock_holders/)"
+
+START = re.compile(r"^chaos: (?:(\d+) servers|locks), seed (\d+)")
+REGISTER = re.compile(
+    r"^chaos: (\d+) operations \((\d+) with a known outcome, (\d+) acknowledged writes\).*faults: \{(.*)\}")
+LOCKS = re.compile(r"^chaos: locks: (\d+) holders, (\d+) entries, (\d+) refused as stale; faults: \{(.*)\}")
+VERDICT = re.compile(r"^\s+(PASS|FAIL) \[.*\] \(\d+/\d+\) legate-agent::chaos (\S+)")
+
+
+def faults(text):
+    tally = Counter()
+    for kind, count in re.findall(r'"([^"]+)": (\d+)', text):
+        tally[kind] += int(count)
+    return tally
+
+
+def one_pass(seconds):
+    env = dict(os.environ, LEGATE_CHAOS_SECONDS=str(seconds))
+    proc = subprocess.run(
+        ["cargo", "nextest", "run", "-p", "legate-agent", "--test", "chaos", "--no-fail-fast",
+         "--test-threads", "1", "--no-capture", "-E", FILTER],
+        cwd=ROOT, env=env, capture_output=True, text=True)
+    rows, current = [], None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if m := START.match(line):
+            current = {"workload": f"register, {m.group(1)} servers" if m.group(1) else "locks, 3 servers",
+                       "seed": m.group(2), "ops": "", "known": "", "acked": "", "faults": Counter()}
+        elif current and (m := REGISTER.match(line)):
+            current.update(ops=m.group(1), known=m.group(2), acked=m.group(3), faults=faults(m.group(4)))
+        elif current and (m := LOCKS.match(line)):
+            current.update(ops=f"{m.group(2)} entries", known=f"{m.group(1)} holders",
+                           acked=f"{m.group(3)} fenced out", faults=faults(m.group(4)))
+        elif current and (m := VERDICT.match(line)):
+            current["verdict"] = m.group(1)
+            rows.append(current)
+            current = None
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10, help="passes over the three workloads")
+    parser.add_argument("--seconds", type=int, default=60, help="fault schedule length per run")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" /
+                                             f"soak-{datetime.date.today()}.md"))
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "-p", "legate-agent", "--tests", "--bins", "--quiet"],
+                   cwd=ROOT, check=True)
+    rows = []
+    for n in range(args.runs):
+        found = one_pass(args.seconds)
+        for row in found:
+            print(f"pass {n + 1}/{args.runs}: {row['workload']} seed {row['seed']}: {row['verdict']}",
+                  flush=True)
+        rows += found
+    total = Counter()
+    for row in rows:
+        total += row["faults"]
+    register = [r for r in rows if r["workload"].startswith("register")]
+    lines = [f"# Fault-harness soak, {datetime.date.today()}", "",
+             f"`python3 bench/soak.py --runs {args.runs} --seconds {args.seconds}`: "
+             f"{len(rows)} runs, each {args.seconds} s of seeded faults on real processes "
+             "(debug build), then healed and checked.", "",
+             "| workload | seed | operations | known outcome | acknowledged writes | faults | verdict |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        fault_text = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items()))
+        lines.append(f"| {r['workload']} | {r['seed']} | {r['ops']} | {r['known']} | {r['acked']} | "
+                     f"{fault_text} | {r['verdict']} |")
+    failed = [r for r in rows if r["verdict"] != "PASS"]
+    lines += ["", f"Register runs: {len(register)}, operations {sum(int(r['ops'] or 0) for r in register)}; "
+              f"failed runs: {len(failed)} of {len(rows)}.",
+              "Faults injected by kind over all runs: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(total.items())) + ".", ""]
+    text = "\n".join(lines)
+    print(text)
+    Path(args.out).write_text(text)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
