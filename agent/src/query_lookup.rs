@@ -1,5 +1,6 @@
 //! Prepared queries over DNS (`<query>.query[.<dc>].consul`): the HTTP `execute` run for
-//! the DNS server's own agent, its answer handed to the DNS frontend.
+//! the DNS server's own agent and the asker's address, its answer handed to the DNS
+//! frontend.
 
 use legate_api::backend::{Backend, BackendError, Consistency};
 use legate_api::prepared_query::{self, ExecuteError, Execution};
@@ -20,11 +21,12 @@ pub async fn prepared_query<B: Backend>(
         } else {
             Consistency::Default
         },
-        // The query's own `Near` applies; `_agent` is this agent.
+        // The query's own `Near` applies; `_agent` is this agent, `_ip` the asker (its EDNS
+        // client subnet, else the question's source address).
         near: None,
         limit: None,
         agent_node: backend.agent_info().node_name,
-        source_ip: None,
+        source_ip: options.client,
     };
     match prepared_query::execute(backend, &execution).await {
         Ok(executed) => {

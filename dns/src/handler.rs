@@ -26,6 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,6 +79,20 @@ impl<L: Lookup> DnsHandler<L> {
         self.respond_at(raw, transport, unix_now(), &mut rng).await
     }
 
+    /// `respond` to a question that came from `source` (a prepared query's `Near: "_ip"`
+    /// sorts by it when the question carries no EDNS client subnet).
+    pub async fn respond_from(
+        &self,
+        raw: &[u8],
+        transport: Transport,
+        source: IpAddr,
+    ) -> Option<Vec<u8>> {
+        let mut rng =
+            StdRng::from_rng(rand::thread_rng()).unwrap_or_else(|_| StdRng::seed_from_u64(0));
+        self.answer_raw(raw, transport, Some(source), unix_now(), &mut rng)
+            .await
+    }
+
     /// `respond` with the clock and the randomness passed in, so that tests get the same
     /// bytes every run. `now_unix` is the SOA serial; `rng` shuffles answers, chooses the
     /// recursor order and the ids of questions sent to recursors.
@@ -88,14 +103,26 @@ impl<L: Lookup> DnsHandler<L> {
         now_unix: u32,
         rng: &mut R,
     ) -> Option<Vec<u8>> {
+        self.answer_raw(raw, transport, None, now_unix, rng).await
+    }
+
+    async fn answer_raw<R: Rng + Send>(
+        &self,
+        raw: &[u8],
+        transport: Transport,
+        source: Option<IpAddr>,
+        now_unix: u32,
+        rng: &mut R,
+    ) -> Option<Vec<u8>> {
         let request = match request::decode(raw, &self.config) {
             Ok(request) => request,
             Err(Rejection::Ignore) => return None,
             Err(Rejection::Reply(reply)) => return Some(reply),
         };
         tracing::trace!(name = %request.query.name, qtype = %request.qtype(), "dns question");
+        let client = request.client_subnet().or(source);
         let facts = self
-            .gather(&request, MAX_RECURSION_LEVEL, now_unix, rng)
+            .gather(&request, client, MAX_RECURSION_LEVEL, now_unix, rng)
             .await;
         let reply = answer::answer(&request, &facts, &self.config, now_unix, rng);
         match reply {
@@ -141,12 +168,13 @@ impl<L: Lookup> DnsHandler<L> {
     fn gather<'a, R: Rng + Send>(
         &'a self,
         request: &'a DnsRequest,
+        client: Option<IpAddr>,
         level: u8,
         now_unix: u32,
         rng: &'a mut R,
     ) -> Pin<Box<dyn Future<Output = Facts> + Send + 'a>> {
         Box::pin(async move {
-            let found = self.find(answer::needs(request)).await;
+            let found = self.find(answer::needs(request), client).await;
             let mut resolved = BTreeMap::new();
             let names = answer::hostnames(request, &found, &self.config);
             for name in names.into_iter().take(MAX_HOSTNAMES) {
@@ -178,7 +206,9 @@ impl<L: Lookup> DnsHandler<L> {
                 tracing::debug!(%host, "CNAME chain too deep; not resolving");
                 return Vec::new();
             }
-            let facts = self.gather(&internal, level - 1, now_unix, &mut *rng).await;
+            let facts = self
+                .gather(&internal, None, level - 1, now_unix, &mut *rng)
+                .await;
             let reply = answer::answer(&internal, &facts, &self.config, now_unix, rng);
             return match reply {
                 Reply::Message { message, .. } => message.answers,
@@ -204,7 +234,7 @@ impl<L: Lookup> DnsHandler<L> {
         }
     }
 
-    async fn find(&self, need: Need) -> Found {
+    async fn find(&self, need: Need, client: Option<IpAddr>) -> Found {
         let lookup = &self.lookup;
         match need {
             Need::Nothing => Found::Nothing,
@@ -216,10 +246,11 @@ impl<L: Lookup> DnsHandler<L> {
                 }
             }
             Need::PreparedQuery { name, dc } => {
-                match self
-                    .bounded(lookup.prepared_query(name, self.read(dc)))
-                    .await
-                {
+                let options = ReadOptions {
+                    client,
+                    ..self.read(dc)
+                };
+                match self.bounded(lookup.prepared_query(name, options)).await {
                     Ok(answer) => Found::Query(answer),
                     Err(error) => Found::Failed(error),
                 }
@@ -261,6 +292,7 @@ impl<L: Lookup> DnsHandler<L> {
             datacenter: dc.filter(|dc| *dc != self.config.datacenter),
             allow_stale: self.config.allow_stale,
             max_stale: self.config.max_stale,
+            client: None,
         }
     }
 }

@@ -27,7 +27,11 @@ impl<L: Lookup + Unpin> RequestHandler for DnsHandler<L> {
             Protocol::Udp => Transport::Udp,
             _ => Transport::Tcp,
         };
-        let reply = match self.respond(request.as_slice(), transport).await {
+        let source = request.src().ip();
+        let reply = match self
+            .respond_from(request.as_slice(), transport, source)
+            .await
+        {
             Some(bytes) => Message::from_vec(&bytes).ok(),
             None => None,
         };

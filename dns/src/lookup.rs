@@ -40,6 +40,10 @@ pub struct ReadOptions {
     pub datacenter: Option<Datacenter>,
     pub allow_stale: bool,
     pub max_stale: Duration,
+    /// The asker's address, for a prepared query's `Near: "_ip"`: the EDNS client-subnet
+    /// address when the question carries one (a resolver asking on a client's behalf), else
+    /// the address the question came from.
+    pub client: Option<IpAddr>,
 }
 
 /// What a prepared query answered: its instances, in order, and its DNS TTL.

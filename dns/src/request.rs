@@ -10,6 +10,7 @@
 use crate::config::DnsConfig;
 use crate::name::{self, ParsedName};
 use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::RecordType;
 
 /// A request that passed decoding: its header fields, its single question and its EDNS.
@@ -28,6 +29,15 @@ pub struct DnsRequest {
 impl DnsRequest {
     pub fn qtype(&self) -> RecordType {
         self.query.query_type
+    }
+
+    /// The address of the EDNS client-subnet option (RFC 7871), when the request has one:
+    /// the client a resolver asks for.
+    pub fn client_subnet(&self) -> Option<std::net::IpAddr> {
+        match self.edns.as_ref()?.option(EdnsCode::Subnet)? {
+            EdnsOption::Subnet(subnet) => Some(subnet.addr()),
+            _ => None,
+        }
     }
 
     /// Builds a request for an internal lookup (CNAME chasing), as if a client had asked
@@ -165,5 +175,28 @@ mod tests {
             panic!("expected a reply");
         };
         assert_eq!(reply[3] & 0x0f, RCODE_FORMERR);
+    }
+}
+
+#[cfg(test)]
+mod client_subnet_tests {
+    use super::*;
+
+    /// dig 9.18's question with `+subnet=10.9.0.1/32` (and its cookie), byte for byte.
+    const DIG_WITH_SUBNET: &str = "602e012000010000000000010b6578742d6e6561722d697005717565727906636f6e73756c000001000100002904d000000000001800080008000120000a090001000a00084efd62ac98c408a3";
+
+    #[test]
+    fn the_client_subnet_is_read_from_digs_question() {
+        let bytes: Vec<u8> = (0..DIG_WITH_SUBNET.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&DIG_WITH_SUBNET[at..at + 2], 16).unwrap())
+            .collect();
+        let request = decode(&bytes, &DnsConfig::default()).unwrap();
+        assert_eq!(
+            request.client_subnet(),
+            Some("10.9.0.1".parse().unwrap()),
+            "{:?}",
+            request.edns
+        );
     }
 }

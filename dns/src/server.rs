@@ -154,7 +154,10 @@ async fn udp_loop<L: Lookup>(
         let (socket, handler) = (socket.clone(), handler.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            if let Some(reply) = handler.respond(&packet, Transport::Udp).await {
+            if let Some(reply) = handler
+                .respond_from(&packet, Transport::Udp, peer.ip())
+                .await
+            {
                 if let Err(error) = socket.send_to(&reply, peer).await {
                     tracing::debug!(%error, "udp send failed");
                 }
@@ -180,8 +183,8 @@ async fn tcp_loop<L: Lookup>(
             _ = &mut stop_signal => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Usually out of file descriptors: back off briefly instead of spinning.
                 tracing::debug!(%error, "tcp accept failed");
@@ -195,6 +198,7 @@ async fn tcp_loop<L: Lookup>(
         };
         tasks.spawn(connection(
             stream,
+            peer.ip(),
             handler.clone(),
             limits.clone(),
             stop.clone(),
@@ -209,6 +213,7 @@ async fn tcp_loop<L: Lookup>(
 /// quiet, misbehaves or the server stops.
 async fn connection<L: Lookup>(
     mut stream: TcpStream,
+    peer: std::net::IpAddr,
     handler: Arc<DnsHandler<L>>,
     limits: ServeLimits,
     stop: watch::Receiver<bool>,
@@ -229,7 +234,7 @@ async fn connection<L: Lookup>(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(reply) = handler.respond(&request, Transport::Tcp).await else {
+        let Some(reply) = handler.respond_from(&request, Transport::Tcp, peer).await else {
             continue;
         };
         let Ok(reply_length) = u16::try_from(reply.len()) else {

@@ -13,6 +13,8 @@
 //!    a vote while the leader is alive. So the leader stops its heartbeats, asks the target
 //!    to start an election (`TriggerElection`) until it wins or `TRANSFER_DEADLINE` passes,
 //!    then resumes heartbeats (a leader that is still leader loses nothing).
+//! 5. Before each try, the leader waits (up to `CATCH_UP_WAIT`) for the target to hold its
+//!    whole log, as the Raft thesis's transfer does (§3.10): only then can the target win.
 
 use super::leader::autopilot::ServerHealth as Health;
 use super::leader::session_timers::SessionTimers;
@@ -41,6 +43,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 const FORWARD_DEADLINE: Duration = Duration::from_secs(15);
 const TRANSFER_DEADLINE: Duration = Duration::from_secs(10);
+/// How long each transfer try waits for the target to catch up (rule 5).
+const CATCH_UP_WAIT: Duration = Duration::from_secs(1);
 
 /// A node id as Consul shows a Raft server's `ID`: the node UUID.
 pub fn id_text(id: NodeId) -> String {
@@ -328,10 +332,16 @@ impl Operator {
             .cloned()
             .ok_or_else(|| OperatorError::Refused("target has no address".to_owned()))?;
         // Rule 4.
-        self.raft.set_heartbeats(false);
         let deadline = Instant::now() + TRANSFER_DEADLINE;
         let mut moved = false;
         while Instant::now() < deadline {
+            // Rule 5: a target missing even the leader's newest entry loses the election it
+            // is asked to start, and the old leader wins the next one with a newer entry
+            // still: over and over, under load.
+            self.raft
+                .wait_caught_up(target, CATCH_UP_WAIT.min(deadline - Instant::now()))
+                .await;
+            self.raft.set_heartbeats(false);
             let _ = self
                 .rpc
                 .call(
@@ -344,12 +354,13 @@ impl Operator {
                 .raft
                 .wait_for_other_leader(own, Duration::from_millis(500))
                 .await;
+            // Heartbeats (and entries) flow again, to the target too, before another try.
+            self.raft.set_heartbeats(true);
             if waited {
                 moved = true;
                 break;
             }
         }
-        self.raft.set_heartbeats(true);
         if moved {
             tracing::info!("operator: leadership transferred to {}", id_text(target));
             Ok(())

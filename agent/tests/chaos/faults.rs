@@ -27,6 +27,19 @@ pub enum Fault {
     /// own disk while the followers' acks arrive (the parallel fsync's gates), and a long
     /// enough spell hands leadership away.
     SlowLeaderDisk { delay: Duration, lasting: Duration },
+    /// A new server added (a non-voter first, then a voter once autopilot finds it stable)
+    /// and, after `lasting`, removed again by a graceful leave: the voter set grows and
+    /// shrinks under the workload.
+    AddRemoveServer { lasting: Duration },
+    /// One server's wall clock (the leader on odd draws) jumped by `offset_s` seconds,
+    /// forward or back, for `lasting`, then set right (libfaketime; its monotonic clock is
+    /// left alone, as a real clock step leaves it). Wall time must matter to nothing that
+    /// safety rests on.
+    ClockJump {
+        pick: u64,
+        offset_s: i64,
+        lasting: Duration,
+    },
 }
 
 /// Who is cut off from whom. `pick` is the schedule's random draw for the choices that
@@ -80,7 +93,7 @@ impl Schedule {
     }
 
     pub fn next_fault(&mut self) -> Fault {
-        match self.rng.below(6) {
+        match self.rng.below(8) {
             0 => Fault::KillLeader {
                 down: self.millis(300, 2_000),
             },
@@ -98,6 +111,18 @@ impl Schedule {
                 shape: self.shape(),
                 cut: self.millis(1_000, 4_000),
             },
+            6 => Fault::AddRemoveServer {
+                lasting: self.millis(500, 3_000),
+            },
+            5 => {
+                let pick = self.rng.below(u64::MAX);
+                let size = 5 + self.rng.below(116) as i64;
+                Fault::ClockJump {
+                    pick,
+                    offset_s: if pick & 2 == 0 { size } else { -size },
+                    lasting: self.millis(1_000, 4_000),
+                }
+            }
             _ => Fault::SlowLeaderDisk {
                 delay: self.millis(20, 150),
                 lasting: self.millis(1_000, 4_000),
@@ -127,6 +152,8 @@ impl Fault {
                 Shape::Ring { .. } => "partition: ring",
             },
             Fault::SlowLeaderDisk { .. } => "slow leader disk",
+            Fault::ClockJump { .. } => "clock jump",
+            Fault::AddRemoveServer { .. } => "add and remove a server",
         }
     }
 }
@@ -139,9 +166,10 @@ fn signal(cluster: &Cluster, index: usize, signal: &str) {
     }
 }
 
+/// The cluster's servers, those removed by a membership change aside.
 fn servers(cluster: &Cluster) -> Vec<usize> {
     (0..cluster.nodes.len())
-        .filter(|index| cluster.nodes[*index].server)
+        .filter(|index| cluster.nodes[*index].server && !cluster.nodes[*index].retired)
         .collect()
 }
 
@@ -149,6 +177,12 @@ fn clients(cluster: &Cluster) -> Vec<usize> {
     (0..cluster.nodes.len())
         .filter(|index| !cluster.nodes[*index].server)
         .collect()
+}
+
+/// How many voters the leader's Raft configuration holds, as agent `via` reports it.
+fn voters(cluster: &Cluster, via: usize) -> Option<usize> {
+    let peers = cluster.get_json(via, "/v1/status/peers")?;
+    Some(peers.as_array()?.len())
 }
 
 /// `items` in an order drawn from `pick` (Fisher–Yates), so a seed replays it.
@@ -210,6 +244,39 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
                 std::thread::sleep(lasting);
                 let _ = std::fs::remove_file(&file);
             }
+        }
+        Fault::AddRemoveServer { lasting } => {
+            let via = servers(cluster)[0];
+            let before = servers(cluster).len();
+            let added = cluster.add(true, Vec::new());
+            eprintln!("chaos: s{} added", added + 1);
+            cluster.wait_until("the added server to become a voter", || {
+                voters(cluster, via) == Some(before + 1)
+            });
+            std::thread::sleep(lasting);
+            let left = cluster.put(added, "/v1/agent/leave", "");
+            eprintln!("chaos: s{} leaves: {left:?}", added + 1);
+            cluster.wait_until("the leaving server out of the voters", || {
+                voters(cluster, via) == Some(before)
+            });
+            cluster.kill9(added);
+            cluster.nodes[added].retired = true;
+        }
+        Fault::ClockJump {
+            pick,
+            offset_s,
+            lasting,
+        } => {
+            let servers = servers(cluster);
+            let target = match cluster.leader() {
+                Some(leader) if pick % 2 == 1 => leader,
+                _ => servers[(pick / 2 % servers.len() as u64) as usize],
+            };
+            let file = fault_dir(cluster, target).join(FAKETIME_FILE);
+            eprintln!("chaos: s{} clock {offset_s:+} s", target + 1);
+            std::fs::write(&file, format!("{offset_s:+}")).unwrap();
+            std::thread::sleep(lasting);
+            std::fs::write(&file, "+0").unwrap();
         }
         Fault::Partition { shape, cut } => {
             let Some(cuts) = cuts(cluster, shape) else {
@@ -352,9 +419,11 @@ impl Drop for Firewall {
 pub fn heal(cluster: &mut Cluster) {
     for index in 0..cluster.nodes.len() {
         if cluster.nodes[index].server {
-            let _ = std::fs::remove_file(fault_dir(cluster, index).join("fsync-delay-ms"));
+            let dir = fault_dir(cluster, index);
+            let _ = std::fs::remove_file(dir.join("fsync-delay-ms"));
+            let _ = std::fs::write(dir.join(FAKETIME_FILE), "+0");
         }
-        if cluster.nodes[index].child.is_none() {
+        if cluster.nodes[index].child.is_none() && !cluster.nodes[index].retired {
             cluster.start_node(index);
         }
     }
@@ -367,19 +436,37 @@ pub fn fault_dir(cluster: &Cluster, index: usize) -> std::path::PathBuf {
     data.with_file_name(format!("{}-faults", cluster.nodes[index].name))
 }
 
-/// Restarts every server able to take injected disk faults (`fault_dir`), one at a time, so
-/// the cluster keeps its quorum throughout.
-pub fn arm_disk_faults(cluster: &mut Cluster) {
+/// libfaketime for threaded programs (Debian `libfaketime`; `.ci/run` installs it).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+/// The file in a server's fault directory that holds its clock offset ("+0", "-30").
+const FAKETIME_FILE: &str = "faketime";
+
+/// Restarts every server able to take injected disk faults (`fault_dir`) and clock jumps
+/// (libfaketime, reading its offset from the fault directory at most once a second), one at
+/// a time, so the cluster keeps its quorum throughout.
+pub fn arm_faults(cluster: &mut Cluster) {
+    assert!(
+        std::path::Path::new(LIBFAKETIME).exists(),
+        "clock jumps need {LIBFAKETIME} (Debian libfaketime; .ci/run installs it)"
+    );
     for index in 0..cluster.nodes.len() {
         if !cluster.nodes[index].server {
             continue;
         }
         let dir = fault_dir(cluster, index);
         std::fs::create_dir_all(&dir).unwrap();
+        let clock = dir.join(FAKETIME_FILE);
+        std::fs::write(&clock, "+0").unwrap();
         cluster.kill9(index);
-        cluster.nodes[index]
-            .env
-            .push(("LEGATE_FAULT_DIR".to_owned(), dir.display().to_string()));
+        let env = &mut cluster.nodes[index].env;
+        env.push(("LEGATE_FAULT_DIR".to_owned(), dir.display().to_string()));
+        env.push(("LD_PRELOAD".to_owned(), LIBFAKETIME.to_owned()));
+        env.push((
+            "FAKETIME_TIMESTAMP_FILE".to_owned(),
+            clock.display().to_string(),
+        ));
+        env.push(("FAKETIME_CACHE_DURATION".to_owned(), "1".to_owned()));
+        env.push(("DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned()));
         cluster.start_node(index);
         let all: Vec<usize> = (0..cluster.nodes.len()).collect();
         cluster.wait_members_alive(&all);

@@ -9,7 +9,8 @@
 //! clients still reach every agent) of five shapes (the leader alone, any one agent alone,
 //! majority/minority with the leader on either side, a bridge, and with 5 servers a ring
 //! where every server sees a majority and none sees all), and every fsync of the leader
-//! slowed (the agent's test-only fault directory). `stale` reads are only checked for reading
+//! slowed (the agent's test-only fault directory), and a server's wall clock jumped by up to
+//! two minutes either way (libfaketime). `stale` reads are only checked for reading
 //! values that were written. One run has 3 servers, another 5; both have 2 client agents.
 //!
 //! A CI run is short; for a soak run set `LEGATE_CHAOS_SECONDS` (default 20) and, to replay
@@ -23,7 +24,7 @@
 //! default and `consistent` reads from its own lagging copy) and must see the violation, and
 //! another runs fenced lock holders (`lock_workload`) through the same fault schedule.
 //!
-//! Clock jumps and membership changes are not in the schedule yet.
+//! Membership changes (adding and removing a server) are not in the schedule yet.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]
@@ -152,7 +153,7 @@ fn linearizable_through_faults(servers: usize) {
          the schedule)"
     );
     let mut cluster = Cluster::start(servers, 2, &[]);
-    faults::arm_disk_faults(&mut cluster);
+    faults::arm_faults(&mut cluster);
     let schedule = Schedule::new(seed, servers);
     let (history, stale_reads) = run(&mut cluster, seconds, seed, Some(schedule));
     let report = check(&history, 5_000_000);
@@ -229,7 +230,7 @@ fn fenced_lock_holders_never_overlap_through_the_fault_schedule() {
     let seed = seed();
     eprintln!("chaos: locks, seed {seed}, {seconds} s (LEGATE_CHAOS_SEED={seed} replays)");
     let mut cluster = Cluster::start(3, 2, &[]);
-    faults::arm_disk_faults(&mut cluster);
+    faults::arm_faults(&mut cluster);
     let workload = lock_workload::Workload::start(&cluster, true, 3);
     workload.wait_for_tokens(&cluster, 1);
     let mut schedule = Schedule::new(seed, 3);

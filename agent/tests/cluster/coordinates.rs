@@ -49,9 +49,13 @@ fn every_agent_reports_its_coordinate_and_near_sorts_by_it() {
 
     // Three external nodes far from the agents (which sit near the origin), with
     // coordinates written by hand as consul-esm writes them, and a service on each.
-    for (node, x) in [("ext-a", 1.0), ("ext-b", 1.1), ("ext-c", 1.5)] {
+    for (node, x, address) in [
+        ("ext-a", 1.0, "10.9.0.1"),
+        ("ext-b", 1.1, "10.9.0.2"),
+        ("ext-c", 1.5, "10.9.0.3"),
+    ] {
         let register = format!(
-            r#"{{"Node":"{node}","Address":"10.9.0.1","Service":{{"Service":"ext","ID":"ext-{node}"}}}}"#
+            r#"{{"Node":"{node}","Address":"{address}","Service":{{"Service":"ext","ID":"ext-{node}"}}}}"#
         );
         assert_eq!(
             cluster.put(0, "/v1/catalog/register", &register),
@@ -96,6 +100,23 @@ fn every_agent_reports_its_coordinate_and_near_sorts_by_it() {
             .unwrap();
         assert_eq!(names(&nodes, "Node")[4..], ["ext-a", "ext-b", "ext-c"]);
     }
+    // A prepared query near `_ip` over DNS: the asker is the EDNS client subnet a resolver
+    // passes on (here dig's `+subnet`), so the node with that address comes first and the
+    // rest by distance from it.
+    let query = r#"{"Name":"ext-near-ip","Service":{"Service":"ext","Near":"_ip"}}"#;
+    let (status, body) = cluster.http_post(0, "/v1/query", query);
+    assert_eq!(status, 200, "{body}");
+    for index in [0, CLIENT] {
+        for (subnet, want) in [
+            ("+subnet=10.9.0.3/32", ["10.9.0.3", "10.9.0.2", "10.9.0.1"]),
+            ("+subnet=10.9.0.1/32", ["10.9.0.1", "10.9.0.2", "10.9.0.3"]),
+        ] {
+            let answer = cluster.dig_with(index, &[subnet], "ext-near-ip.query.consul", "A");
+            let order: Vec<&str> = answer.lines().collect();
+            assert_eq!(order, want, "asked {index} with {subnet}");
+        }
+    }
+
     // Without a coordinate for the `near` node, the order is the catalog's.
     let plain = cluster.get_json(0, "/v1/catalog/nodes").unwrap();
     let unsorted = cluster.get_json(0, "/v1/catalog/nodes?near=ghost").unwrap();

@@ -44,6 +44,9 @@ pub struct Node {
     pub extra: Vec<String>,
     /// Environment variables for the process (fault injection).
     pub env: Vec<(String, String)>,
+    /// Left the cluster for good (a server removed by a membership change): never started
+    /// again.
+    pub retired: bool,
 }
 
 pub struct Cluster {
@@ -151,6 +154,7 @@ impl Cluster {
             child: None,
             extra,
             env,
+            retired: false,
         };
         self.nodes.push(node);
         self.start_node(index);
@@ -164,6 +168,7 @@ impl Cluster {
             Ipv4Addr::new(self.prefix[0], self.prefix[1], self.prefix[2], 1)
         );
         let node = &mut self.nodes[index];
+        assert!(!node.retired, "{} left the cluster for good", node.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -364,17 +369,16 @@ impl Cluster {
 
     /// A DNS question of `qtype` to agent `index` with `dig +short`.
     pub fn dig_type(&self, index: usize, name: &str, qtype: &str) -> String {
+        self.dig_with(index, &[], name, qtype)
+    }
+
+    /// `dig_type` with more options (`+subnet=...`, `+tcp`).
+    pub fn dig_with(&self, index: usize, options: &[&str], name: &str, qtype: &str) -> String {
+        let server = format!("@{}", self.nodes[index].ip);
         let output = Command::new("dig")
-            .args([
-                &format!("@{}", self.nodes[index].ip),
-                "-p",
-                "8600",
-                "+short",
-                "+time=2",
-                "+tries=1",
-                name,
-                qtype,
-            ])
+            .args([&server, "-p", "8600", "+short", "+time=2", "+tries=1"])
+            .args(options)
+            .args([name, qtype])
             .output()
             .expect("dig is installed (Debian bind9-dnsutils; .ci/run installs it)");
         String::from_utf8_lossy(&output.stdout).into_owned()

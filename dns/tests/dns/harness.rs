@@ -110,12 +110,39 @@ impl FakeCatalog {
 }
 
 impl Lookup for FakeCatalog {
-    /// One prepared query, `web-q`: the passing instances of `web`, under a 30 s TTL.
+    /// Two prepared queries: `web-q`, the passing instances of `web` under a 30 s TTL; and
+    /// `asker-q`, one instance on a node whose address is the asker's as the lookup was
+    /// told it (`ReadOptions::client`; 0.0.0.0 when it was not).
     fn prepared_query(
         &self,
         name: String,
         options: ReadOptions,
     ) -> impl Future<Output = Result<Option<legate_dns::QueryAnswer>, LookupError>> + Send {
+        if name == "asker-q" {
+            let address = options
+                .client
+                .map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string());
+            let instance = Instance {
+                node: Node {
+                    name: NodeName::new("asker"),
+                    address,
+                    ..Node::default()
+                },
+                service: Service {
+                    node: NodeName::new("asker"),
+                    id: ServiceId::new("asker"),
+                    name: ServiceName::new("asker"),
+                    port: 1,
+                    ..Service::default()
+                },
+                checks: Vec::new(),
+            };
+            return ready(Ok(Some(legate_dns::QueryAnswer {
+                service: "asker".into(),
+                instances: vec![instance],
+                ttl: None,
+            })));
+        }
         let answer = if name == "web-q" {
             self.instances("web", &options).map(|instances| {
                 Some(legate_dns::QueryAnswer {

@@ -1,7 +1,9 @@
 //! `serve` on loopback: UDP on two SO_REUSEPORT sockets and TCP, with hand-built queries.
 
-use crate::harness::{catalog, config, query};
+use crate::harness::{catalog, config, query, query_with};
 use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::opt::ClientSubnet;
+use hickory_proto::rr::RData;
 use hickory_proto::rr::RecordType;
 use legate_dns::{bind_udp_reuseport, serve, serve_with_limits, DnsHandler, ServeLimits};
 use std::net::SocketAddr;
@@ -223,4 +225,33 @@ async fn works_inside_hickory_server() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A prepared query's `Near: "_ip"` needs the asker: the lookup is told the EDNS client
+/// subnet's address when the question has one, else the address it came from, over UDP and
+/// TCP alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_queries_learn_who_asked() {
+    let server = Running::start(ServeLimits::default()).await;
+    let address = |reply: Vec<u8>| -> String {
+        let reply = Message::from_vec(&reply).unwrap();
+        match reply.answers.first().map(|record| &record.data) {
+            Some(RData::A(a)) => a.to_string(),
+            other => panic!("expected one A record, got {other:?}"),
+        }
+    };
+    let plain = query(21, "asker-q.query.consul.", RecordType::A, None);
+    assert_eq!(address(udp_ask(server.udp, &plain).await), "127.0.0.1");
+    let mut stream = TcpStream::connect(server.tcp).await.unwrap();
+    assert_eq!(address(tcp_ask(&mut stream, &plain).await), "127.0.0.1");
+    let subnet = ClientSubnet::new("10.9.8.0".parse().unwrap(), 24, 0);
+    let on_behalf = query_with(
+        22,
+        "asker-q.query.consul.",
+        RecordType::A,
+        Some(4096),
+        Some(subnet),
+    );
+    assert_eq!(address(udp_ask(server.udp, &on_behalf).await), "10.9.8.0");
+    server.stop().await;
 }

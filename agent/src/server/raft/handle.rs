@@ -292,6 +292,28 @@ impl RaftHandle {
             .is_ok()
     }
 
+    /// Waits until follower `target` holds every entry of this leader's log; false after
+    /// `timeout`, or while this server does not lead.
+    pub async fn wait_caught_up(&self, target: NodeId, timeout: Duration) -> bool {
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |metrics| {
+                    let last = metrics.last_log_index.unwrap_or(0);
+                    metrics.state == ServerState::Leader
+                        && metrics
+                            .replication
+                            .as_ref()
+                            .and_then(|replication| replication.get(&target))
+                            .and_then(|log_id| log_id.as_ref())
+                            .is_some_and(|log_id| log_id.index >= last)
+                },
+                "the target holds the whole log",
+            )
+            .await
+            .is_ok()
+    }
+
     /// The group as the leader sees it, for autopilot; `None` on a follower.
     pub fn group_view(&self) -> Option<GroupView> {
         let metrics = self.raft.metrics().borrow().clone();
