@@ -17,7 +17,9 @@
 //!    have taken effect at any instant after its call, even after the client gave up, or
 //!    never: it gets no return (`ret: None`), so it can be linearized anywhere after its
 //!    call, and linearizing it after everything else is the same as never. A read of
-//!    unknown outcome constrains nothing and is dropped.
+//!    unknown outcome constrains nothing and is dropped, and so is a write of unknown
+//!    outcome whose value nobody read, unless a compare-and-set that failed returned after
+//!    its call: that failure may be its only trace.
 //! 4. A compare-and-set names the value it expects, not Consul's `ModifyIndex`: the client
 //!    learns the index from a read that also gave it the value, and as long as every value
 //!    written is unique (the harness writes unique values), "the index is still i" and "the

@@ -160,6 +160,22 @@ pub fn check_key(operations: &[&Operation], budget: u64) -> KeyVerdict {
             _ => None,
         })
         .collect();
+    // The latest return of a compare-and-set that failed knowingly: it saw "not the value
+    // expected", which an unknown write nobody read may be the cause of.
+    let last_failed_cas = operations
+        .iter()
+        .zip(&all)
+        .filter(|(_, step)| {
+            matches!(
+                step,
+                Some(Step::Cas {
+                    answer: Some(false),
+                    ..
+                })
+            )
+        })
+        .filter_map(|(operation, _)| operation.ret)
+        .max();
     // Positions in `operations` of the ones that constrain anything, with their steps.
     let mut kept = Vec::new();
     let mut steps = Vec::new();
@@ -171,14 +187,18 @@ pub fn check_key(operations: &[&Operation], budget: u64) -> KeyVerdict {
         // An operation of unknown outcome whose value nobody saw can always be placed after
         // everything else, where it changes nothing observed: leaving it out decides the
         // same, and spares the search a branch at every point after its call (the cost
-        // that grows fastest when a fault times out many writes at once).
+        // that grows fastest when a fault times out many writes at once). Not when a failed
+        // compare-and-set returned after its call: taking effect before that one, it may be
+        // why the value was not the one expected.
+        let explains_a_failed_cas =
+            last_failed_cas.is_some_and(|ret| ret > operations[position].call);
         let unseen = match step {
             Step::WriteUnknown(value)
             | Step::Cas {
                 to: value,
                 answer: None,
                 ..
-            } => !observed.contains(&value),
+            } => !observed.contains(&value) && !explains_a_failed_cas,
             _ => false,
         };
         if unseen {

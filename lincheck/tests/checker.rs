@@ -409,3 +409,32 @@ fn unknown_writes_nobody_saw_cost_nothing() {
     history.push(read(501, Some("a"), 360, 370));
     assert!(fails(&history));
 }
+
+#[test]
+fn an_unseen_write_of_unknown_outcome_may_explain_a_failed_compare_and_set() {
+    // "a" is read, a write of "b" times out and nobody ever reads "b", then a compare-and-set
+    // from "a" fails: the timed-out write took effect in between. (Found by the fault
+    // harness: the checker used to leave such writes out and call the history a violation.)
+    let history = vec![
+        write(1, "a", 0, 10),
+        read(2, Some("a"), 20, 30),
+        op(3, "k", Input::Write("b".into()), Output::Unknown, 25, None),
+        cas(2, Some("a"), "c", false, 40, 50),
+    ];
+    assert_eq!(verdict(&history), KeyVerdict::Linearizable);
+    // Without the unknown write, the same failure is a violation.
+    let without: Vec<Operation> = history
+        .iter()
+        .filter(|operation| operation.client != 3)
+        .cloned()
+        .collect();
+    assert!(fails(&without));
+    // And an unknown write called only after the failure cannot explain it.
+    let late = vec![
+        write(1, "a", 0, 10),
+        read(2, Some("a"), 20, 30),
+        cas(2, Some("a"), "c", false, 40, 50),
+        op(3, "k", Input::Write("b".into()), Output::Unknown, 60, None),
+    ];
+    assert!(fails(&late));
+}

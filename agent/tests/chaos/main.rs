@@ -166,10 +166,16 @@ fn linearizable_through_faults(servers: usize) {
             KeyVerdict::NotLinearizable { deepest } => {
                 let operations: Vec<_> = history.iter().filter(|op| op.key == *key).collect();
                 let stuck = operations.len().min(deepest.len());
+                // The whole key's history, for a look at more than the window printed.
+                let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .join(format!("chaos-{seed}-{}.txt", key.replace('/', "_")));
+                let _ = std::fs::write(&saved, format!("{operations:#?}"));
                 panic!(
                     "key {key} is not linearizable (seed {seed}); the longest linearizable \
-                     prefix has {} operations; around where it stops:\n{:#?}",
+                     prefix has {} operations; the key's history is in {}; around where it \
+                     stops:\n{:#?}",
                     deepest.len(),
+                    saved.display(),
                     &operations[stuck.saturating_sub(3)..(stuck + 3).min(operations.len())]
                 );
             }
