@@ -3,7 +3,12 @@
 //! 1. `stale` reads this server's store, whatever its role. With `?max_stale`, a follower
 //!    whose last contact with the leader is older than that serves it as a default read.
 //! 2. The default mode is served by the leader: on a follower the read is forwarded to the
-//!    leader over server RPC. (Consul's default mode trusts the leader's lease; so does this.)
+//!    leader over server RPC. Consul's default mode trusts the leader's lease and documents
+//!    a window in which a deposed leader serves stale values; Legate promises no stale
+//!    default read, so the leader confirms its leadership with a quorum first, as for
+//!    `consistent` (the fault harness caught the lease check passing on a leader just woken
+//!    from SIGSTOP: openraft's `millis_since_quorum_ack` is a figure from when its metrics
+//!    were last published, not a time, so a paused leader's last figure still looked fresh).
 //! 3. `consistent` confirms leadership with a quorum (`ensure_linearizable`) before reading,
 //!    on the leader, after forwarding if need be.
 //! 4. Without a leader, default and `consistent` reads wait for one for at most
@@ -172,15 +177,9 @@ impl ReadPath {
         };
         match consistency {
             ReadConsistency::Stale => {}
-            ReadConsistency::Default
-                if self.raft.leads_with_quorum() && self.raft.applied_own_term() => {}
-            // A leader cut off from its quorum may have been replaced, and one elected a moment
-            // ago may not have applied what came before its term: not a leader read (yet).
-            ReadConsistency::Default if metrics.is_leader() => {
-                return Err(RemoteReadError::NoLeader)
-            }
-            ReadConsistency::Default => return Err(not_here()),
-            ReadConsistency::Consistent => {
+            ReadConsistency::Default if !metrics.is_leader() => return Err(not_here()),
+            // Rule 2: the default mode confirms leadership as `consistent` does.
+            ReadConsistency::Default | ReadConsistency::Consistent => {
                 // openraft waits for a quorum's answer without a bound of its own.
                 let bound = self.raft.election_timeout_max() * 2;
                 match tokio::time::timeout(bound, self.raft.ensure_linearizable()).await {
