@@ -3,7 +3,8 @@
 the Debug form of its operations) for the simple anomalies: a read of a value overwritten
 by a write that completed before the read began, a successful compare-and-set from an
 overwritten value, a failed compare-and-set no write can explain, and a new value read
-then an older one. Also writes the history as TSV to /tmp/hist.tsv. Finding none does not
+then an older one, and two reads that began after both their values were acknowledged yet
+disagree. Also writes the history as TSV to /tmp/hist.tsv. Finding none does not
 clear a history: the checker searches every order.
 
     python3 bench/chaos_scan.py HISTORY.txt
@@ -119,3 +120,22 @@ with open("/tmp/hist.tsv", "w") as f:
         elif out.startswith("Cas("): ot = "C\t" + out[4:-1]
         else: ot = "U\t"
         f.write(f'{o["client"]}\t{o["call"]}\t{o["ret"] if o["ret"] is not None else -1}\t{i}\t{ot}\n')
+# Two reads that both began after the acknowledged writes of both their values, yet disagree:
+# after both writes the register holds the later one until a third write, and unique values
+# never come back, so one of the reads is stale or one acknowledged write was lost.
+k = 0
+for a, va in rv:
+    wa = wmap.get(va)
+    if not wa or wa[2] is None or wa[2] >= a["call"]:
+        continue
+    for b, vb in rv:
+        wb = wmap.get(vb)
+        if vb == va or not wb or wb[2] is None:
+            continue
+        if wb[2] < a["call"] and wb[2] < b["call"] and wa[2] < b["call"]:
+            print("DISAGREE after both acknowledged:", a["client"], va, a["call"], a["ret"], "|", b["client"], vb, b["call"], b["ret"], "| writes", wa[1:3], wb[1:3])
+            k += 1
+            break
+    if k > 5:
+        break
+print("disagreeing pairs", k)
