@@ -67,11 +67,14 @@ impl RaftHandle {
         self.election_timeout_max
     }
 
-    /// Whether this server leads and a quorum has acknowledged it recently enough that no
-    /// other leader can have been elected meanwhile. openraft 0.9's leader does not step down
+    /// Whether this server leads and, by openraft's last published metrics, a quorum
+    /// acknowledged it within an election timeout. A hint, never a lease: the figure dates
+    /// from the last publication, so a leader just woken from a pause still looks fresh
+    /// (which is why reads do not rely on it). openraft 0.9's leader does not step down
     /// when cut off from its quorum; a partitioned leader keeps its role until it hears a
-    /// higher term. Serving writes and default reads only while this holds is what keeps the
-    /// minority side of a partition from answering them. A lone voter is its own quorum.
+    /// higher term. Refusing writes at once while it does not hold keeps the minority side of
+    /// a partition from holding them until they time out (reads confirm leadership with a
+    /// quorum instead: `read_path`). A lone voter is its own quorum.
     pub fn leads_with_quorum(&self) -> bool {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
@@ -90,19 +93,6 @@ impl RaftHandle {
         metrics
             .millis_since_quorum_ack
             .is_some_and(|millis| Duration::from_millis(millis) <= self.election_timeout_max)
-    }
-
-    /// Whether this server has applied an entry of its current term. A leader elected a
-    /// moment ago may not have applied everything committed before its term; its own first
-    /// entry (openraft's blank one) comes after all of that, so once it is applied the
-    /// leader's copy is up to date and a default read served from it cannot be stale.
-    pub fn applied_own_term(&self) -> bool {
-        let metrics = self.raft.metrics();
-        let metrics = metrics.borrow();
-        metrics
-            .last_applied
-            .as_ref()
-            .is_some_and(|applied| applied.leader_id.term == metrics.current_term)
     }
 
     /// Waits, up to one election timeout, until this server leads with its quorum, and says

@@ -126,28 +126,26 @@ impl RpcClient {
     }
 
     async fn call_inner(&self, addr: &str, request: &Request) -> Result<ResponseV1, RpcError> {
-        let body = codec::encode(request);
-        let bytes = match self.connection(addr).await? {
-            Connection::Framed(link) => match link.call(&body).await {
-                Ok(bytes) => Bytes::from(bytes),
-                // Nothing went out: open a new link and send it there.
-                Err(LinkError::Closed) => match self.connection(addr).await? {
-                    Connection::Framed(link) => {
-                        Bytes::from(link.call(&body).await.map_err(|error| lost(addr, error))?)
-                    }
-                    Connection::Http2(sender) => http2_call(addr, sender, body).await?,
+        let body = Bytes::from(codec::encode(request));
+        // A link found closed before anything went out is replaced once: nothing was sent.
+        let mut retried = false;
+        let bytes = loop {
+            match self.connection(addr).await? {
+                Connection::Framed(link) => match link.call(&body).await {
+                    Ok(bytes) => break Bytes::from(bytes),
+                    Err(LinkError::Closed) if !retried => retried = true,
+                    Err(error) => return Err(lost(addr, error)),
                 },
-                Err(error) => return Err(lost(addr, error)),
-            },
-            Connection::Http2(sender) => match http2_call(addr, sender, body).await {
-                Ok(bytes) => bytes,
-                Err(error) => {
-                    if matches!(error, RpcError::Transport { .. }) {
-                        self.forget(addr);
+                Connection::Http2(sender) => match http2_call(addr, sender, body.clone()).await {
+                    Ok(bytes) => break bytes,
+                    Err(error) => {
+                        if matches!(error, RpcError::Transport { .. }) {
+                            self.forget(addr);
+                        }
+                        return Err(error);
                     }
-                    return Err(error);
-                }
-            },
+                },
+            }
         };
         let Response::V1(response) = codec::decode(&bytes).map_err(|error| RpcError::Decode {
             addr: addr.to_owned(),
@@ -227,7 +225,7 @@ fn lost(addr: &str, error: LinkError) -> RpcError {
 pub(super) async fn http2_call(
     addr: &str,
     mut sender: Sender,
-    body: Vec<u8>,
+    body: Bytes,
 ) -> Result<Bytes, RpcError> {
     let transport = |reason: String| RpcError::Transport {
         addr: addr.to_owned(),
@@ -235,7 +233,7 @@ pub(super) async fn http2_call(
     };
     let http_request = hyper::Request::post(PATH)
         .header("content-type", "application/x-legate-rpc")
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(body))
         .map_err(|error| transport(error.to_string()))?;
     let response = sender
         .send_request(http_request)
