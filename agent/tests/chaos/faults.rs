@@ -65,14 +65,35 @@ pub enum Shape {
 pub struct Schedule {
     rng: Rng,
     servers: usize,
+    /// `LEGATE_CHAOS_FAULTS`: only faults whose kind contains one of these (comma-separated,
+    /// e.g. "pause leader,kill"), to hunt one fault's bug in many short runs.
+    only: Vec<String>,
 }
 
 impl Schedule {
     pub fn new(seed: u64, servers: usize) -> Schedule {
+        let only = std::env::var("LEGATE_CHAOS_FAULTS").unwrap_or_default();
         Schedule {
             rng: Rng::new(seed),
             servers,
+            only: only
+                .split(',')
+                .map(str::trim)
+                .filter(|kind| !kind.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
+    }
+
+    /// The next fault of a kind allowed by `only`.
+    pub fn next_fault(&mut self) -> Fault {
+        for _ in 0..10_000 {
+            let fault = self.draw();
+            if self.only.is_empty() || self.only.iter().any(|kind| fault.kind().contains(kind)) {
+                return fault;
+            }
+        }
+        panic!("LEGATE_CHAOS_FAULTS={:?} names no fault kind", self.only);
     }
 
     fn millis(&mut self, from: u64, to: u64) -> Duration {
@@ -92,7 +113,7 @@ impl Schedule {
         }
     }
 
-    pub fn next_fault(&mut self) -> Fault {
+    fn draw(&mut self) -> Fault {
         match self.rng.below(8) {
             0 => Fault::KillLeader {
                 down: self.millis(300, 2_000),

@@ -66,6 +66,7 @@ fn inject_for(
     cluster: &mut Cluster,
     seconds: u64,
     mut schedule: Option<&mut Schedule>,
+    clock: Option<&Recorder>,
 ) -> BTreeMap<&'static str, usize> {
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut tally = BTreeMap::new();
@@ -73,7 +74,11 @@ fn inject_for(
         match schedule.as_mut() {
             Some(schedule) => {
                 let fault = schedule.next_fault();
-                eprintln!("chaos: {fault:?}");
+                // On the operations' clock, to line faults up with a history.
+                let at = clock.map_or(String::new(), |clock| {
+                    format!("t={:.3}s ", clock.now() as f64 / 1e6)
+                });
+                eprintln!("chaos: {at}{fault:?}");
                 *tally.entry(fault.kind()).or_default() += 1;
                 faults::inject(cluster, fault);
                 std::thread::sleep(schedule.pause());
@@ -86,14 +91,18 @@ fn inject_for(
     tally
 }
 
+/// What a run recorded.
+struct Recorded {
+    history: Vec<Operation>,
+    /// `?stale` reads: (key, value).
+    stale: Vec<(String, Option<String>)>,
+    /// Which agent answered each operation (`Recorder::trace`).
+    trace: String,
+}
+
 /// Runs the clients against `cluster` for `seconds`, with faults from `schedule` if given,
-/// heals, reads every key once more, and returns the history and the `stale` reads.
-fn run(
-    cluster: &mut Cluster,
-    seconds: u64,
-    seed: u64,
-    mut schedule: Option<Schedule>,
-) -> (Vec<Operation>, Vec<(String, Option<String>)>) {
+/// heals, reads every key once more, and returns what it recorded.
+fn run(cluster: &mut Cluster, seconds: u64, seed: u64, mut schedule: Option<Schedule>) -> Recorded {
     let agents: Vec<String> = (0..cluster.nodes.len())
         .map(|index| cluster.url(index, ""))
         .collect();
@@ -109,13 +118,14 @@ fn run(
             })
         })
         .collect();
-    let tally = inject_for(cluster, seconds, schedule.as_mut());
+    let tally = inject_for(cluster, seconds, schedule.as_mut(), Some(&recorder));
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().unwrap();
     }
     // Every key read once more, linearizably, after the cluster has healed.
     workload::final_reads(&recorder, &agents);
+    let trace = recorder.trace();
     let (history, stale) = recorder.take();
     let known = history
         .iter()
@@ -132,7 +142,11 @@ fn run(
         KEYS.len()
     );
     assert!(known > 200, "too little got through to mean anything");
-    (history, stale)
+    Recorded {
+        history,
+        stale,
+        trace,
+    }
 }
 
 #[test]
@@ -155,7 +169,11 @@ fn linearizable_through_faults(servers: usize) {
     let mut cluster = Cluster::start(servers, 2, &[]);
     faults::arm_faults(&mut cluster);
     let schedule = Schedule::new(seed, servers);
-    let (history, stale_reads) = run(&mut cluster, seconds, seed, Some(schedule));
+    let Recorded {
+        history,
+        stale: stale_reads,
+        trace,
+    } = run(&mut cluster, seconds, seed, Some(schedule));
     let report = check(&history, 5_000_000);
     for (key, verdict) in &report.keys {
         match verdict {
@@ -167,9 +185,12 @@ fn linearizable_through_faults(servers: usize) {
                 let operations: Vec<_> = history.iter().filter(|op| op.key == *key).collect();
                 let stuck = operations.len().min(deepest.len());
                 // The whole key's history, for a look at more than the window printed.
-                let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!("chaos-{seed}-{}.txt", key.replace('/', "_")));
+                // With the trace and the agents' logs beside it.
+                let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+                let saved = tmp.join(format!("chaos-{seed}-{}.txt", key.replace('/', "_")));
                 let _ = std::fs::write(&saved, format!("{operations:#?}"));
+                let _ = std::fs::write(tmp.join(format!("chaos-{seed}-trace.txt")), &trace);
+                cluster.save_logs(&tmp.join(format!("chaos-{seed}-logs")));
                 panic!(
                     "key {key} is not linearizable (seed {seed}); the longest linearizable \
                      prefix has {} operations; the key's history is in {}; around where it \
@@ -214,7 +235,7 @@ fn a_server_serving_stale_reads_is_caught() {
     ));
     cluster.start_node(stale);
     cluster.wait_members_alive(&[0, 1, 2, 3, 4]);
-    let (history, _) = run(&mut cluster, 10, seed, None);
+    let history = run(&mut cluster, 10, seed, None).history;
     let report = check(&history, 5_000_000);
     assert!(
         report.violations().count() > 0,
@@ -240,7 +261,7 @@ fn fenced_lock_holders_never_overlap_through_the_fault_schedule() {
     let workload = lock_workload::Workload::start(&cluster, true, 3);
     workload.wait_for_tokens(&cluster, 1);
     let mut schedule = Schedule::new(seed, 3);
-    let tally = inject_for(&mut cluster, seconds, Some(&mut schedule));
+    let tally = inject_for(&mut cluster, seconds, Some(&mut schedule), None);
     // Still changing hands once healed, then a holder fenced out for sure.
     workload.wait_for_tokens(&cluster, 1);
     workload.pause_a_holder(&cluster);

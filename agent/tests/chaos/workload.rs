@@ -18,6 +18,8 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Recorder {
     epoch: Instant,
     history: Mutex<Vec<Operation>>,
+    /// Per operation, for a look at a violation: "client call agent modify_index".
+    trace: Mutex<Vec<String>>,
     /// `?stale` reads: (key, value). Not linearizable by design; checked apart.
     stale: Mutex<Vec<(String, Option<String>)>>,
 }
@@ -27,16 +29,32 @@ impl Recorder {
         Recorder {
             epoch: Instant::now(),
             history: Mutex::new(Vec::new()),
+            trace: Mutex::new(Vec::new()),
             stale: Mutex::new(Vec::new()),
         }
     }
 
-    fn now(&self) -> u64 {
+    /// Microseconds since the run began: the clock of every operation's `call` and `ret`.
+    pub fn now(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
     }
 
     fn record(&self, operation: Operation) {
         self.history.lock().unwrap().push(operation);
+    }
+
+    /// Notes which agent answered the call `call` of `client`, and the `ModifyIndex` it
+    /// read (0 for none or a write).
+    fn note(&self, client: u32, call: u64, agent: usize, index: u64) {
+        self.trace
+            .lock()
+            .unwrap()
+            .push(format!("{client} {call} agent{agent} {index}"));
+    }
+
+    /// The trace so far, one line per operation.
+    pub fn trace(&self) -> String {
+        self.trace.lock().unwrap().join("\n")
     }
 
     pub fn take(&self) -> (Vec<Operation>, Vec<(String, Option<String>)>) {
@@ -119,7 +137,8 @@ pub fn client(client: u32, seed: u64, agents: &[String], recorder: &Recorder, st
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let key = KEYS[rng.below(KEYS.len() as u64) as usize];
-        let agent = &agents[rng.below(agents.len() as u64) as usize];
+        let picked = rng.below(agents.len() as u64) as usize;
+        let agent = &agents[picked];
         let operation = |input: Input, output: Output, call: u64, ret: Option<u64>| Operation {
             client,
             key: key.to_owned(),
@@ -138,6 +157,7 @@ pub fn client(client: u32, seed: u64, agents: &[String], recorder: &Recorder, st
                     Some(true) => (Output::Written, Some(ret)),
                     _ => (Output::Unknown, None),
                 };
+                recorder.note(client, call, picked, 0);
                 recorder.record(operation(Input::Write(value), output, call, ret));
             }
             7..=13 => {
@@ -146,7 +166,8 @@ pub fn client(client: u32, seed: u64, agents: &[String], recorder: &Recorder, st
                 let call = recorder.now();
                 let answer = read(&http, agent, key, mode);
                 let ret = recorder.now();
-                if let Read::Entry(value, _) = answer {
+                if let Read::Entry(value, index) = answer {
+                    recorder.note(client, call, picked, index);
                     recorder.record(operation(Input::Read, Output::Read(value), call, Some(ret)));
                 }
             }
@@ -163,6 +184,7 @@ pub fn client(client: u32, seed: u64, agents: &[String], recorder: &Recorder, st
                 let Read::Entry(from, index) = answer else {
                     continue;
                 };
+                recorder.note(client, call, picked, index);
                 recorder.record(operation(
                     Input::Read,
                     Output::Read(from.clone()),
@@ -177,6 +199,7 @@ pub fn client(client: u32, seed: u64, agents: &[String], recorder: &Recorder, st
                     Some(swapped) => (Output::Cas(swapped), Some(ret)),
                     None => (Output::Unknown, None),
                 };
+                recorder.note(client, call, picked, 0);
                 recorder.record(operation(Input::Cas { from, to }, output, call, ret));
             }
         }

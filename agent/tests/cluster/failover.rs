@@ -139,3 +139,49 @@ fn killing_the_leader_loses_no_acknowledged_write() {
             .is_some_and(|count| count >= listed.len())
     });
 }
+
+/// The `Stats.raft` figures an agent reports on `/v1/agent/self`: (state, term).
+fn raft_state(cluster: &Cluster, index: usize) -> Option<(String, u64)> {
+    let own = cluster.get_json(index, "/v1/agent/self")?;
+    let raft = &own["Stats"]["raft"];
+    Some((
+        raft["state"].as_str()?.to_owned(),
+        raft["term"].as_str()?.parse().ok()?,
+    ))
+}
+
+/// A leader killed and started again at once, before its followers give up on it, must not
+/// resume its term: with the parallel fsync its disk may lack a tail its followers hold, and
+/// resuming would serve reads without that tail and hand its indexes out a second time. It
+/// leads again, if at all, only by winning an election in a newer term.
+#[test]
+fn a_leader_restarted_at_once_leads_again_only_through_a_new_term() {
+    let mut cluster = Cluster::start(3, 0, &[]);
+    for n in 0..20 {
+        let (status, body) = cluster.put(n % 3, &format!("/v1/kv/k{n}"), "v").unwrap();
+        assert_eq!((status, body.trim()), (200, "true"));
+    }
+    let old_leader = cluster.leader().expect("a leader");
+    let (state, old_term) = raft_state(&cluster, old_leader).expect("the leader's stats");
+    assert_eq!(state, "Leader");
+    cluster.kill9(old_leader);
+    cluster.start_node(old_leader);
+    let mut leading = None;
+    cluster.wait_until("a server to lead", || {
+        leading = (0..3).find_map(|index| {
+            raft_state(&cluster, index)
+                .filter(|(state, _)| state == "Leader")
+                .map(|(_, term)| (index, term))
+        });
+        leading.is_some()
+    });
+    let (leader, term) = leading.unwrap();
+    assert!(
+        term > old_term,
+        "server {leader} leads term {term}, the term {old_leader} led before its restart"
+    );
+    let keys = cluster
+        .get_json(leader, "/v1/kv/?keys&consistent")
+        .expect("key listing");
+    assert_eq!(keys.as_array().map(Vec::len), Some(20), "{keys}");
+}

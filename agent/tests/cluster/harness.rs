@@ -320,6 +320,16 @@ impl Cluster {
         text
     }
 
+    /// Copies every agent's whole log into `dir` (as `<name>.log`), for a look after the
+    /// cluster and its scratch directory are gone. (The fault harness's; unused here.)
+    #[allow(dead_code)]
+    pub fn save_logs(&self, dir: &std::path::Path) {
+        let _ = std::fs::create_dir_all(dir);
+        for node in &self.nodes {
+            let _ = std::fs::copy(&node.log, dir.join(format!("{}.log", node.name)));
+        }
+    }
+
     /// SIGKILL.
     pub fn kill9(&mut self, index: usize) {
         if let Some(mut child) = self.nodes[index].child.take() {

@@ -19,6 +19,10 @@
 //! 3. The commit index a leader sends is capped at what its own disk holds (`network`), so a
 //!    follower never applies an entry that only the leader's memory and one disk hold.
 //!
+//! A fourth rule covers what the overlap breaks in openraft's restart: a leader's disk may
+//! lack a tail its followers hold, so a restarted leader must not resume its term
+//! (`log_store`, rule 5).
+//!
 //! With a single voter there is nothing to overlap, and `append` fsyncs in place as before;
 //! the gates hold in both modes, so a change of mode at any moment is safe.
 //!

@@ -22,6 +22,17 @@
 //! 4. `save_committed` is not fsynced by itself: the next append's or vote's fsync carries it.
 //!    Losing it only means that, after a restart, the tail is applied once the new term
 //!    commits it rather than at once.
+//! 5. A restarted server never resumes leading the term it led (`forget_leadership`, before
+//!    Raft starts). openraft restores a server whose saved vote is its own committed one as
+//!    leader at once, trusting that a leader's disk holds every entry it ever sent. With the
+//!    parallel write (rule 2) it need not: followers may hold, durably and acknowledged, a
+//!    tail the leader had not yet fsynced when it was killed. Resuming the term, it would
+//!    serve reads without that tail (the fault harness caught an acknowledged write missing
+//!    from a read after a leader's `kill -9`) and reissue its indexes under the same term: two
+//!    different entries with one log id, which Raft's log matching cannot tell apart. So the
+//!    vote is saved back as a plain vote for itself: the server starts as a follower and, like
+//!    any other, must win an election in a new term, which only a log holding every committed
+//!    entry can.
 //!
 //! The database is opened with `flush_every_ms(None)`: we flush exactly when the rules above
 //! say so, and sled's background flusher would only add fsyncs. Every flush is a
@@ -209,6 +220,22 @@ impl LogStore {
     }
 
     /// Makes everything written so far durable, on a blocking thread.
+    /// Rule 5: a saved vote that records `own`'s established leadership is saved back as a
+    /// plain vote (same term, same candidate), durably, before Raft reads it. Answers the
+    /// term of the leadership given up, if any. A follower's record of its leader's vote is
+    /// left alone: a follower starts as one anyway.
+    pub async fn forget_leadership(&mut self, own: NodeId) -> Result<Option<u64>, StorageError> {
+        let Some(mut vote) = self.read_meta::<VoteRecord>(VOTE_KEY)?.map(Vote::from) else {
+            return Ok(None);
+        };
+        if !vote.committed || vote.leader_id.voted_for() != Some(own) {
+            return Ok(None);
+        }
+        vote.committed = false;
+        self.save_vote(&vote).await?;
+        Ok(Some(vote.leader_id.term))
+    }
+
     async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
         let durability = self.durability.clone();
         let synced = tokio::task::spawn_blocking(move || durability.sync_now())

@@ -187,7 +187,10 @@ pub async fn start(
     }
     let raft_dir = options.data_dir.join("raft");
     let db = open_db(raft_dir.clone()).await?;
-    let log_store = LogStore::open(&db)?.with_disk_guard(options.disk.clone());
+    let mut log_store = LogStore::open(&db)?.with_disk_guard(options.disk.clone());
+    if let Some(term) = log_store.forget_leadership(options.node_id).await? {
+        tracing::info!("raft: led term {term} before this start; standing for election again");
+    }
     let commit_index = log_store.committed_index();
     let durability = log_store.durability();
     let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared)

@@ -2,6 +2,7 @@
 //! votes, snapshot handling, and a full restart of a single-server node.
 
 mod durability;
+mod leadership;
 mod purge;
 mod records;
 mod restart;

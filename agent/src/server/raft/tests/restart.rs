@@ -89,6 +89,7 @@ async fn restart_rebuilds_catalog_from_snapshot_and_log_tail() {
     let before = all_kv(&shared);
     assert_eq!(before.len(), WRITES);
     let last_index_before = shared.read().last_index();
+    let term_before = metrics.term;
     handle.shutdown().await;
     // The watch reports the loss of leadership, then closes.
     let closed = tokio::time::timeout(DEADLINE, async {
@@ -105,6 +106,12 @@ async fn restart_rebuilds_catalog_from_snapshot_and_log_tail() {
         "the snapshot was not loaded at start"
     );
     handle.ensure_linearizable().await.expect("linearizable");
+    // Leading again by an election in a new term, never by resuming the old one (rule 5 of
+    // the log store).
+    assert!(
+        handle.metrics().term > term_before,
+        "resumed term {term_before} after a restart"
+    );
     assert_eq!(
         all_kv(&shared),
         before,
