@@ -42,6 +42,7 @@
 //! - `server`: `serve()` on agent-bound sockets with limits; `bind_udp_reuseport`.
 //! - `hickory`: `DnsHandler` as a hickory-server `RequestHandler`, for embedding in
 //!   `hickory_server::Server` (`serve` is preferred: it caps connections and stays quiet).
+//! - `testing`: `FakeCatalog`, a `Lookup` over a small in-memory catalog, for tests.
 
 pub mod answer;
 pub mod builder;
@@ -55,6 +56,7 @@ pub mod records;
 pub mod recursor;
 pub mod request;
 pub mod server;
+pub mod testing;
 pub mod trim;
 
 pub use answer::{answer, Facts, Found, Need, Reply};

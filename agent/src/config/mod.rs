@@ -14,6 +14,7 @@ pub mod local;
 
 pub use flags::{normalize_args, AgentFlags};
 
+use file::FileConfig;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -115,7 +116,17 @@ pub enum ConfigError {
 impl Config {
     /// Resolves flags and the config files they name.
     pub fn resolve(flags: &AgentFlags) -> Result<Config, ConfigError> {
-        let (file, mut warnings) = file::load(&flags.config_file, &flags.config_dir)?;
+        let (file, warnings) = file::load(&flags.config_file, &flags.config_dir)?;
+        Config::resolve_with(flags, file, warnings)
+    }
+
+    /// Resolves flags and config files already read (`file`, with the `warnings` reading
+    /// them gave).
+    pub fn resolve_with(
+        flags: &AgentFlags,
+        file: FileConfig,
+        mut warnings: Vec<String>,
+    ) -> Result<Config, ConfigError> {
         if flags.ui {
             warnings.push("-ui: Legate has no web UI yet; ignoring".to_owned());
         }

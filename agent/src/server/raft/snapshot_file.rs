@@ -162,7 +162,11 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
 }
 
 fn read(path: &Path) -> io::Result<(SnapshotMeta, Vec<u8>)> {
-    let mut reader = BufReader::new(File::open(path)?);
+    decode(BufReader::new(File::open(path)?), path)
+}
+
+/// Reads a snapshot file's contents from `reader` (rule 4); `path` names it in errors.
+pub fn decode(mut reader: impl Read, path: &Path) -> io::Result<(SnapshotMeta, Vec<u8>)> {
     let mut magic = [0u8; 8];
     reader.read_exact(&mut magic)?;
     if &magic != MAGIC {
