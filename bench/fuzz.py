@@ -108,7 +108,7 @@ def main():
         lines.append(f"| {row['target']} | {row['seconds']} | {row['execs']} | {rate:.0f} | {row['cov']} | "
                      f"{row['corpus']} | {', '.join(row['crashes']) or '0'} |")
     out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
     sys.exit(0 if all(row["ok"] for row in rows) else 1)
 
 

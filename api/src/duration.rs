@@ -91,11 +91,15 @@ pub fn parse(text: &str) -> Result<i64, DurationError> {
             }
             whole.parse().map_err(|_| invalid())?
         };
+        // Below 2^63 before each part, a part adds at most 10^20 h in nanoseconds (3.6e32):
+        // nothing here can overflow u128.
         total += whole_value * scale;
-        // Go keeps fractional digits only as far as they can matter for nanoseconds.
+        // Go keeps fractional digits only as far as they can matter for nanoseconds (it
+        // stops at about 18). Twenty keep `fraction_value * scale` below 10^20 × 3.6e12, so
+        // a long fraction cannot overflow (the fuzzer found 30 digits of hours doing so).
         let mut fraction_value: u128 = 0;
         let mut fraction_scale: u128 = 1;
-        for digit in fraction.bytes().take(30) {
+        for digit in fraction.bytes().take(20) {
             fraction_value = fraction_value * 10 + u128::from(digit - b'0');
             fraction_scale *= 10;
         }
@@ -207,9 +211,21 @@ mod tests {
             "forever",
             "1h 2m",
             "9223372036854775808ns",
+            "99999999999999999999h",
         ] {
             assert!(parse(text).is_err(), "{text:?} should fail");
         }
+        assert_eq!(
+            parse("0.000000000000000000000000000001h"),
+            Ok(0),
+            "digits past nanoseconds count for nothing"
+        );
+        // Found by the config-file fuzz target: a long fraction of hours once overflowed the
+        // accumulator (a panic in debug builds, a wrapped value in release).
+        assert_eq!(
+            parse("1.337777777771111111111111011111111111111h"),
+            Ok(4_815_999_999_975)
+        );
         assert_eq!(
             parse("10"),
             Err(DurationError::MissingUnit("10".to_owned()))
