@@ -45,7 +45,8 @@ def one_pass(seconds):
          "--test-threads", "1", "--no-capture", "-E", FILTER],
         cwd=ROOT, env=env, capture_output=True, text=True)
     rows, current = [], None
-    for line in (proc.stdout + proc.stderr).splitlines():
+    text = proc.stdout + proc.stderr
+    for line in text.splitlines():
         if m := START.match(line):
             current = {"workload": f"register, {m.group(1)} servers" if m.group(1) else "locks, 3 servers",
                        "seed": m.group(2), "ops": "", "known": "", "acked": "", "faults": Counter()}
@@ -56,6 +57,13 @@ def one_pass(seconds):
                            acked=f"{m.group(3)} fenced out", faults=faults(m.group(4)))
         elif current and (m := VERDICT.match(line)):
             current["verdict"] = m.group(1)
+            if m.group(1) != "PASS":
+                # The whole pass's output, for the failure's message (the test also saves a
+                # violating register history, its trace and the agents' logs in target/tmp).
+                saved = ROOT / "target" / "tmp" / f"soak-{current['seed']}.log"
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                saved.write_text(text)
+                current["verdict"] += f" (output in {saved.relative_to(ROOT)})"
             rows.append(current)
             current = None
     return rows

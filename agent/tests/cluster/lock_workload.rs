@@ -11,6 +11,7 @@ use crate::harness::{legate, Cluster};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -126,12 +127,19 @@ fn child_script(port: u16) -> String {
     )
 }
 
-/// Runs `legate lock` over and over against the live servers until `stop`.
-fn contender(agents: Vec<String>, script: String, stop: Arc<AtomicBool>) {
+/// Runs `legate lock` over and over against the live servers until `stop`; what each run
+/// prints goes to `log`, for a failure's message.
+fn contender(agents: Vec<String>, script: String, stop: Arc<AtomicBool>, log: PathBuf) {
     let mut next = 0;
     while !stop.load(Ordering::Relaxed) {
         let agent = &agents[next % agents.len()];
         next += 1;
+        let output = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let _ = writeln!(&output, "--- legate lock via {agent}");
         let _ = Command::new(legate())
             .args([
                 "lock",
@@ -144,7 +152,7 @@ fn contender(agents: Vec<String>, script: String, stop: Arc<AtomicBool>) {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(output)
             .status();
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -167,6 +175,8 @@ pub struct Workload {
     ledger: Arc<Mutex<Ledger>>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Each contender's `legate lock` output (`contender-<n>.log`).
+    logs: tempfile::TempDir,
 }
 
 impl Workload {
@@ -182,20 +192,58 @@ impl Workload {
         let agents: Vec<String> = (0..cluster.nodes.len())
             .map(|index| cluster.url(index, ""))
             .collect();
+        let logs = tempfile::tempdir().unwrap();
         let threads = (0..contenders)
             .map(|offset| {
                 let mut agents = agents.clone();
                 let turn = offset % agents.len();
                 agents.rotate_left(turn);
                 let (script, stop) = (script.clone(), stop.clone());
-                std::thread::spawn(move || contender(agents, script, stop))
+                let log = logs.path().join(format!("contender-{offset}.log"));
+                std::thread::spawn(move || contender(agents, script, stop, log))
             })
             .collect();
         Workload {
             ledger,
             stop,
             threads,
+            logs,
         }
+    }
+
+    /// What a stuck hand-over looks like: the contenders' last lines, the lock's key and the
+    /// sessions, as a server sees them.
+    fn diagnosis(&self, cluster: &Cluster) -> String {
+        let mut text = String::new();
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.logs.path())
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok())
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        logs.sort();
+        for log in logs {
+            let content = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = content.lines().rev().take(15).collect();
+            text.push_str(&format!("=== {}\n", log.display()));
+            for line in tail.into_iter().rev() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        for path in [
+            "/v1/kv/fenced/resource?recurse&stale",
+            "/v1/session/list?stale",
+        ] {
+            let answer = cluster
+                .get(0, path)
+                .and_then(|response| response.text().ok())
+                .unwrap_or_default();
+            text.push_str(&format!("=== {path}\n{answer}\n"));
+        }
+        text + &cluster.logs()
     }
 
     pub fn tokens(&self) -> usize {
@@ -212,7 +260,7 @@ impl Workload {
                 panic!(
                     "timed out waiting for {more} more lock holders: {:?}\n{}",
                     self.ledger.lock().unwrap(),
-                    cluster.logs()
+                    self.diagnosis(cluster)
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -252,7 +300,7 @@ impl Workload {
             assert!(
                 Instant::now() < deadline,
                 "no new holder after the paused one's session expired\n{}",
-                cluster.logs()
+                self.diagnosis(cluster)
             );
             std::thread::sleep(Duration::from_millis(100));
         }
