@@ -137,7 +137,11 @@ fn gossip() {
             .map(|index| {
                 let advertise = format!("127.0.0.{}:8301", index + 1).parse().unwrap();
                 Core::new(
-                    legate_fuzz_config(&format!("node-{index}"), advertise, keyring.clone()),
+                    legate_fuzz::gossip::config(
+                        &format!("node-{index}"),
+                        advertise,
+                        keyring.clone(),
+                    ),
                     now,
                 )
                 .unwrap()
@@ -176,14 +180,6 @@ fn gossip() {
             }
         }
     }
-}
-
-fn legate_fuzz_config(
-    name: &str,
-    advertise: std::net::SocketAddr,
-    keyring: Option<Keyring>,
-) -> legate_gossip::CoreConfig {
-    legate_fuzz::gossip::config(name, advertise, keyring)
 }
 
 fn dns() {

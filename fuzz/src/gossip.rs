@@ -16,7 +16,7 @@ pub fn config(name: &str, advertise: SocketAddr, keyring: Option<Keyring>) -> Co
             role: Role::Server,
             datacenter: "dc1".into(),
             segment: String::new(),
-            node_id: format!("00000000-0000-4000-8000-0000000000{}", name.len()),
+            node_id: format!("00000000-0000-4000-8000-{:012}", name.len()),
             rpc_addr: Some(SocketAddr::new(advertise.ip(), 8300)),
             build: "1.20.0:fuzz".into(),
             protocol: ProtocolVersions::default(),

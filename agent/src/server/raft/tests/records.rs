@@ -132,3 +132,35 @@ fn a_new_log_is_marked_and_reopens() {
     let db = super::open_db(dir.path());
     crate::server::raft::LogStore::open(&db).expect("a marked log reopens");
 }
+
+/// The whole snapshot file (magic, header length, header, catalog bytes), as a release writes
+/// it and every later one must read it.
+#[test]
+fn snapshot_files_keep_their_bytes_and_meaning() {
+    use crate::server::raft::snapshot_file::{decode, SnapshotDir};
+    let meta = SnapshotMeta {
+        last_log_id: Some(log_id(3, B, 16384)),
+        last_membership: StoredMembership::new(Some(log_id(3, B, 9)), membership()),
+        snapshot_id: "3-16384-1".into(),
+    };
+    let data = b"catalog snapshot bytes".to_vec();
+    let scratch = tempfile::tempdir().unwrap();
+    SnapshotDir::open(scratch.path())
+        .unwrap()
+        .write(&meta, &data)
+        .unwrap();
+    let written = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "bin"))
+        .expect("the snapshot file");
+    let bytes = std::fs::read(&written).unwrap();
+    let stored = fixture::load(&dir(), "snapshot-file-v1", &bytes);
+    assert_eq!(
+        fixture::hex(&bytes),
+        fixture::hex(&stored),
+        "the snapshot file layout changed, which needs a new version"
+    );
+    let (read_meta, read_data) = decode(&stored[..], &written).expect("the fixture reads");
+    assert_eq!((read_meta, read_data), (meta, data));
+}
