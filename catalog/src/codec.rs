@@ -17,6 +17,16 @@
 //!    a test decodes the checked-in bytes and compares them with the value they must mean, and
 //!    encodes that value and compares the bytes. A change that alters any encoding fails them;
 //!    the fix is a new version, never new fixtures for the old one.
+//! 4. What a log entry does to the store is part of its meaning: every server applies the
+//!    same entries and must reach the same state. A release that changes the effect of
+//!    existing bytes agrees with itself (a log replayed from scratch gives one state), but
+//!    during a rolling upgrade its servers and the previous release's would diverge wherever
+//!    the effect differs. Until servers gate such changes on every server's advertised
+//!    version, each one is listed here, and a cluster is upgraded all at once (stop every
+//!    server, start them on the new release) across it:
+//!    - the store's clock follows a leader's clock set back by more than a second, taking
+//!      running lock-delays with it (`Store::advance_clock`; before, it never went back).
+//!      Only lock-delays running while a leader's stamps step back differ.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

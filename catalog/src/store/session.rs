@@ -14,11 +14,43 @@ use crate::types::{
 use crate::watch::Touched;
 use std::sync::Arc;
 
+/// How far behind the store's clock an entry's stamp may be before it counts as the clock
+/// set back rather than proposals reordered or leaders' clocks a little apart.
+const CLOCK_STEP_BACK_MS: u64 = 1_000;
+
 impl Store {
-    /// Moves the store's clock to the leader's `time_ms`, never backwards: a new leader whose
-    /// clock is behind must not shorten a lock-delay already granted.
+    /// Moves the store's clock to the leader's `time_ms`.
+    ///
+    /// Forward is time passing (or a clock stepped forward, which ends running delays early,
+    /// as Consul's leader-clock delays would). A small step back is proposals stamped a moment
+    /// apart and appended out of order, or a new leader's clock a little behind: the clock
+    /// stays, so no delay is shortened. A larger step back is a clock set back (or a leader
+    /// whose clock was ahead giving way): the clock follows it and every running delay's end
+    /// moves back by the same amount, so each keeps the time it had left. Staying put there
+    /// instead would freeze the clock until wall time caught up, and stretch every delay
+    /// started meanwhile by the whole step (a +119 s jump held a lock free for two minutes).
     pub fn advance_clock(&mut self, time_ms: u64) {
-        self.clock_ms = self.clock_ms.max(time_ms);
+        if time_ms >= self.clock_ms {
+            self.clock_ms = time_ms;
+            return;
+        }
+        let back = self.clock_ms - time_ms;
+        if back <= CLOCK_STEP_BACK_MS {
+            return;
+        }
+        self.clock_ms = time_ms;
+        let now = time_ms;
+        let running: Vec<(String, u64)> = self
+            .lock_delays
+            .iter()
+            .map(|(key, until)| (key.clone(), until.saturating_sub(back)))
+            .collect();
+        self.lock_delays.clear();
+        for (key, until) in running {
+            if until > now {
+                self.lock_delays.insert(key, until);
+            }
+        }
     }
 
     /// The leader's clock as of the last applied entry, in milliseconds since the epoch.

@@ -230,14 +230,81 @@ fn destroy_releases_and_starts_the_lock_delay_on_the_leaders_clock() {
 }
 
 #[test]
-fn a_clock_that_goes_back_never_shortens_a_delay() {
+fn a_clock_a_moment_behind_neither_moves_nor_shortens_a_delay() {
     let mut h = with_node();
     h.ok(create(session(S1, "n1", &[])));
     h.ok(acquire("lock", "a", S1));
     h.ok(Command::SessionDestroy(S1.into()));
-    h.store.advance_clock(T0 - 60_000);
+    // Proposals stamped a moment apart, appended out of order; a new leader a second behind.
+    h.store.advance_clock(T0 - 1_000);
     assert_eq!(h.store.clock_ms(), T0);
     assert_eq!(h.store.lock_delay_until("lock"), Some(T0 + 15_000));
+}
+
+#[test]
+fn a_clock_set_back_takes_the_delays_with_it_so_each_keeps_what_it_had_left() {
+    let mut h = with_node();
+    h.ok(create(session(S1, "n1", &[])));
+    h.ok(create(session(S2, "n1", &[])));
+    h.ok(acquire("lock", "a", S1));
+    h.ok(Command::SessionDestroy(S1.into()));
+    h.store.advance_clock(T0 + 5_000);
+    h.store.advance_clock(T0 - 60_000);
+    assert_eq!(h.store.clock_ms(), T0 - 60_000);
+    // 10 s were left, and 10 s are left: not shortened, and not stretched by the step.
+    assert_eq!(h.store.lock_delay_until("lock"), Some(T0 - 50_000));
+    h.store.advance_clock(T0 - 50_001);
+    assert_eq!(
+        h.apply(acquire("lock", "b", S2)),
+        Ok(Outcome::Condition(false))
+    );
+    h.store.advance_clock(T0 - 50_000);
+    assert_eq!(
+        h.apply(acquire("lock", "b", S2)),
+        Ok(Outcome::Condition(true))
+    );
+}
+
+#[test]
+fn a_delay_started_while_the_leaders_clock_was_ahead_lasts_its_own_length() {
+    let mut h = with_node();
+    h.ok(create(session(S1, "n1", &[])));
+    h.ok(create(session(S2, "n1", &[])));
+    h.ok(acquire("lock", "a", S1));
+    // The leader's clock jumps 119 s ahead; the holder's session is destroyed meanwhile.
+    h.store.advance_clock(T0 + 119_000);
+    h.ok(Command::SessionDestroy(S1.into()));
+    assert_eq!(h.store.lock_delay_until("lock"), Some(T0 + 134_000));
+    // The next entry comes from the clock set right: the delay has the 15 s it had left as of
+    // the last entry, not two minutes.
+    h.store.advance_clock(T0 + 2_000);
+    assert_eq!(h.store.lock_delay_until("lock"), Some(T0 + 17_000));
+    h.store.advance_clock(T0 + 17_000);
+    assert_eq!(
+        h.apply(acquire("lock", "b", S2)),
+        Ok(Outcome::Condition(true))
+    );
+}
+
+#[test]
+fn a_clock_set_back_forgets_the_delays_already_over() {
+    let mut h = with_node();
+    h.ok(create(Session {
+        lock_delay_ns: 1_000_000_000,
+        ..session(S1, "n1", &[])
+    }));
+    h.ok(create(session(S2, "n1", &[])));
+    h.ok(acquire("a", "1", S1));
+    h.ok(acquire("b", "1", S2));
+    h.ok(Command::SessionDestroy(S1.into()));
+    h.ok(Command::SessionDestroy(S2.into()));
+    h.store.advance_clock(T0 + 2_000);
+    h.store.advance_clock(T0 - 30_000);
+    assert_eq!(h.store.lock_delay_until("a"), None);
+    assert_eq!(h.store.lock_delay_until("b"), Some(T0 - 30_000 + 13_000));
+    // Over for good: moving forward again does not bring it back.
+    h.store.advance_clock(T0 - 31_500);
+    assert_eq!(h.store.lock_delay_until("a"), None);
 }
 
 #[test]
