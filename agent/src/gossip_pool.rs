@@ -1,6 +1,7 @@
 //! Starting one gossip pool the agent's way, LAN or WAN: its name, tags and timing, the
-//! gossip key and the pool's keyring file under `<data_dir>/serf`, then `-join` (which must
-//! answer) and `-retry-join` (in the background).
+//! gossip key, the pool's keyring and snapshot files under `<data_dir>/serf` (the members
+//! known before a restart are rejoined at once), then `-join` (which must answer) and
+//! `-retry-join` (in the background).
 
 use crate::config::Config;
 use anyhow::Context;
@@ -23,6 +24,9 @@ pub struct Pool {
     pub reconnect_timeout: Duration,
     /// The keyring file under `<data_dir>/serf` (`local.keyring`, `remote.keyring`).
     pub keyring_file: &'static str,
+    /// The file of members known, rejoined at start, under `<data_dir>/serf`
+    /// (`local.snapshot`, `remote.snapshot`, as Consul names them).
+    pub snapshot_file: &'static str,
     /// Test-only: a delay on every packet sent (`fault::wan_send_delay`).
     pub send_delay: Duration,
     /// Joined at start; one must answer, or the agent stops naming `join_flag`.
@@ -51,6 +55,8 @@ pub async fn start(
     gossip_config.verify_incoming = config.cluster.encrypt_verify_incoming;
     gossip_config.verify_outgoing = config.cluster.encrypt_verify_outgoing;
     gossip_config.keyring_path = Some(serf_dir.join(pool.keyring_file));
+    gossip_config.snapshot_path = Some(serf_dir.join(pool.snapshot_file));
+    gossip_config.rejoin_after_leave = config.cluster.rejoin_after_leave;
     gossip_config.send_delay = pool.send_delay;
     if let Some(key) = &config.cluster.encrypt {
         gossip_config.keyring = Some(

@@ -97,6 +97,7 @@ impl Membership {
                 timing: timing(Timing::lan(), &config.cluster.gossip),
                 reconnect_timeout: config.cluster.reconnect_timeout,
                 keyring_file: "local.keyring",
+                snapshot_file: "local.snapshot",
                 send_delay: std::time::Duration::ZERO,
                 join_flag: "-join",
                 start_join: config.cluster.start_join.clone(),

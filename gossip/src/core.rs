@@ -995,6 +995,27 @@ impl Core {
             .collect()
     }
 
+    /// Serf's reconnect: the address of a member held failed to join again, or none.
+    /// `draw` is uniform in [0, 1). A node tries with a chance of failed ÷ alive members
+    /// (at least one alive counted), so one that lost every peer tries each time, and a
+    /// large cluster with a few failed members does not keep dialling them all.
+    pub fn reconnect_target(&self, draw: f64, pick: usize) -> Option<SocketAddr> {
+        let failed: Vec<SocketAddr> = self
+            .members()
+            .into_iter()
+            .filter(|m| m.status == MemberStatus::Failed)
+            .map(|m| m.addr)
+            .collect();
+        if failed.is_empty() {
+            return None;
+        }
+        let alive = self.alive_peers().len().max(1);
+        if draw >= failed.len() as f64 / alive as f64 {
+            return None;
+        }
+        Some(failed[pick % failed.len()])
+    }
+
     /// Addresses of alive members other than us (push-pull targets).
     pub fn alive_peers(&self) -> Vec<SocketAddr> {
         self.foca.iter_members().map(|m| m.id().addr).collect()

@@ -206,6 +206,9 @@ impl Driver {
         let mut repair = tokio::time::interval(UNTAGGED_REPAIR);
         repair.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         repair.tick().await;
+        let mut reconnect = tokio::time::interval(self.timing.reconnect_interval);
+        reconnect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reconnect.tick().await;
         loop {
             let far = Instant::now() + Duration::from_secs(3600);
             let mut wake = self
@@ -255,6 +258,7 @@ impl Driver {
                 },
                 _ = sync.tick() => self.periodic_sync(),
                 _ = repair.tick() => self.repair_untagged(),
+                _ = reconnect.tick() => self.reconnect(),
                 _ = tokio::time::sleep_until(wake) => {}
             }
             let now = self.now();
@@ -508,6 +512,16 @@ impl Driver {
     fn repair_untagged(&mut self) {
         let peers = self.core.untagged_peers();
         self.sync_with_one_of(&peers);
+    }
+
+    /// Serf's reconnect: a state exchange with a member held failed, now and then.
+    fn reconnect(&mut self) {
+        let mut rng = rand10::rng();
+        let (draw, pick) = (rng.random::<f64>(), rng.random::<u32>() as usize);
+        if let Some(addr) = self.core.reconnect_target(draw, pick) {
+            tracing::debug!(%addr, "gossip: reconnecting to a failed member");
+            self.sync_with_one_of(&[addr]);
+        }
     }
 
     fn periodic_sync(&mut self) {

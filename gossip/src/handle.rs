@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::core::{ConfigError, Core, CoreConfig, EventError, ForceLeaveError};
 use crate::driver::{Command, Driver, KeyOp, Shared};
 use crate::keyring::{Key, KeyError, Keyring, KeyringList};
-use crate::member::{Event, Member};
+use crate::member::{Event, Member, MemberStatus};
+use crate::snapshot::{self, Recorder};
 use crate::stats::Stats;
 use crate::tags::Tags;
 use crate::timing::Timing;
@@ -64,6 +65,12 @@ pub struct GossipConfig {
     /// for a slow network link where the kernel offers no delay (no `netem`).
     /// Zero (the default) sends at once.
     pub send_delay: Duration,
+    /// The members this agent knew (Consul's `serf/local.snapshot`, see
+    /// [`crate::snapshot`]): rejoined at start, kept up to date while running.
+    pub snapshot_path: Option<PathBuf>,
+    /// Rejoin the snapshot's members at start even after a graceful leave
+    /// (`-rejoin`).
+    pub rejoin_after_leave: bool,
 }
 
 impl GossipConfig {
@@ -85,6 +92,8 @@ impl GossipConfig {
             lifeguard: true,
             event_buffer: 1024,
             send_delay: Duration::ZERO,
+            snapshot_path: None,
+            rejoin_after_leave: false,
         }
     }
 }
@@ -161,6 +170,8 @@ pub struct Gossip {
     shared: Arc<RwLock<Shared>>,
     events: broadcast::Sender<Event>,
     version: watch::Receiver<u64>,
+    /// Records the leave in the snapshot file, if there is one.
+    snapshot: Option<Arc<Recorder>>,
 }
 
 impl std::fmt::Debug for Gossip {
@@ -225,6 +236,15 @@ pub async fn start(
         lifeguard: config.lifeguard,
         max_members: config.max_members.max(1),
     };
+    let previous = match config.snapshot_path.clone() {
+        Some(path) => {
+            let rejoin = config.rejoin_after_leave;
+            tokio::task::spawn_blocking(move || snapshot::load(&path, rejoin))
+                .await
+                .map_err(|e| StartError::Io(e.to_string()))?
+        }
+        None => Vec::new(),
+    };
     let now = tokio::time::Instant::now().into_std();
     let core = Core::new(core_cfg, now)?;
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -239,18 +259,94 @@ pub async fn start(
         shared.clone(),
         events.clone(),
         version_tx,
-        cancel,
+        cancel.clone(),
         config.keyring_path.clone(),
         config.timing.clone(),
     )
     .with_send_delay(config.send_delay);
     tokio::spawn(driver.run());
-    Ok(Gossip {
+    let snapshot = config
+        .snapshot_path
+        .map(|path| Arc::new(Recorder::new(path)));
+    let gossip = Gossip {
         cmd: cmd_tx,
         shared,
         events,
         version: version_rx,
-    })
+        snapshot: snapshot.clone(),
+    };
+    if let Some(recorder) = snapshot {
+        let previous: Vec<SocketAddr> = previous
+            .into_iter()
+            .filter(|(name, addr)| *name != config.node_name && *addr != config.advertise)
+            .map(|(_, addr)| addr)
+            .collect();
+        tokio::spawn(rejoin_and_record(
+            gossip.clone(),
+            previous,
+            recorder,
+            cancel,
+        ));
+    }
+    Ok(gossip)
+}
+
+/// At most this often the snapshot file is rewritten while members come and go.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rejoins the members the snapshot named (once; `retry_join` is the agent's to run),
+/// then records the live members whenever they change, at most every `SNAPSHOT_INTERVAL`.
+/// Nothing is recorded before another member has been seen alive, so an agent that
+/// restarts and reaches nobody keeps the list it had for its next start.
+async fn rejoin_and_record(
+    gossip: Gossip,
+    previous: Vec<SocketAddr>,
+    recorder: Arc<Recorder>,
+    cancel: CancellationToken,
+) {
+    let mut changes = gossip.watch_members();
+    if !previous.is_empty() {
+        match gossip.join(&previous).await {
+            Ok(joined) => tracing::info!(
+                "gossip: rejoined through {joined} of {} previously known members",
+                previous.len()
+            ),
+            Err(error) => {
+                tracing::warn!("gossip: rejoining previously known members failed: {error}")
+            }
+        }
+    }
+    let local = gossip.local_member().name;
+    let mut seen_anyone = false;
+    loop {
+        let alive = alive_others(&gossip.members(), &local);
+        seen_anyone |= !alive.is_empty();
+        if seen_anyone {
+            let recorder = recorder.clone();
+            match tokio::task::spawn_blocking(move || recorder.members(&alive)).await {
+                Ok(Err(error)) => tracing::warn!("gossip: writing the snapshot: {error}"),
+                Err(error) => tracing::warn!("gossip: writing the snapshot: {error}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(SNAPSHOT_INTERVAL) => {}
+        }
+    }
+}
+
+/// The live members other than `local`, as the snapshot records them.
+fn alive_others(members: &[Member], local: &str) -> Vec<(String, SocketAddr)> {
+    members
+        .iter()
+        .filter(|member| member.status == MemberStatus::Alive && member.name != local)
+        .map(|member| (member.name.clone(), member.addr))
+        .collect()
 }
 
 impl Gossip {
@@ -319,7 +415,17 @@ impl Gossip {
     pub async fn leave(&self, timeout: Duration) -> Result<(), LeaveError> {
         self.ask(|reply| Command::Leave { timeout, reply })
             .await
-            .ok_or(LeaveError::Stopped)
+            .ok_or(LeaveError::Stopped)?;
+        if let Some(recorder) = self.snapshot.clone() {
+            // Recorded before answering: the agent usually stops right after.
+            let alive = alive_others(&self.members(), &self.local_member().name);
+            match tokio::task::spawn_blocking(move || recorder.leave(&alive)).await {
+                Ok(Err(error)) => tracing::warn!("gossip: recording the leave: {error}"),
+                Err(error) => tracing::warn!("gossip: recording the leave: {error}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Marks a failed member Left cluster-wide; `prune` also removes it

@@ -33,6 +33,7 @@
 //! - `timers` — the ordered timer queue the core owns.
 //! - `keyring` — keys, the packet envelope, keyring persistence.
 //! - `wire` — versioned encodings of broadcasts and push-pull state.
+//! - `snapshot` — the members an agent knew, on disk, rejoined at start.
 //! - `stats` — counters.
 
 #![warn(missing_docs)]
@@ -44,6 +45,7 @@ pub mod identity;
 pub mod keyring;
 pub mod lifeguard;
 pub mod member;
+pub mod snapshot;
 pub mod stats;
 pub mod tags;
 pub mod timers;

@@ -29,6 +29,11 @@ pub struct Timing {
     /// Members declared down are sent an announce this often, so a
     /// partition heals without help.
     pub announce_down_interval: Duration,
+    /// Serf's reconnect: this often, a member this node holds failed is
+    /// joined again, with a chance of failed ÷ alive members (see
+    /// `Core::reconnect_target`). foca's announce to down members stops
+    /// while a node has no live peer left; this does not.
+    pub reconnect_interval: Duration,
     /// Highest local health score (Lifeguard); timeouts are multiplied
     /// by `score + 1`.
     pub awareness_max: u8,
@@ -48,6 +53,7 @@ impl Timing {
             retransmit_mult: 4,
             push_pull_interval: Duration::from_secs(30),
             announce_down_interval: Duration::from_secs(30),
+            reconnect_interval: Duration::from_secs(30),
             awareness_max: 8,
         }
     }
@@ -74,6 +80,7 @@ impl Timing {
             gossip_interval: Duration::from_millis(20),
             push_pull_interval: Duration::from_secs(3),
             announce_down_interval: Duration::from_millis(500),
+            reconnect_interval: Duration::from_millis(500),
             ..Self::lan()
         }
     }

@@ -362,3 +362,44 @@ async fn retry_join_succeeds_once_the_seed_is_up_and_gives_up_after_max() {
     cancel.cancel();
     a.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_left_with_no_live_peer_reconnects_to_one_restarted_knowing_nobody() {
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    b.cancel.cancel();
+    eventually("a to hold b failed", Duration::from_secs(10), || {
+        status_of(&a.gossip, &b.name) == Some(MemberStatus::Failed)
+    })
+    .await;
+    // b comes back on its address, joining nobody: only a's reconnect can bring them
+    // together, since foca announces to down members only while a has a live peer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (udp, tcp) = loop {
+        let bound = async {
+            let udp = UdpSocket::bind(b.addr).await.ok()?;
+            let tcp = TcpListener::bind(b.addr).await.ok()?;
+            Some((udp, tcp))
+        };
+        if let Some(sockets) = bound.await {
+            break sockets;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "rebinding b's port");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut cfg = GossipConfig::new(b.name.clone(), b.addr, tags(1));
+    cfg.timing = Timing::fast();
+    let cancel = CancellationToken::new();
+    let restarted = start(cfg, udp, tcp, cancel.clone()).await.unwrap();
+    eventually(
+        "a and the restarted b alive to each other",
+        Duration::from_secs(10),
+        || {
+            status_of(&a.gossip, &b.name) == Some(MemberStatus::Alive)
+                && status_of(&restarted, &a.name) == Some(MemberStatus::Alive)
+        },
+    )
+    .await;
+    cancel.cancel();
+    a.cancel.cancel();
+}

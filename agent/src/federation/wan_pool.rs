@@ -76,6 +76,7 @@ impl WanPool {
                 timing: timing(Timing::wan(), &config.cluster.gossip_wan),
                 reconnect_timeout: config.cluster.reconnect_timeout_wan,
                 keyring_file: "remote.keyring",
+                snapshot_file: "remote.snapshot",
                 send_delay: crate::fault::wan_send_delay(),
                 join_flag: "-join-wan",
                 start_join: with_port(&config.cluster.start_join_wan),

@@ -295,8 +295,14 @@ impl Cluster {
     }
 
     /// Waits until `check` holds, or fails the test with the agents' logs.
-    pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + DEADLINE;
+    pub fn wait_until(&self, what: &str, check: impl FnMut() -> bool) {
+        self.wait_until_within(what, DEADLINE, check);
+    }
+
+    /// `wait_until` with a deadline of its own, for what must happen well before another
+    /// mechanism would make it happen anyway.
+    pub fn wait_until_within(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if check() {
                 return;

@@ -156,7 +156,15 @@ pub async fn run(duties: Duties, mut shutdown: watch::Receiver<bool>) {
             continue;
         }
         let members = membership.catalog_members(&version);
-        let commands = reconcile::plan(&members, &store.read());
+        let whole = raft.group_view().is_some_and(|group| {
+            let known: BTreeSet<NodeId> = membership
+                .servers()
+                .iter()
+                .map(|server| server.id)
+                .collect();
+            reconcile::view_is_whole(started.elapsed(), &group.voters, &known)
+        });
+        let commands = reconcile::plan(&members, whole, &store.read());
         for command in commands {
             match writes.write_as_leader(command).await {
                 Ok(Ok(_)) => tracing::debug!("leader: reconciled a member into the catalog"),

@@ -9,17 +9,22 @@
 //! 3. A member that left is deregistered, with everything on it.
 //! 4. A node that carries a `serfHealth` check but is no member at all (reaped, or forgotten
 //!    while no leader was watching) is deregistered. Nodes registered through the catalog API
-//!    carry no `serfHealth` and are left alone.
+//!    carry no `serfHealth` and are left alone. Only a leader whose gossip view can be trusted
+//!    to be whole applies it (`View::whole`): a server just restarted knows few members or
+//!    none until they find it, and taking that for the cluster would deregister live nodes,
+//!    and with them every session they hold.
 //!
 //! `plan` is pure: it compares what the members call for with what the store holds and
 //! returns a command only where they differ, so reconciling an already-correct catalog writes
 //! nothing to the log.
 
+use super::NodeId;
 use legate_catalog::command::{Deregistration, Registration};
 use legate_catalog::query::{self, Query, QueryResult};
 use legate_catalog::types::{Check, CheckDefinition, Health, Node, Service, Weights};
 use legate_catalog::{Command, Store};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// A gossip member as the catalog should show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,8 +104,25 @@ pub fn wanted(member: &ServerMember) -> Registration {
     }
 }
 
+/// How long a leader's gossip must have run before rule 4 applies: members that took this
+/// server for down find it again when they next announce themselves to down members (every
+/// 30 s on the LAN), or at once through its snapshot of the members it knew.
+pub const REAP_UNKNOWN_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether this leader's gossip view is whole enough to deregister nodes it does not know
+/// (rule 4): it has run for `REAP_UNKNOWN_AFTER`, and it knows every voter of the Raft group
+/// (a server that knows fewer is cut off from gossip, whatever it hears over Raft).
+pub fn view_is_whole(
+    gossip_age: Duration,
+    voters: &BTreeSet<NodeId>,
+    gossip_servers: &BTreeSet<NodeId>,
+) -> bool {
+    gossip_age >= REAP_UNKNOWN_AFTER && voters.is_subset(gossip_servers)
+}
+
 /// The commands that bring the catalog in line with `members`; empty when it already is.
-pub fn plan(members: &[ServerMember], store: &Store) -> Vec<Command> {
+/// Rule 4 applies only when `whole` (see `view_is_whole`).
+pub fn plan(members: &[ServerMember], whole: bool, store: &Store) -> Vec<Command> {
     let mut commands: Vec<Command> = members
         .iter()
         .filter_map(|member| match member.status {
@@ -114,8 +136,11 @@ pub fn plan(members: &[ServerMember], store: &Store) -> Vec<Command> {
             }
         })
         .collect();
+    if !whole {
+        return commands;
+    }
     // Rule 4: nodes gossip once vouched for and no longer knows.
-    let known: std::collections::BTreeSet<String> = members
+    let known: BTreeSet<String> = members
         .iter()
         .map(|member| member.node_name.to_lowercase())
         .collect();
@@ -127,7 +152,7 @@ pub fn plan(members: &[ServerMember], store: &Store) -> Vec<Command> {
         },
     );
     if let QueryResult::Checks(checks) = all.value {
-        let orphans: std::collections::BTreeSet<String> = checks
+        let orphans: BTreeSet<String> = checks
             .iter()
             .filter(|check| check.id.as_str() == SERF_CHECK_ID)
             .map(|check| check.node.as_str().to_owned())
@@ -207,7 +232,7 @@ mod tests {
     }
 
     fn reconcile(store: &mut Store, members: &[ServerMember]) {
-        let commands = plan(members, store);
+        let commands = plan(members, true, store);
         apply_all(store, &commands);
     }
 
@@ -234,17 +259,17 @@ mod tests {
         let alive = [me(), client("c1", MemberStatus::Alive)];
         reconcile(&mut store, &alive);
         assert_eq!(serf_status(&store, "c1"), Some(Health::Passing));
-        assert!(plan(&alive, &store).is_empty());
+        assert!(plan(&alive, true, &store).is_empty());
 
         let failed = [me(), client("c1", MemberStatus::Failed)];
         reconcile(&mut store, &failed);
         assert_eq!(serf_status(&store, "c1"), Some(Health::Critical));
-        assert!(plan(&failed, &store).is_empty());
+        assert!(plan(&failed, true, &store).is_empty());
 
         let left = [me(), client("c1", MemberStatus::Left)];
         reconcile(&mut store, &left);
         assert!(!node_exists(&store, "c1"));
-        assert!(plan(&left, &store).is_empty());
+        assert!(plan(&left, true, &store).is_empty());
     }
 
     #[test]
@@ -270,13 +295,45 @@ mod tests {
     }
 
     #[test]
+    fn a_view_not_yet_whole_deregisters_no_unknown_node_but_still_registers() {
+        let mut store = Store::new();
+        reconcile(&mut store, &[me(), client("c1", MemberStatus::Alive)]);
+        // A leader restarted a moment ago knows only itself and a newcomer.
+        let partial = [me(), client("c2", MemberStatus::Alive)];
+        let commands = plan(&partial, false, &store);
+        assert_eq!(commands.len(), 1, "{commands:?}");
+        assert!(matches!(&commands[0], Command::Register(r) if r.node.name.as_str() == "c2"));
+        apply_all(&mut store, &commands);
+        assert!(node_exists(&store, "c1"));
+        // Once whole, the unknown c1 goes.
+        reconcile(&mut store, &partial);
+        assert!(!node_exists(&store, "c1"));
+    }
+
+    #[test]
+    fn a_view_is_whole_once_old_enough_and_knowing_every_voter() {
+        let voters = BTreeSet::from([1, 2, 3]);
+        let all = BTreeSet::from([1, 2, 3, 4]);
+        let cut_off = BTreeSet::from([1]);
+        let old = REAP_UNKNOWN_AFTER;
+        assert!(view_is_whole(old, &voters, &all));
+        assert!(!view_is_whole(
+            old - Duration::from_millis(1),
+            &voters,
+            &all
+        ));
+        assert!(!view_is_whole(old * 10, &voters, &cut_off));
+        assert!(view_is_whole(old, &BTreeSet::from([1]), &cut_off));
+    }
+
+    #[test]
     fn an_empty_catalog_gets_the_server_registered_once() {
         let mut store = Store::new();
-        let commands = plan(&[me()], &store);
+        let commands = plan(&[me()], true, &store);
         assert_eq!(commands.len(), 1);
         store.apply(Index(1), &commands[0]).unwrap();
         assert!(
-            plan(&[me()], &store).is_empty(),
+            plan(&[me()], true, &store).is_empty(),
             "a second plan has nothing to do"
         );
     }
@@ -284,15 +341,17 @@ mod tests {
     #[test]
     fn a_changed_or_failing_registration_is_repaired() {
         let mut store = Store::new();
-        store.apply(Index(1), &plan(&[me()], &store)[0]).unwrap();
+        store
+            .apply(Index(1), &plan(&[me()], true, &store)[0])
+            .unwrap();
         let mut moved = me();
         moved.address = "127.0.0.2".into();
-        assert_eq!(plan(&[moved], &store).len(), 1);
+        assert_eq!(plan(&[moved], true, &store).len(), 1);
         let mut broken = wanted(&me());
         broken.checks[0].status = Health::Critical;
         store
             .apply(Index(2), &Command::Register(Box::new(broken)))
             .unwrap();
-        assert_eq!(plan(&[me()], &store).len(), 1);
+        assert_eq!(plan(&[me()], true, &store).len(), 1);
     }
 }
