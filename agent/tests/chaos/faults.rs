@@ -1,6 +1,7 @@
 //! The faults and their seeded schedule.
 
 use crate::harness::Cluster;
+use crate::netns::Network;
 use crate::workload::Rng;
 use std::process::Command;
 use std::time::Duration;
@@ -9,8 +10,11 @@ use std::time::Duration;
 pub enum Fault {
     /// `kill -9` of the leader, restarted after `down`.
     KillLeader { down: Duration },
-    /// `kill -9` of a minority of the servers at once (the leader among them or not),
-    /// restarted after `down`.
+    /// `kill -9` of a minority of the servers at once (the leader among them or not), and on
+    /// half the draws one client agent with them, restarted after `down`. A client comes
+    /// back knowing only its join address and its snapshot of the members; operations sent
+    /// through it meanwhile fail or end unknown, and sessions of its node are invalidated
+    /// once the leader marks it failed.
     KillMinority { pick: u64, down: Duration },
     /// SIGSTOP of the leader for `paused`, longer than the election timeout, then SIGCONT:
     /// it wakes believing it still leads.
@@ -231,7 +235,11 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
             let servers = servers(cluster);
             let most = (servers.len() - 1) / 2;
             let count = 1 + (pick % most as u64) as usize;
-            let victims: Vec<usize> = shuffled(servers, pick).into_iter().take(count).collect();
+            let mut victims: Vec<usize> = shuffled(servers, pick).into_iter().take(count).collect();
+            let clients = clients(cluster);
+            if (pick >> 32) % 2 == 1 && !clients.is_empty() {
+                victims.push(clients[((pick >> 33) % clients.len() as u64) as usize]);
+            }
             eprintln!("chaos: killing {victims:?}");
             for victim in &victims {
                 cluster.kill9(*victim);
@@ -320,7 +328,10 @@ pub fn inject(cluster: &mut Cluster, fault: Fault) {
 /// The pairs of agent groups that `shape` cuts apart; `None` when it needs a leader and
 /// there is none.
 fn cuts(cluster: &Cluster, shape: Shape) -> Option<Vec<(Vec<usize>, Vec<usize>)>> {
-    let all: Vec<usize> = (0..cluster.nodes.len()).collect();
+    // A server added and removed again is no agent any more.
+    let all: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|index| !cluster.nodes[*index].retired)
+        .collect();
     let apart = |alone: usize| {
         let rest: Vec<usize> = all
             .iter()
@@ -389,15 +400,32 @@ fn cuts(cluster: &Cluster, shape: Shape) -> Option<Vec<(Vec<usize>, Vec<usize>)>
     })
 }
 
-/// nftables rules that drop every packet between the groups of each pair (by the agents'
-/// addresses); removed when dropped. The table is named after the cluster's address prefix,
-/// which is unique to the test.
-struct Firewall {
-    table: String,
+/// Drops every packet between the groups of each pair; undone when dropped. In network
+/// namespaces (`Cluster::network`), nftables rules inside each agent's namespace; on
+/// loopback, rules on the agents' addresses in a table named after the cluster's address
+/// prefix, which is unique to the test. Either way the test's own clients still reach every
+/// agent.
+enum Firewall<'a> {
+    Namespaces(&'a Network),
+    Loopback { table: String },
 }
 
-impl Firewall {
-    fn new(cluster: &Cluster, cuts: &[(Vec<usize>, Vec<usize>)]) -> Firewall {
+impl<'a> Firewall<'a> {
+    fn new(cluster: &'a Cluster, cuts: &[(Vec<usize>, Vec<usize>)]) -> Firewall<'a> {
+        if let Some(network) = &cluster.network {
+            let host = |index: &usize| cluster.nodes[*index].host.expect("a host per agent");
+            let pairs: Vec<(Vec<usize>, Vec<usize>)> = cuts
+                .iter()
+                .map(|(one, other)| {
+                    (
+                        one.iter().map(host).collect(),
+                        other.iter().map(host).collect(),
+                    )
+                })
+                .collect();
+            network.cut(&pairs);
+            return Firewall::Namespaces(network);
+        }
         let [_, a, b, _] = cluster.nodes[0].ip.octets();
         let table = format!("legate_chaos_{a}_{b}");
         let set = |group: &[usize]| {
@@ -424,15 +452,20 @@ impl Firewall {
             .status()
             .expect("nft runs (Debian nftables; .ci/run installs it)");
         assert!(status.success(), "nft refused the partition rules");
-        Firewall { table }
+        Firewall::Loopback { table }
     }
 }
 
-impl Drop for Firewall {
+impl Drop for Firewall<'_> {
     fn drop(&mut self) {
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table])
-            .status();
+        match self {
+            Firewall::Namespaces(network) => network.heal_all(),
+            Firewall::Loopback { table } => {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", "ip", table])
+                    .status();
+            }
+        }
     }
 }
 

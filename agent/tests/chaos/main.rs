@@ -1,16 +1,18 @@
 //! The fault harness: a register workload from many clients against a real cluster (3
-//! servers and 2 client agents, real processes on 127.A.B.x) while faults are injected on a
+//! servers and 2 client agents, real processes, each in a network namespace of its own on a
+//! bridge, or on 127.A.B.x where namespaces cannot be created) while faults are injected on a
 //! seeded schedule, then every answer checked for linearizability (`legate-lincheck`).
 //!
 //! What it proves each run: no acknowledged write is lost and no default or `consistent`
-//! read is stale, through `kill -9` of the leader and of any minority of the servers,
-//! SIGSTOP of the leader and of every server for longer than the election timeout,
-//! partitions (loopback nftables rules between the agents' addresses, while the test's
-//! clients still reach every agent) of five shapes (the leader alone, any one agent alone,
+//! read is stale, through `kill -9` of the leader and of any minority of the servers (with a
+//! client agent among them on half the draws), SIGSTOP of the leader and of every server for longer than the election timeout,
+//! partitions (nftables rules in the agents' namespaces, or between their loopback
+//! addresses, while the test's clients still reach every agent) of five shapes (the leader alone, any one agent alone,
 //! majority/minority with the leader on either side, a bridge, and with 5 servers a ring
 //! where every server sees a majority and none sees all), and every fsync of the leader
 //! slowed (the agent's test-only fault directory), and a server's wall clock jumped by up to
-//! two minutes either way (libfaketime). `stale` reads are only checked for reading
+//! two minutes either way (libfaketime), and a server added and removed again under the
+//! workload. `stale` reads are only checked for reading
 //! values that were written. One run has 3 servers, another 5; both have 2 client agents.
 //!
 //! A CI run is short; for a soak run set `LEGATE_CHAOS_SECONDS` (default 20) and, to replay
@@ -23,8 +25,6 @@
 //! Another test runs the same workload against a server broken on purpose (it serves
 //! default and `consistent` reads from its own lagging copy) and must see the violation, and
 //! another runs fenced lock holders (`lock_workload`) through the same fault schedule.
-//!
-//! Membership changes (adding and removing a server) are not in the schedule yet.
 
 #[path = "../cluster/harness.rs"]
 #[allow(dead_code)]
@@ -32,6 +32,10 @@ mod harness;
 
 #[path = "../cluster/lock_workload.rs"]
 mod lock_workload;
+
+#[path = "../cluster/netns.rs"]
+#[allow(dead_code)]
+mod netns;
 
 mod faults;
 mod workload;
@@ -149,6 +153,20 @@ fn run(cluster: &mut Cluster, seconds: u64, seed: u64, mut schedule: Option<Sche
     }
 }
 
+/// Where the agents run: each in a network namespace of its own on a bridge, where this
+/// machine lets the test create them (partitions are then nftables rules inside each
+/// agent's namespace), or on loopback addresses otherwise, with the partitions as loopback
+/// rules between their addresses. Every other fault is the same either way.
+fn hosts() -> Option<netns::Network> {
+    match netns::Network::create(0) {
+        Ok(network) => Some(network),
+        Err(why) => {
+            eprintln!("chaos: agents on loopback addresses: no network namespaces here ({why})");
+            None
+        }
+    }
+}
+
 #[test]
 fn the_register_stays_linearizable_through_kills_pauses_and_partitions() {
     linearizable_through_faults(3);
@@ -166,7 +184,7 @@ fn linearizable_through_faults(servers: usize) {
         "chaos: {servers} servers, seed {seed}, {seconds} s (LEGATE_CHAOS_SEED={seed} replays \
          the schedule)"
     );
-    let mut cluster = Cluster::start(servers, 2, &[]);
+    let mut cluster = Cluster::start_in(hosts(), servers, 2, &[], &[]);
     faults::arm_faults(&mut cluster);
     let schedule = Schedule::new(seed, servers);
     let Recorded {
@@ -256,7 +274,7 @@ fn fenced_lock_holders_never_overlap_through_the_fault_schedule() {
     let seconds = env_u64("LEGATE_CHAOS_SECONDS").unwrap_or(20);
     let seed = seed();
     eprintln!("chaos: locks, seed {seed}, {seconds} s (LEGATE_CHAOS_SEED={seed} replays)");
-    let mut cluster = Cluster::start(3, 2, &[]);
+    let mut cluster = Cluster::start_in(hosts(), 3, 2, &[], &[]);
     faults::arm_faults(&mut cluster);
     let workload = lock_workload::Workload::start(&cluster, true, 3);
     workload.wait_for_tokens(&cluster, 1);

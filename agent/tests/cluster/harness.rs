@@ -1,9 +1,11 @@
 //! Real clusters for tests: several `legate` processes, each on its own loopback address
-//! (127.A.B.n, with A and B picked at random per cluster so tests run side by side), each
+//! (127.A.B.n, with A and B picked at random per cluster so tests run side by side), or each
+//! in a network namespace of its own on a bridge (`start_in`, with a `netns::Network`), each
 //! with Consul's standard ports on that address, its own data directory and log.
 //!
 //! Every wait has a deadline and names what it waited for; nothing sleeps blindly.
 
+use crate::netns::Network;
 use serde_json::Value;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
@@ -36,6 +38,8 @@ const TEST_CONFIG: &str = r#"{
 pub struct Node {
     pub name: String,
     pub ip: Ipv4Addr,
+    /// The node's host in the cluster's `network`, when it has one.
+    pub host: Option<usize>,
     pub server: bool,
     pub data_dir: PathBuf,
     pub log: PathBuf,
@@ -51,8 +55,10 @@ pub struct Node {
 
 pub struct Cluster {
     pub nodes: Vec<Node>,
-    /// 127.A.B
+    /// 127.A.B, for agents on loopback.
     prefix: [u8; 3],
+    /// The namespaces the agents run in, if any (dropped after the agents: see `Drop`).
+    pub network: Option<Network>,
     config: PathBuf,
     http: reqwest::blocking::Client,
     scratch: tempfile::TempDir,
@@ -99,12 +105,30 @@ impl Cluster {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Cluster {
+        Cluster::start_in(None, servers, clients, extra, env)
+    }
+
+    /// `start_with_env`, each agent in a namespace of `network` when one is given (a new
+    /// host per agent), on loopback otherwise.
+    pub fn start_in(
+        network: Option<Network>,
+        servers: usize,
+        clients: usize,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Cluster {
         let scratch = tempfile::tempdir().expect("scratch dir");
         let config = scratch.path().join("test.json");
         std::fs::write(&config, TEST_CONFIG).unwrap();
+        let prefix = if network.is_some() {
+            [127, 0, 0]
+        } else {
+            free_prefix()
+        };
         let mut cluster = Cluster {
             nodes: Vec::new(),
-            prefix: free_prefix(),
+            network,
+            prefix,
             config,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -142,14 +166,23 @@ impl Cluster {
         env: Vec<(String, String)>,
     ) -> usize {
         let index = self.nodes.len();
-        let [a, b, c] = self.prefix;
-        let ip = Ipv4Addr::new(a, b, c, index as u8 + 1);
+        let (ip, host) = match &mut self.network {
+            Some(network) => {
+                let host = network.add_host().expect("a namespace for the agent");
+                (network.address(host), Some(host))
+            }
+            None => {
+                let [a, b, c] = self.prefix;
+                (Ipv4Addr::new(a, b, c, index as u8 + 1), None)
+            }
+        };
         let name = format!("{}{}", if server { "s" } else { "c" }, index + 1);
         let node = Node {
             data_dir: self.scratch.path().join(&name),
             log: self.scratch.path().join(format!("{name}.log")),
             name,
             ip,
+            host,
             server,
             child: None,
             extra,
@@ -163,10 +196,12 @@ impl Cluster {
 
     /// Starts (or restarts) agent `index` with its data.
     pub fn start_node(&mut self, index: usize) {
-        let join = format!(
-            "{}:8301",
-            Ipv4Addr::new(self.prefix[0], self.prefix[1], self.prefix[2], 1)
-        );
+        // Everyone joins through the first agent, the first agent included.
+        let join = format!("{}:8301", self.nodes[0].ip);
+        let mut command = match (&self.network, self.nodes[index].host) {
+            (Some(network), Some(host)) => network.command(host, legate()),
+            _ => Command::new(legate()),
+        };
         let node = &mut self.nodes[index];
         assert!(!node.retired, "{} left the cluster for good", node.name);
         let log = std::fs::OpenOptions::new()
@@ -189,7 +224,7 @@ impl Cluster {
         }
         args.extend(node.extra.iter().cloned());
         node.child = Some(
-            Command::new(legate())
+            command
                 .args(&args)
                 .envs(node.env.iter().map(|(name, value)| (name, value)))
                 .stdin(Stdio::null())

@@ -59,38 +59,46 @@ impl Network {
             &network.bridge(),
         ])?;
         run(&["ip", "link", "set", &network.bridge(), "up"])?;
-        for host in 1..=hosts {
-            let ns = network.namespace(host);
-            let (outside, inside) = (
-                format!("lg{}v{host}", network.tag),
-                format!("lg{}p{host}", network.tag),
-            );
-            run(&["ip", "netns", "add", &ns])?;
-            network.hosts = host;
-            run(&[
-                "ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside,
-            ])?;
-            run(&["ip", "link", "set", &inside, "netns", &ns])?;
-            run(&["ip", "link", "set", &outside, "master", &network.bridge()])?;
-            run(&["ip", "link", "set", &outside, "up"])?;
-            run(&["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
-            run(&[
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", network.address(host)),
-                "dev",
-                &inside,
-            ])?;
-            run(&[
-                "ip", "netns", "exec", &ns, "ip", "link", "set", &inside, "up",
-            ])?;
+        for _ in 0..hosts {
+            network.add_host()?;
         }
         Ok(network)
+    }
+
+    /// One more host: its namespace, a veth pair to the bridge and the next address.
+    /// Returns its number (1, 2, ...).
+    pub fn add_host(&mut self) -> Result<usize, String> {
+        let host = self.hosts + 1;
+        let ns = self.namespace(host);
+        let (outside, inside) = (
+            format!("lg{}v{host}", self.tag),
+            format!("lg{}p{host}", self.tag),
+        );
+        run(&["ip", "netns", "add", &ns])?;
+        self.hosts = host;
+        run(&[
+            "ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+        ])?;
+        run(&["ip", "link", "set", &inside, "netns", &ns])?;
+        run(&["ip", "link", "set", &outside, "master", &self.bridge()])?;
+        run(&["ip", "link", "set", &outside, "up"])?;
+        run(&["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"])?;
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", self.address(host)),
+            "dev",
+            &inside,
+        ])?;
+        run(&[
+            "ip", "netns", "exec", &ns, "ip", "link", "set", &inside, "up",
+        ])?;
+        Ok(host)
     }
 
     fn bridge(&self) -> String {
@@ -141,6 +149,51 @@ impl Network {
             "ip", "netns", "exec", &ns, "nft", "delete", "table", "inet", "lgpart",
         ])
         .expect("heal");
+    }
+}
+
+impl Network {
+    /// Cuts each pair of host groups apart, both ways: every host drops what comes from, and
+    /// what goes to, the hosts on the other side of any pair it is in. Undone by `heal_all`.
+    pub fn cut(&self, pairs: &[(Vec<usize>, Vec<usize>)]) {
+        let mut apart: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (one, other) in pairs {
+            for host in one {
+                apart.entry(*host).or_default().extend(other);
+            }
+            for host in other {
+                apart.entry(*host).or_default().extend(one);
+            }
+        }
+        for (host, others) in apart {
+            self.partition(host, &others);
+        }
+    }
+
+    /// Removes every host's partition rules (hosts without any are skipped).
+    pub fn heal_all(&self) {
+        for host in 1..=self.hosts {
+            let _ = run(&[
+                "ip",
+                "netns",
+                "exec",
+                &self.namespace(host),
+                "nft",
+                "delete",
+                "table",
+                "inet",
+                "lgpart",
+            ]);
+        }
+    }
+
+    /// How to start `program` inside `host`'s namespace.
+    pub fn command(&self, host: usize, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.namespace(host)])
+            .arg(program);
+        command
     }
 }
 
