@@ -325,7 +325,25 @@ fn config() {
     }
 }
 
+/// Members files as this release writes them and as Consul's Serf appends them.
+fn member_snapshots() {
+    let corpus = Corpus::new("member_snapshots");
+    let alive = vec![
+        ("s1".to_owned(), "10.0.0.1:8301".parse().unwrap()),
+        ("web 2".to_owned(), "[::1]:8301".parse().unwrap()),
+    ];
+    let ours = legate_gossip::snapshot::render(&alive, false);
+    corpus.add("legate", format!("\0{ours}").as_bytes());
+    let left = legate_gossip::snapshot::render(&alive, true);
+    corpus.add("legate-left-rejoin", format!("\x01{left}").as_bytes());
+    corpus.add(
+        "serf",
+        b"\0alive: s1 10.0.0.1:8301\nclock: 3\nnot-alive: s1\nevent-clock: 1\nleave\nalive: s2 10.0.0.2:8301\n",
+    );
+}
+
 fn main() {
+    member_snapshots();
     rpc();
     records();
     gossip();

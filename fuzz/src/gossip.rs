@@ -84,3 +84,18 @@ pub fn packets(data: &[u8]) {
     let _ = core.drain_events().count();
     let _ = core.members();
 }
+
+/// The members file a restarted agent reads back (`serf/local.snapshot`; see
+/// `legate_gossip::snapshot`): any bytes replay without a panic, and the members replayed,
+/// written out again, replay to the same members. The first byte picks `rejoin_after_leave`.
+pub fn member_snapshots(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let rejoin = mode & 1 == 1;
+    let text = String::from_utf8_lossy(rest);
+    let alive = legate_gossip::snapshot::replay(&text, rejoin);
+    let again =
+        legate_gossip::snapshot::replay(&legate_gossip::snapshot::render(&alive, false), rejoin);
+    assert_eq!(again, alive, "replayed members changed through the file");
+}

@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config_files", config::files),
     ("snapshots", disk::snapshots),
     ("log_records", disk::records),
+    ("member_snapshots", gossip::member_snapshots),
 ];
 
 /// Decodes `bytes` with `decode`; if that succeeds, checks that the value survives a round

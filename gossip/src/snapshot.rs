@@ -56,7 +56,7 @@ pub fn render(alive: &[(String, SocketAddr)], left: bool) -> String {
     text.push('\n');
     for (name, addr) in alive {
         // A name with a line break would end its record early; no valid name has one.
-        if name.contains(['\n', '\r']) {
+        if name.contains('\n') {
             continue;
         }
         text.push_str("alive: ");
