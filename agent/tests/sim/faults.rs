@@ -1,14 +1,14 @@
 //! The seeded fault schedule: partitions (random splits, the leader alone), message loss,
-//! crashes (a minority, the leader, every server at once), clock jumps, slow disks, and
-//! snapshots at odd moments. Each fault is undone after a while; `heal` undoes whatever is
-//! still in force.
+//! crashes (a minority, the leader, every server at once), clock jumps, slow disks,
+//! snapshots at odd moments, and servers removed from the voters and added back. Each fault
+//! is undone after a while; `heal` undoes whatever is still in force.
 
 use crate::node;
 use crate::world::{with, Shared};
-use legate_agent::server::raft::NodeId;
-use openraft::ServerState;
+use legate_agent::server::raft::{NodeId, Raft};
+use openraft::{BasicNode, ServerState};
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ enum Undo {
     Disk(NodeId),
     Loss,
     Heal,
+    AddBack,
 }
 
 /// Faults injected, by kind.
@@ -95,7 +96,64 @@ async fn undo_one(world: &Shared, undo: Undo) {
         Undo::Disk(id) => with(world, |world| world.slot(id).fsync_factor = 1),
         Undo::Loss => with(world, |world| world.loss_percent = 0),
         Undo::Heal => with(world, |world| world.cut.clear()),
+        Undo::AddBack => {
+            // Not awaited: a membership change waits for commits, which faults may hold up.
+            let world = world.clone();
+            tokio::spawn(async move {
+                let _ = add_back(&world).await;
+            });
+        }
     }
+}
+
+/// The current leader's voters, if a server leads.
+fn voters(world: &crate::world::World) -> Option<(Raft, BTreeSet<NodeId>)> {
+    let id = leader(world)?;
+    let raft = world.slots[&id].raft.clone()?;
+    let voters = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .voter_ids()
+        .collect();
+    Some((raft, voters))
+}
+
+/// Asks the leader to make every server a voter again: each missing one is added as a
+/// learner, then the voters are replaced. Answers whether every server already was one.
+async fn add_back(world: &Shared) -> bool {
+    let Some((raft, voters)) = with(world, |world| voters(world)) else {
+        return false;
+    };
+    let all: BTreeSet<NodeId> = with(world, |world| world.ids().into_iter().collect());
+    if voters == all {
+        return true;
+    }
+    let step = Duration::from_secs(5);
+    for id in all.difference(&voters) {
+        let node = BasicNode::new(format!("sim-{id:x}"));
+        if !matches!(
+            tokio::time::timeout(step, raft.add_learner(*id, node, true)).await,
+            Ok(Ok(_))
+        ) {
+            return false;
+        }
+    }
+    let _ = tokio::time::timeout(step, raft.change_membership(all, false)).await;
+    with(world, |world| world.note("voters-restored"));
+    false
+}
+
+/// Heals membership: waits, with a deadline, until every server is a voter again.
+pub async fn restore_voters(world: &Shared) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !add_back(world).await {
+        if Instant::now() >= deadline {
+            return Err("the removed servers were not made voters again within 60 s".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
 }
 
 /// The server that believes it leads, if one is up.
@@ -183,7 +241,24 @@ async fn inject(world: &Shared) -> Option<(&'static str, Option<Undo>, Duration)
                 world.slot(id).fsync_factor = world.rng.gen_range(20..300);
                 Some(("slow-disk", vec![], Some(Undo::Disk(id)), after))
             }
-            87..=99 => {
+            87..=90 => {
+                // One voter out (a majority of the rest must stay up, so only while none is
+                // down); the leader itself may be the one.
+                if down > 0 {
+                    return None;
+                }
+                let (raft, voters) = voters(world)?;
+                if voters.len() < ids.len() {
+                    return None;
+                }
+                let out = ids[world.rng.gen_range(0..ids.len())];
+                let rest: BTreeSet<NodeId> = voters.into_iter().filter(|id| *id != out).collect();
+                tokio::spawn(async move {
+                    let _ = raft.change_membership(rest, false).await;
+                });
+                Some(("remove-server", vec![], Some(Undo::AddBack), after))
+            }
+            91..=99 => {
                 let id = up.get(world.rng.gen_range(0..up.len().max(1))).copied()?;
                 let raft = world.slots[&id].raft.clone()?;
                 // Not awaited here: the trigger waits on the node's core, and the schedule

@@ -132,7 +132,10 @@ async fn simulate(params: Params) -> Report {
         let _ = client.await;
     }
     faults::heal(&world).await;
-    let converged = converge(&world).await;
+    let converged = match faults::restore_voters(&world).await {
+        Ok(()) => converge(&world).await,
+        Err(why) => Err(why),
+    };
 
     let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
     let report = with(&world, |world| {
