@@ -121,7 +121,7 @@ fn voters(world: &crate::world::World) -> Option<(Raft, BTreeSet<NodeId>)> {
 
 /// Asks the leader to make every server a voter again: each missing one is added as a
 /// learner, then the voters are replaced. Answers whether every server already was one.
-async fn add_back(world: &Shared) -> bool {
+pub async fn add_back(world: &Shared) -> bool {
     let Some((raft, voters)) = with(world, |world| voters(world)) else {
         return false;
     };
@@ -142,18 +142,6 @@ async fn add_back(world: &Shared) -> bool {
     let _ = tokio::time::timeout(step, raft.change_membership(all, false)).await;
     with(world, |world| world.note("voters-restored"));
     false
-}
-
-/// Heals membership: waits, with a deadline, until every server is a voter again.
-pub async fn restore_voters(world: &Shared) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !add_back(world).await {
-        if Instant::now() >= deadline {
-            return Err("the removed servers were not made voters again within 60 s".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 /// The server that believes it leads, if one is up.
