@@ -180,6 +180,20 @@ fn decode(bytes: &[u8]) -> Result<Entry, StorageError> {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
+    /// As the agent's log store answers replication: nothing from a purged start (see
+    /// `LogStore::limited_get_log_entries` in the agent).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let purged = self.disk(|disk| Ok(disk.purged))?;
+        if purged.is_some_and(|purged| start <= purged.index) {
+            return Ok(Vec::new());
+        }
+        self.try_get_log_entries(start..end).await
+    }
+
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -282,6 +296,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let id = self.id;
+        with(&self.world, |world| world.note(("purge", id, log_id.index)));
         self.disk(|disk| {
             disk.purged = Some(log_id);
             let kept = disk.log.split_off(&(log_id.index + 1));

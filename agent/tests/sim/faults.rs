@@ -106,41 +106,49 @@ async fn undo_one(world: &Shared, undo: Undo) {
     }
 }
 
-/// The current leader's voters, if a server leads.
-fn voters(world: &crate::world::World) -> Option<(Raft, BTreeSet<NodeId>)> {
+/// The current leader and its voters, if a server leads; `None` for the voters while a
+/// change is half done (a joint configuration).
+fn voters(world: &crate::world::World) -> Option<(Raft, Option<BTreeSet<NodeId>>)> {
     let id = leader(world)?;
     let raft = world.slots[&id].raft.clone()?;
-    let voters = raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .voter_ids()
-        .collect();
+    let metrics = raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership();
+    let voters =
+        (membership.get_joint_config().len() == 1).then(|| membership.voter_ids().collect());
     Some((raft, voters))
 }
 
 /// Asks the leader to make every server a voter again: each missing one is added as a
-/// learner, then the voters are replaced. Answers whether every server already was one.
+/// learner, then the voters are replaced (which also completes a change left half done).
+/// Answers whether every server already was one.
 pub async fn add_back(world: &Shared) -> bool {
     let Some((raft, voters)) = with(world, |world| voters(world)) else {
         return false;
     };
     let all: BTreeSet<NodeId> = with(world, |world| world.ids().into_iter().collect());
-    if voters == all {
+    if voters.as_ref() == Some(&all) {
         return true;
     }
     let step = Duration::from_secs(5);
-    for id in all.difference(&voters) {
+    let missing: Vec<NodeId> = match &voters {
+        Some(voters) => all.difference(voters).copied().collect(),
+        None => Vec::new(),
+    };
+    for id in missing {
         let node = BasicNode::new(format!("sim-{id:x}"));
-        if !matches!(
-            tokio::time::timeout(step, raft.add_learner(*id, node, true)).await,
-            Ok(Ok(_))
-        ) {
+        let added = tokio::time::timeout(step, raft.add_learner(id, node, true)).await;
+        if !matches!(added, Ok(Ok(_))) {
+            let why = format!("{added:?}");
+            with(world, |world| world.note(("add-learner", why)));
             return false;
         }
     }
-    let _ = tokio::time::timeout(step, raft.change_membership(all, false)).await;
-    with(world, |world| world.note("voters-restored"));
+    let changed = tokio::time::timeout(step, raft.change_membership(all, false)).await;
+    let why = match changed {
+        Ok(Ok(_)) => "ok".to_owned(),
+        other => format!("{other:?}"),
+    };
+    with(world, |world| world.note(("voters-restored", why)));
     false
 }
 
@@ -236,6 +244,7 @@ async fn inject(world: &Shared) -> Option<(&'static str, Option<Undo>, Duration)
                     return None;
                 }
                 let (raft, voters) = voters(world)?;
+                let voters = voters?;
                 if voters.len() < ids.len() {
                     return None;
                 }

@@ -36,7 +36,22 @@ fn config(world: &Shared) -> openraft::Config {
 
 /// Starts server `id` from what its disk holds. A disk it cannot start from is a violation
 /// (a server that was sound before the crash must come back); the server then stays down.
+///
+/// As the agent does (`LogStore::forget_leadership`, rule 5), a server that led when it
+/// stopped does not resume that leadership: its vote is saved back uncommitted first. Without
+/// it, the simulation found (seed 204 then) why the rule matters: a resumed leader re-elected itself in the
+/// next term while a replication stream of the resumed term still ran, read a log range it
+/// had meanwhile purged, and sent entries that did not follow `prev_log_id`, which trips an
+/// assertion in the follower's openraft.
 pub async fn start(world: &Shared, id: NodeId) -> Option<Raft> {
+    with(world, |world| {
+        let disk = &mut world.slot(id).disk;
+        if let Some(vote) = disk.vote.as_mut() {
+            if vote.committed && vote.leader_id.voted_for() == Some(id) {
+                vote.committed = false;
+            }
+        }
+    });
     let config = Arc::new(config(world));
     let log = LogStore::open(id, world);
     let machine = Machine::open(id, world);

@@ -284,6 +284,25 @@ fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
+    /// What replication sends after `prev_log_id` = `start - 1`: nothing when `start` is
+    /// purged, rather than the unpurged tail that `try_get_log_entries` answers (as openraft's
+    /// storage suite wants of it). openraft 0.9's replication sends what it reads here as the
+    /// entries that follow the `prev_log_id` it chose, and a replication stream can read after
+    /// a purge it did not hold back (found by the simulation, `agent/tests/sim`): the tail
+    /// would reach the follower as entries that do not follow `prev_log_id`, which panics the
+    /// follower's Raft core. An empty read is taken as a heartbeat at `prev_log_id`, after
+    /// which the leader finds the follower behind its purge point and sends a snapshot.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        if start < self.first_readable.load(Ordering::Acquire) {
+            return Ok(Vec::new());
+        }
+        self.try_get_log_entries(start..end).await
+    }
+
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,

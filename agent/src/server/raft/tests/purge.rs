@@ -65,6 +65,20 @@ async fn purge_hides_entries_at_once_and_the_purger_removes_them() {
         .await
         .expect("read purged")
         .is_empty());
+    // What replication reads from a purged start is nothing, not the tail: it would send the
+    // tail as the entries after an index they do not follow.
+    assert!(store
+        .limited_get_log_entries(100, 161)
+        .await
+        .expect("replication read across")
+        .is_empty());
+    assert_eq!(
+        store
+            .limited_get_log_entries(151, 161)
+            .await
+            .expect("replication read from the purge point"),
+        entries(151..=160)
+    );
     let state = store.get_log_state().await.expect("log state");
     assert_eq!(state.last_purged_log_id, Some(log_id(1, 150)));
     assert_eq!(state.last_log_id, Some(log_id(1, 200)));
