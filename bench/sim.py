@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(
     r"seed (?P<seed>\d+) servers (?P<servers>\d+) ops (?P<ops>\d+) acked (?P<acked>\d+) "
     r"refused (?P<refused>\d+) unknown (?P<unknown>\d+) faults (?P<faults>\d+) "
-    r"elections (?P<elections>\d+) shared-terms (?P<shared>\d+) applied (?P<applied>\d+) "
+    r"elections (?P<elections>\d+) shared-terms (?P<shared>\d+) raft-restarts (?P<restarts>\d+) "
+    r"applied (?P<applied>\d+) "
     r"installs (?P<installs>\d+) events (?P<events>\d+) trace \S+ (?P<verdict>pass|FAIL) "
     r"faults (?P<kinds>\{.*\})")
 
@@ -56,7 +57,7 @@ def main():
     servers = collections.Counter()
     failed = []
     for row in rows:
-        for field in ("ops", "acked", "refused", "unknown", "faults", "elections", "shared",
+        for field in ("ops", "acked", "refused", "unknown", "faults", "elections", "shared", "restarts",
                       "applied", "installs", "events"):
             totals[field] += int(row[field])
         kinds.update(ast.literal_eval(row["kinds"]))
@@ -86,6 +87,7 @@ def main():
         f"| elections won | {totals['elections']} |",
         f"| numeric terms won twice (openraft's ordering allows it) | {totals['shared']} |",
         f"| snapshots installed | {totals['installs']} |",
+        f"| Raft cores stopped by openraft 0.9's snapshot race, restarted | {totals['restarts']} |",
         f"| events traced | {totals['events']} |",
         f"| faults | {totals['faults']} |",
         "",

@@ -39,6 +39,8 @@ pub struct Checker {
     pub shared_terms: BTreeSet<u64>,
     winners: BTreeMap<u64, NodeId>,
     pub elections: u64,
+    /// Raft cores that stopped on openraft's snapshot race and were started again.
+    pub raft_restarts: u64,
     pub applied_entries: u64,
     pub installs: u64,
 }

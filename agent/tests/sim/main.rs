@@ -58,6 +58,13 @@ fn run_checked(params: Params) -> Report {
         }));
     });
     PANICS.with(|count| count.set(0));
+    if let Ok(filter) = std::env::var("LEGATE_SIM_LOG") {
+        // openraft's own log, for a replay (`LEGATE_SIM_LOG=openraft=debug`).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     let mut report = run::run(params);
     let panics = PANICS.with(Cell::get);
     if panics > 0 {

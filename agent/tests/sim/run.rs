@@ -48,6 +48,7 @@ pub struct Report {
     pub unknown: u64,
     pub faults: faults::Counts,
     pub elections: u64,
+    pub raft_restarts: u64,
     pub applied_entries: u64,
     pub installs: u64,
     pub shared_terms: usize,
@@ -66,7 +67,7 @@ impl Report {
         let faults: u64 = self.faults.values().sum();
         format!(
             "seed {} servers {} ops {} acked {} refused {} unknown {} faults {} elections {} \
-             shared-terms {} applied {} installs {} events {} trace {:016x} {}",
+             shared-terms {} raft-restarts {} applied {} installs {} events {} trace {:016x} {}",
             self.seed,
             self.servers,
             self.ops,
@@ -76,6 +77,7 @@ impl Report {
             faults,
             self.elections,
             self.shared_terms,
+            self.raft_restarts,
             self.applied_entries,
             self.installs,
             self.events,
@@ -165,6 +167,7 @@ async fn simulate(params: Params) -> Report {
             unknown: tally.unknown,
             faults,
             elections: world.check.elections,
+            raft_restarts: world.check.raft_restarts,
             applied_entries: world.check.applied_entries,
             installs: world.check.installs,
             shared_terms: world.check.shared_terms.len(),
