@@ -103,7 +103,8 @@ pub async fn join_one(gossip: &Gossip, address: String) -> Result<usize, Backend
         CancellationToken::new(),
     )
     .await
-    .map_err(|error| BackendError::Internal(error.to_string()))
+    // The address the request named did not answer: Consul refuses the join with a 500.
+    .map_err(|error| BackendError::Refused(error.to_string()))
 }
 
 /// `PUT /v1/agent/force-leave/<node>` on one pool: a failed member becomes left (and, with
@@ -112,5 +113,9 @@ pub async fn force_leave(gossip: &Gossip, node: &str, prune: bool) -> Result<(),
     gossip
         .force_leave(node, prune)
         .await
-        .map_err(|error| BackendError::Internal(error.to_string()))
+        .map_err(|error| match error {
+            // What the request named cannot be forced out; Consul refuses it with a 500.
+            legate_gossip::OpError::Op(refused) => BackendError::Refused(refused.to_string()),
+            other => BackendError::Internal(other.to_string()),
+        })
 }

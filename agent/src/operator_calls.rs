@@ -36,7 +36,7 @@ pub trait OperatorTransport: Send + Sync {
 pub fn operator_error(error: OperatorError) -> BackendError {
     match error {
         OperatorError::NoLeader => BackendError::NoLeader,
-        OperatorError::Refused(text) => BackendError::Internal(text),
+        OperatorError::Refused(text) => BackendError::Refused(text),
         OperatorError::Indeterminate(text) => BackendError::Indeterminate(text),
     }
 }

@@ -217,6 +217,11 @@ pub enum BackendError {
     /// The store refused the command deterministically; nothing changed and a retry fails.
     #[error("{0}")]
     Rejected(ApplyError),
+    /// A server refused what the request asked, for its content (Consul's RPC error text,
+    /// such as "cannot find a server to transfer leadership to"): nothing changed and the
+    /// same request fails again. (HTTP 500, as Consul answers it.)
+    #[error("{0}")]
+    Refused(String),
     /// A write was handed to Raft but its fate is unknown (for example the leader stepped
     /// down before it committed): it may or may not be applied.
     #[error("rpc error: {0}")]

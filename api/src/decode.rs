@@ -128,6 +128,20 @@ impl GoDuration {
     }
 }
 
+/// Written as a Go duration string; read as one or as integer nanoseconds.
+impl schemars::JsonSchema for GoDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GoDuration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A Go duration: a string such as \"10s\", or integer nanoseconds",
+            "type": ["string", "integer"]
+        })
+    }
+}
+
 impl Serialize for GoDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&duration::format(self.0))

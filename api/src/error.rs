@@ -91,6 +91,33 @@ pub fn plain_text(status: StatusCode, text: impl Into<String>) -> Response {
     response
 }
 
+/// Says what kind of failure a 5xx answer is. Consul answers 500 both when a server
+/// refuses what a request asked (a bad filter, a missing node name, an unknown `?dc=`) and
+/// when it fails; Legate keeps the status clients expect and names the kind here, so that a
+/// caller, or a fuzzer, can tell a refusal from a fault.
+pub const ERROR_KIND_HEADER: &str = "X-Legate-Error";
+
+impl ApiError {
+    /// The `X-Legate-Error` value of a 5xx answer: `refused` (the request's content is the
+    /// cause; the same request fails again), `unavailable` (no leader, or out of time; a
+    /// retry may succeed), `indeterminate` (a write whose fate is unknown) or `internal`.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Refused(_)
+            | ApiError::Backend(BackendError::Rejected(_))
+            | ApiError::Backend(BackendError::Refused(_))
+            | ApiError::Backend(BackendError::NoPathToDatacenter) => Some("refused"),
+            ApiError::Backend(BackendError::NoLeader) | ApiError::TimedOut => Some("unavailable"),
+            ApiError::Backend(BackendError::Indeterminate(_)) => Some("indeterminate"),
+            ApiError::Backend(BackendError::Internal(_)) => Some("internal"),
+            ApiError::BadRequest(_)
+            | ApiError::NotFound(_)
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::TooLarge(_) => None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = plain_text(self.status(), self.to_string());
@@ -98,6 +125,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, allow_header(allow));
+        }
+        if let Some(kind) = self.kind() {
+            response
+                .headers_mut()
+                .insert(ERROR_KIND_HEADER, HeaderValue::from_static(kind));
         }
         response
     }

@@ -39,6 +39,8 @@
 //! - `agent_metrics`: `/v1/agent/metrics`; `telemetry`: the `MetricsSnapshot` it renders,
 //!   as Consul's JSON or Prometheus text; `http_timing`: `consul.api.http` per route.
 //! - `testing`: `FakeBackend`, an in-memory backend for tests.
+//! - `openapi`: the OpenAPI description of all of the above, built from the route table and
+//!   the wire types, served at `/v1/legate/openapi.json`.
 
 pub mod agent;
 pub mod agent_check;
@@ -65,6 +67,7 @@ pub mod http_timing;
 pub mod kv;
 pub mod local;
 pub mod near;
+pub mod openapi;
 pub mod operator_autopilot;
 pub mod operator_keyring;
 pub mod operator_raft;

@@ -78,6 +78,8 @@ pub enum Endpoint {
     CoordinateUpdate,
     /// `/v1/query`: list (GET) and create (POST).
     Query,
+    /// `/v1/legate/openapi.json`: the OpenAPI description of this API (Legate's own).
+    OpenApi,
     /// `/v1/query/<rest>`: one query, its `execute` or its `explain`; the handler checks
     /// methods, which depend on the rest (Consul registers it without a method list).
     QueryItem(String),
@@ -144,6 +146,7 @@ pub(crate) const EXACT: &[(&str, Endpoint)] = &[
     ("/v1/coordinate/nodes", Endpoint::CoordinateNodes),
     ("/v1/coordinate/update", Endpoint::CoordinateUpdate),
     ("/v1/query", Endpoint::Query),
+    (crate::openapi::PATH, Endpoint::OpenApi),
 ];
 
 /// Builds an endpoint from its path argument.
@@ -273,7 +276,8 @@ impl Endpoint {
             | Endpoint::AgentMetrics
             | Endpoint::CoordinateDatacenters
             | Endpoint::CoordinateNodes
-            | Endpoint::CoordinateNode(_) => Some(READ),
+            | Endpoint::CoordinateNode(_)
+            | Endpoint::OpenApi => Some(READ),
         }
     }
 }

@@ -199,6 +199,7 @@ impl<B: Backend> Api<B> {
             Endpoint::CoordinateUpdate => coordinate::update(self, request).await,
             Endpoint::Query => query::list(self, request).await,
             Endpoint::QueryItem(rest) => query::item(self, rest, request).await,
+            Endpoint::OpenApi => Ok(crate::openapi::answer()),
         }
     }
 

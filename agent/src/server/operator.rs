@@ -281,6 +281,15 @@ impl Operator {
             .iter()
             .map(|peer| peer.id)
             .collect();
+        if voters.len() == 1 && voters.contains(&id) {
+            // Raft refuses an empty configuration; say so before proposing anything, so
+            // that the answer is a plain refusal and not an unknown outcome.
+            return Err(OperatorError::Refused(format!(
+                "cannot remove {}: it is the only voter, and a Raft configuration cannot be \
+                 empty",
+                id_text(id)
+            )));
+        }
         let change = if voters.contains(&id) {
             ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         } else {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// A gossip pool member. The protocol numbers are those of the Serf/memberlist versions
 /// Consul ships, which `consul members -detailed` prints; Legate's gossip is its own, so
 /// they are fixed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Member {
     pub name: String,
@@ -50,7 +50,7 @@ impl From<&backend::Member> for Member {
 
 /// `AgentSelf.Config`: what Prometheus (`Datacenter`), the Go client's `NodeName()` and
 /// Vault read.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SelfConfig {
     pub datacenter: String,
@@ -65,7 +65,9 @@ pub struct SelfConfig {
 }
 
 /// The gRPC ports under `AgentSelf.xDS`; `-1` is a disabled port.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct GrpcPorts {
     pub plaintext: i32,
@@ -74,7 +76,7 @@ pub struct GrpcPorts {
 }
 
 /// `AgentSelf.xDS`: the xDS server Envoy proxies bootstrap from (Consul's `XDSSelf`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct XdsSelf {
     /// Proxy → the versions this agent can configure (`{"envoy": ["1.31.2", ...]}`).
@@ -86,7 +88,7 @@ pub struct XdsSelf {
 }
 
 /// `/v1/agent/self`, with Consul's sections (`agent/agent_endpoint.go`, `Self`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AgentSelf {
     pub config: SelfConfig,
@@ -174,7 +176,7 @@ impl AgentSelf {
 }
 
 /// `/v1/catalog/node/:node`: the node and its services by id (`structs.NodeServices`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NodeServices {
     pub node: Node,

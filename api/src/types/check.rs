@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// `omitempty`. Its `MarshalJSON` writes the durations with Go's `Duration.String` and
 /// blanks the zero ones first, so an unset duration is left out too (the client's
 /// `api.HealthCheckDefinition` would print `"0s"`, but that is not what the server sends).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CheckDefinition {
     #[serde(rename = "HTTP", skip_serializing_if = "String::is_empty")]
@@ -87,7 +87,7 @@ impl From<&catalog::CheckDefinition> for CheckDefinition {
 }
 
 /// One health check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HealthCheck {
     pub node: String,
@@ -139,7 +139,7 @@ impl From<&catalog::Check> for HealthCheck {
 
 /// One instance with its node and checks (`/v1/health/service/:name`). `Checks` holds the
 /// node's checks first, then the instance's own.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceEntry {
     pub node: Node,

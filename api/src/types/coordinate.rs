@@ -4,7 +4,7 @@ use legate_catalog::{Coord, NodeCoordinate};
 use serde::{Deserialize, Serialize};
 
 /// Serf's `coordinate.Coordinate`, every component in seconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CoordJson {
     pub vec: Vec<f64>,
@@ -36,7 +36,7 @@ impl From<CoordJson> for Coord {
 }
 
 /// One node's coordinate (`structs.Coordinate`), as listed and as `update` takes it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CoordinateEntry {
     pub node: String,
@@ -55,7 +55,7 @@ impl From<&NodeCoordinate> for CoordinateEntry {
 }
 
 /// One datacenter's servers in the WAN pool (`structs.DatacenterMap`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct DatacenterMap {
     pub datacenter: String,

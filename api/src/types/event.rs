@@ -8,13 +8,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Event {
     #[serde(rename = "ID")]
     pub id: String,
     pub name: String,
     #[serde(with = "payload")]
+    #[schemars(with = "Option<String>")]
     pub payload: Option<Vec<u8>>,
     pub node_filter: String,
     pub service_filter: String,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One KV entry. `Value` is base64, or `null` for an empty value (Consul stores an empty
 /// PUT body as a nil slice, which Go prints as `null`; py-consul then returns `None`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct KvPair {
     pub key: String,
@@ -16,6 +16,7 @@ pub struct KvPair {
     pub lock_index: u64,
     pub flags: u64,
     #[serde(with = "base64_value")]
+    #[schemars(with = "Option<String>")]
     pub value: Option<Vec<u8>>,
     /// The session holding the lock; omitted when unlocked, as Consul does.
     #[serde(skip_serializing_if = "Option::is_none")]

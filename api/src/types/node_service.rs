@@ -32,7 +32,7 @@ pub(crate) fn empty_connect() -> Value {
 }
 
 /// One service instance (`ServiceEntry.Service`, `/v1/catalog/node/:node` `Services`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NodeService {
     #[serde(skip_serializing_if = "String::is_empty")]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// `GET /v1/operator/autopilot/configuration`; the typed client also sends it as the `PUT`
 /// body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AutopilotConfiguration {
     pub cleanup_dead_servers: bool,
@@ -121,7 +121,7 @@ impl AutopilotConfigBody {
 }
 
 /// One server in `GET /v1/operator/autopilot/health`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServerHealth {
     #[serde(rename = "ID")]
@@ -148,7 +148,7 @@ pub struct ServerHealth {
 }
 
 /// `GET /v1/operator/autopilot/health` (answered with 429 when `Healthy` is false).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct OperatorHealthReply {
     pub healthy: bool,
@@ -190,7 +190,7 @@ impl From<&backend::AutopilotHealth> for OperatorHealthReply {
 }
 
 /// One server in `GET /v1/operator/autopilot/state`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AutopilotServer {
     #[serde(rename = "ID")]
@@ -215,7 +215,7 @@ pub struct AutopilotServer {
 }
 
 /// `GET /v1/operator/autopilot/state`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AutopilotState {
     pub healthy: bool,

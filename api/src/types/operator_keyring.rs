@@ -14,7 +14,7 @@ folded_struct! {
 }
 
 /// One ring's answer to `GET /v1/operator/keyring`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct KeyringResponse {
     #[serde(rename = "WAN")]

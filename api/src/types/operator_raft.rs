@@ -6,7 +6,7 @@ use crate::decode::null_as_default;
 use serde::{Deserialize, Serialize};
 
 /// One server of the Raft configuration, in Consul's field order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RaftServer {
     #[serde(rename = "ID")]
@@ -20,7 +20,7 @@ pub struct RaftServer {
 }
 
 /// `GET /v1/operator/raft/configuration`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RaftConfiguration {
     #[serde(deserialize_with = "null_as_default")]
@@ -29,7 +29,9 @@ pub struct RaftConfiguration {
 }
 
 /// `POST /v1/operator/raft/transfer-leader`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct TransferLeaderResponse {
     pub success: bool,

@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// DNS SRV weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Weights {
     pub passing: u32,
@@ -44,7 +44,7 @@ impl From<catalog::Weights> for Weights {
 }
 
 /// An address and port under a service's `TaggedAddresses`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceAddress {
     pub address: String,
@@ -78,7 +78,7 @@ pub(crate) fn is_zero(value: &u64) -> bool {
 /// `Kind`, `SocketPath`, `TaggedAddresses`, `Proxy`, `Connect`, `PeerName` or indexes.
 /// The agent's local state holds no Raft indexes (Consul's neither), so `CreateIndex` and
 /// `ModifyIndex` never show here.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AgentService {
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -153,7 +153,7 @@ impl AgentService {
 /// `structs.ServiceNode`. Unlike `api.AgentService` it always carries the mesh blocks, and
 /// a `ServiceLocality` without `omitempty` (`null`: Legate keeps no locality); it omits an
 /// empty `ServiceTaggedAddresses` and `PeerName`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CatalogService {
     /// The node's UUID.

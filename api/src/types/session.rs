@@ -24,7 +24,7 @@ pub const TTL_MIN_NS: i64 = 10_000_000_000;
 pub const TTL_MAX_NS: i64 = 86_400_000_000_000;
 
 /// A service check a session is bound to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ServiceCheck {
     #[serde(rename = "ID")]
@@ -33,7 +33,7 @@ pub struct ServiceCheck {
 }
 
 /// One session, as `/v1/session/info`, `list`, `node` and `renew` answer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct SessionEntry {
     #[serde(rename = "ID")]
@@ -88,7 +88,7 @@ impl From<&catalog::Session> for SessionEntry {
 }
 
 /// A create request as the typed client sends it; absent fields take Consul's defaults.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SessionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +110,7 @@ pub struct SessionRequest {
 }
 
 /// `PUT /v1/session/create`'s answer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionCreated {
     #[serde(rename = "ID")]
     pub id: String,

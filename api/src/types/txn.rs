@@ -22,6 +22,17 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Base64(pub Vec<u8>);
 
+/// A base64 string.
+impl schemars::JsonSchema for Base64 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Base64".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "contentEncoding": "base64" })
+    }
+}
+
 impl Serialize for Base64 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&STANDARD.encode(&self.0))
@@ -201,7 +212,7 @@ pub fn ops_from_body(bodies: Vec<TxnOpBody>) -> Result<Vec<TxnOp>, TxnBodyError>
 }
 
 /// One result: exactly one field is set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TxnResultJson {
     #[serde(rename = "KV", skip_serializing_if = "Option::is_none")]
     pub kv: Option<KvPair>,
@@ -237,7 +248,7 @@ impl TxnResultJson {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TxnErrorJson {
     pub op_index: u32,
@@ -245,7 +256,7 @@ pub struct TxnErrorJson {
 }
 
 /// The whole answer.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TxnResponse {
     pub results: Option<Vec<TxnResultJson>>,

@@ -158,3 +158,57 @@ async fn known_leader_follows_the_backend() {
         (500, "No cluster leader".to_owned())
     );
 }
+
+/// Consul's 500s keep their status; `X-Legate-Error` says which kind each is, so that a
+/// refusal of what the request asked is told apart from a failure.
+#[tokio::test]
+async fn server_errors_name_their_kind() {
+    let api = Harness::new();
+    let kind = |answer: &crate::harness::Reply| answer.header("x-legate-error").map(str::to_owned);
+    api.backend.fail_with(Some(BackendError::NoLeader));
+    let no_leader = api.get("/v1/catalog/nodes").await;
+    assert_eq!(
+        (no_leader.status, kind(&no_leader)),
+        (500, Some("unavailable".into()))
+    );
+    api.backend
+        .fail_with(Some(BackendError::Rejected(ApplyError::MissingNodeName)));
+    let rejected = api.put("/v1/kv/k", "v").await;
+    assert_eq!(
+        (rejected.status, kind(&rejected)),
+        (500, Some("refused".into()))
+    );
+    api.backend
+        .fail_with(Some(BackendError::Refused("cannot find a server".into())));
+    let refused = api.put("/v1/kv/k", "v").await;
+    assert_eq!(
+        (refused.status, refused.text(), kind(&refused)),
+        (
+            500,
+            "cannot find a server".to_owned(),
+            Some("refused".into())
+        )
+    );
+    api.backend
+        .fail_with(Some(BackendError::Indeterminate("leadership lost".into())));
+    let unknown = api.put("/v1/kv/k", "v").await;
+    assert_eq!(kind(&unknown), Some("indeterminate".into()));
+    api.backend
+        .fail_with(Some(BackendError::Internal("disk on fire".into())));
+    assert_eq!(
+        kind(&api.put("/v1/kv/k", "v").await),
+        Some("internal".into())
+    );
+    api.backend.fail_with(None);
+
+    let far = api.get("/v1/catalog/nodes?dc=dc9").await;
+    assert_eq!(kind(&far), Some("refused".into()));
+    let bad_filter = api.get("/v1/catalog/nodes?filter=%3D%3D").await;
+    assert_eq!(
+        (bad_filter.status, kind(&bad_filter)),
+        (500, Some("refused".into()))
+    );
+    // Client errors need no kind: their status says it.
+    let bad_index = api.get("/v1/catalog/nodes?index=x").await;
+    assert_eq!((bad_index.status, kind(&bad_index)), (400, None));
+}

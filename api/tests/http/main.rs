@@ -15,6 +15,7 @@ mod health;
 mod kv;
 mod membership;
 mod metrics;
+mod openapi;
 mod operator_autopilot;
 mod operator_keyring;
 mod operator_raft;
