@@ -13,8 +13,8 @@ use crate::world::{digest, with, Shared};
 use legate_agent::server::raft::types::{
     Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
 };
-use legate_agent::server::raft::{NodeId, TypeConfig};
-use legate_catalog::{codec, CommandResult, Index, LogPayload, Outcome, SharedStore, Store};
+use legate_agent::server::raft::{answer_entries, NodeId, TypeConfig};
+use legate_catalog::{codec, CommandResult, Index, LogPayload, SharedStore, Store};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use std::io::{self, Cursor};
@@ -122,14 +122,11 @@ impl RaftStateMachine<TypeConfig> for Machine {
                 (Index(entry.log_id.index), payload)
             })
             .collect();
-        let mut results = self
-            .shared
-            .apply_batch(
-                payloads
-                    .iter()
-                    .map(|(index, payload)| (*index, payload.as_ref())),
-            )
-            .into_iter();
+        let results = self.shared.apply_batch(
+            payloads
+                .iter()
+                .map(|(index, payload)| (*index, payload.as_ref())),
+        );
         let applied: Vec<(LogId, u64)> = entries
             .iter()
             .map(|entry| {
@@ -150,26 +147,12 @@ impl RaftStateMachine<TypeConfig> for Machine {
                 world.note(("apply", id, first, (last.leader_id.term, last.index), state));
             }
         });
-        let mut responses = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let response = match entry.payload {
-                EntryPayload::Normal(_) => results.next().ok_or_else(|| {
-                    error(
-                        ErrorSubject::Apply(entry.log_id),
-                        ErrorVerb::Write,
-                        "the catalog returned too few results".to_owned(),
-                    )
-                })?,
-                EntryPayload::Membership(membership) => {
-                    self.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Ok(Outcome::Done)
-                }
-                EntryPayload::Blank => Ok(Outcome::Done),
-            };
-            self.last_applied = Some(entry.log_id);
-            responses.push(response);
-        }
-        Ok(responses)
+        answer_entries(
+            entries,
+            results,
+            &mut self.last_applied,
+            &mut self.membership,
+        )
     }
 
     async fn get_snapshot_builder(&mut self) -> Builder {

@@ -50,7 +50,7 @@ pub use handle::RaftHandle;
 pub use log_store::LogStore;
 pub use metrics::{Peer, RaftMetrics};
 pub use network::{Network, NetworkClient};
-pub use state_machine::{SnapshotBuilder, StateMachine};
+pub use state_machine::{answer_entries, SnapshotBuilder, StateMachine};
 pub use types::{NodeId, Raft, TypeConfig};
 
 use crate::durable_db::DurableDb;

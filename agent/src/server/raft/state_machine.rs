@@ -81,6 +81,35 @@ impl StateMachine {
     }
 }
 
+/// One answer per applied entry, in order: the catalog's `results` for the normal entries
+/// (one each), `Done` for blank and membership entries. Notes the newest membership and the
+/// last applied log id as it goes. Shared with the simulation (`agent/tests/sim`).
+pub fn answer_entries(
+    entries: Vec<Entry>,
+    results: Vec<CommandResult>,
+    last_applied: &mut Option<LogId>,
+    membership: &mut StoredMembership,
+) -> Result<Vec<CommandResult>, StorageError> {
+    let mut results = results.into_iter();
+    let mut responses = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let response = match entry.payload {
+            EntryPayload::Normal(_) => results.next().ok_or_else(|| {
+                let missing = io::Error::other("the catalog returned too few results");
+                storage_error(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, missing)
+            })?,
+            EntryPayload::Membership(changed) => {
+                *membership = StoredMembership::new(Some(entry.log_id), changed);
+                Ok(Outcome::Done)
+            }
+            EntryPayload::Blank => Ok(Outcome::Done),
+        };
+        *last_applied = Some(entry.log_id);
+        responses.push(response);
+    }
+    Ok(responses)
+}
+
 fn snapshot_write_error(meta: &SnapshotMeta, error: io::Error) -> StorageError {
     storage_error(
         ErrorSubject::Snapshot(Some(meta.signature())),
@@ -185,25 +214,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         });
         // One result per command, in order; blank and membership entries have none.
         let started = Instant::now();
-        let mut results = self.shared.apply_batch(batch).into_iter();
+        let results = self.shared.apply_batch(batch);
         metrics::histogram!("consul.raft.fsm.apply").record(telemetry::millis_since(started));
-        let mut responses = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let response = match entry.payload {
-                EntryPayload::Normal(_) => results.next().ok_or_else(|| {
-                    let missing = io::Error::other("the catalog returned too few results");
-                    storage_error(ErrorSubject::Apply(entry.log_id), ErrorVerb::Write, missing)
-                })?,
-                EntryPayload::Membership(membership) => {
-                    self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Ok(Outcome::Done)
-                }
-                EntryPayload::Blank => Ok(Outcome::Done),
-            };
-            self.last_applied = Some(entry.log_id);
-            responses.push(response);
-        }
-        Ok(responses)
+        answer_entries(
+            entries,
+            results,
+            &mut self.last_applied,
+            &mut self.last_membership,
+        )
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
