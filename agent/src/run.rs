@@ -732,7 +732,7 @@ const SLOW_DISK_COOL_DOWN: Duration = Duration::from_secs(60);
 
 /// While this server's Raft log fsyncs slowly (`telemetry::slow_disk`) and it leads a
 /// cluster of several voters, hands leadership to another server, at most once per
-/// `SLOW_DISK_COOL_DOWN`.
+/// `SLOW_DISK_COOL_DOWN`, whether the transfer succeeded or not.
 async fn step_down_while_disk_slow(
     mut slow: watch::Receiver<bool>,
     raft: RaftHandle,
@@ -752,10 +752,12 @@ async fn step_down_while_disk_slow(
                  leadership to another server"
             );
             let request = crate::server::rpc::message::OperatorRequest::TransferLeader(None);
-            match operator.serve(request).await {
-                Ok(_) => last_step_down = Some(tokio::time::Instant::now()),
-                Err(error) => tracing::warn!("raft: stepping down failed: {error:?}"),
+            // A failed try cools down too: a transfer that fails once under this load will
+            // likely fail again, and every try stops the heartbeats for a while.
+            if let Err(error) = operator.serve(request).await {
+                tracing::warn!("raft: stepping down failed: {error:?}");
             }
+            last_step_down = Some(tokio::time::Instant::now());
         }
         tokio::select! {
             changed = slow.changed() => if changed.is_err() { return },

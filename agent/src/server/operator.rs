@@ -15,6 +15,12 @@
 //!    then resumes heartbeats (a leader that is still leader loses nothing).
 //! 5. Before each try, the leader waits (up to `CATCH_UP_WAIT`) for the target to hold its
 //!    whole log, as the Raft thesis's transfer does (§3.10): only then can the target win.
+//! 6. During a try the leader holds its new entries and its linearizable reads
+//!    (`RaftHandle::hold_for_handover`; both renew the followers' lease and the entries leave
+//!    the target behind), does not stand for election itself, and asks the target to stand
+//!    only once the followers' lease (the election timeout's maximum) has lapsed, so that the
+//!    target's first election is one it wins. Found by the fault harness: with entries still
+//!    flowing, every try failed, and the leader's retries became an election storm.
 
 use super::leader::autopilot::ServerHealth as Health;
 use super::leader::session_timers::SessionTimers;
@@ -45,6 +51,9 @@ const FORWARD_DEADLINE: Duration = Duration::from_secs(15);
 const TRANSFER_DEADLINE: Duration = Duration::from_secs(10);
 /// How long each transfer try waits for the target to catch up (rule 5).
 const CATCH_UP_WAIT: Duration = Duration::from_secs(1);
+/// Past the followers' lease before the target stands (rule 6): heartbeats already in
+/// flight when they were turned off, and the followers' timers' granularity.
+const LEASE_MARGIN: Duration = Duration::from_millis(100);
 
 /// A node id as Consul shows a Raft server's `ID`: the node UUID.
 pub fn id_text(id: NodeId) -> String {
@@ -342,8 +351,10 @@ impl Operator {
             .ok_or_else(|| OperatorError::Refused("target has no address".to_owned()))?;
         // Rule 4.
         let deadline = Instant::now() + TRANSFER_DEADLINE;
+        let lease = self.raft.election_timeout_max();
         let mut moved = false;
         while Instant::now() < deadline {
+            let hold = self.raft.hold_for_handover();
             // Rule 5: a target missing even the leader's newest entry loses the election it
             // is asked to start, and the old leader wins the next one with a newer entry
             // still: over and over, under load.
@@ -351,6 +362,9 @@ impl Operator {
                 .wait_caught_up(target, CATCH_UP_WAIT.min(deadline - Instant::now()))
                 .await;
             self.raft.set_heartbeats(false);
+            self.raft.set_elections(false);
+            // Rule 6.
+            tokio::time::sleep(lease + LEASE_MARGIN).await;
             let _ = self
                 .rpc
                 .call(
@@ -359,12 +373,11 @@ impl Operator {
                     Duration::from_secs(2),
                 )
                 .await;
-            let waited = self
-                .raft
-                .wait_for_other_leader(own, Duration::from_millis(500))
-                .await;
+            let waited = self.raft.wait_for_other_leader(own, lease * 2).await;
             // Heartbeats (and entries) flow again, to the target too, before another try.
             self.raft.set_heartbeats(true);
+            self.raft.set_elections(true);
+            drop(hold);
             if waited {
                 moved = true;
                 break;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Generous: CI machines are shared and these are debug builds.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -344,14 +344,33 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("timed out waiting for {what}\n{}", self.logs());
+        let saved = std::env::temp_dir().join(format!(
+            "legate-timeout-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis())
+        ));
+        self.save_logs(&saved);
+        panic!(
+            "timed out waiting for {what}; whole logs in {}\n{}",
+            saved.display(),
+            self.logs()
+        );
     }
 
     pub fn logs(&self) -> String {
         let mut text = String::new();
         for node in &self.nodes {
             let log = std::fs::read_to_string(&node.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            // openraft warns of every vote response that arrives after the election it
+            // answers is over: harmless, and enough of them hide everything else.
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .filter(|line| !line.contains("A message will be ignored because vote changed"))
+                .take(60)
+                .collect();
             text.push_str(&format!("--- {} ({}) ---\n", node.name, node.ip));
             for line in tail.into_iter().rev() {
                 text.push_str(line);
@@ -362,8 +381,7 @@ impl Cluster {
     }
 
     /// Copies every agent's whole log into `dir` (as `<name>.log`), for a look after the
-    /// cluster and its scratch directory are gone. (The fault harness's; unused here.)
-    #[allow(dead_code)]
+    /// cluster and its scratch directory are gone.
     pub fn save_logs(&self, dir: &std::path::Path) {
         let _ = std::fs::create_dir_all(dir);
         for node in &self.nodes {

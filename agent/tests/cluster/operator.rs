@@ -121,3 +121,45 @@ fn peers_are_listed_leadership_moves_and_autopilot_settings_replicate() {
     assert_eq!(health["Servers"].as_array().unwrap().len(), 3, "{health}");
     assert_eq!(health["FailureTolerance"], 1, "{health}");
 }
+
+/// Under a steady stream of writes and consistent reads through every server, each transfer
+/// succeeds on its first request and leadership lands elsewhere. Each entry and each read's
+/// heartbeat renews the followers' lease, and before transfers held them (operator rule 6),
+/// the target's election failed, the old leader won the next one, and the fault harness saw
+/// the retries turn into an election storm.
+#[test]
+fn leadership_moves_while_writes_and_reads_keep_coming() {
+    let cluster = std::sync::Arc::new(Cluster::start(3, 0, &[]));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..6)
+        .map(|worker| {
+            let cluster = cluster.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let server = (worker + n as usize) % 3;
+                    if worker % 2 == 0 {
+                        cluster.put(server, &format!("/v1/kv/load/{worker}"), &n.to_string());
+                    } else {
+                        cluster.get(server, &format!("/v1/kv/load/{}?consistent", worker - 1));
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for round in 0..3 {
+        let before = cluster.wait_for_leader();
+        let via = (before + 1) % 3;
+        let (code, out) = cli(&cluster, via, &["operator", "raft", "transfer-leader"]);
+        assert_eq!((code, out.trim()), (0, "Success"), "transfer {round}");
+        cluster.wait_until("leadership to move", || {
+            cluster.leader().is_some_and(|leader| leader != before)
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for worker in load {
+        worker.join().unwrap();
+    }
+}

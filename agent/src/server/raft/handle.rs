@@ -33,6 +33,23 @@ pub struct RaftHandle {
     election_timeout_max: Duration,
     /// What of the log is durable; the RPC handler waits on it before acknowledging entries.
     durability: Durability,
+    /// True while this leader hands its leadership over (`hold_for_handover`).
+    handover: Arc<watch::Sender<bool>>,
+}
+
+/// The longest a write or a linearizable read waits for a handover to end: one try of a
+/// transfer (`server::operator` rule 4) takes a catch-up wait, a lapsed lease and an election.
+const HANDOVER_HOLD_MAX: Duration = Duration::from_secs(5);
+
+/// Holds this server's own Raft traffic while it lives (`RaftHandle::hold_for_handover`).
+pub struct HandoverHold {
+    handover: Arc<watch::Sender<bool>>,
+}
+
+impl Drop for HandoverHold {
+    fn drop(&mut self) {
+        self.handover.send_replace(false);
+    }
 }
 
 impl RaftHandle {
@@ -53,7 +70,31 @@ impl RaftHandle {
             leadership,
             election_timeout_max,
             durability,
+            handover: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Holds this leader's new entries (writes, membership changes) and its linearizable
+    /// reads until the hold is dropped. openraft 0.9's followers refuse every vote while
+    /// their leader lease (renewed by every entry and by the heartbeats that confirm a read)
+    /// runs, and a candidate missing the leader's newest entry cannot win: a transfer that let
+    /// either through would hand the election back to this leader, over and over under load.
+    pub fn hold_for_handover(&self) -> HandoverHold {
+        self.handover.send_replace(true);
+        HandoverHold {
+            handover: self.handover.clone(),
+        }
+    }
+
+    /// Waits while a handover holds this server's traffic, for at most `HANDOVER_HOLD_MAX`
+    /// (past it the call goes on; Raft then refuses it if leadership has moved).
+    async fn pass_handover(&self) {
+        // The common case, on every write and read: no timer, no subscription.
+        if !*self.handover.borrow() {
+            return;
+        }
+        let mut held = self.handover.subscribe();
+        let _ = tokio::time::timeout(HANDOVER_HOLD_MAX, held.wait_for(|held| !*held)).await;
     }
 
     /// Whether this server leads, from the leadership watch: cheap enough for every write
@@ -141,6 +182,7 @@ impl RaftHandle {
     /// leader: the ids of new sessions and the clock that `apply` uses (lock-delay), both
     /// written into the entry so every server applies the same.
     pub async fn write(&self, mut command: Command) -> Result<CommandResult, WriteError> {
+        self.pass_handover().await;
         command.assign_ids(&mut || uuid::Uuid::new_v4().to_string());
         let commands = match &command {
             Command::Batch(commands) => commands.len(),
@@ -157,6 +199,7 @@ impl RaftHandle {
     /// committed before the call is applied, so that a read of the catalog that follows is
     /// linearizable (Consul's `?consistent`).
     pub async fn ensure_linearizable(&self) -> Result<(), ReadError> {
+        self.pass_handover().await;
         self.raft.ensure_linearizable().await?;
         Ok(())
     }
@@ -225,6 +268,7 @@ impl RaftHandle {
     /// Adds a server as a non-voter and returns once it is in the membership (not waiting
     /// for it to catch up; autopilot promotes it when it has).
     pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), String> {
+        self.pass_handover().await;
         self.raft
             .add_learner(id, BasicNode::new(addr), false)
             .await
@@ -237,6 +281,7 @@ impl RaftHandle {
         &self,
         change: ChangeMembers<NodeId, BasicNode>,
     ) -> Result<(), String> {
+        self.pass_handover().await;
         self.raft
             .change_membership(change, false)
             .await
@@ -259,6 +304,12 @@ impl RaftHandle {
     /// Turns the leader's heartbeats off or on (leadership transfer, `server::operator`).
     pub fn set_heartbeats(&self, enabled: bool) {
         self.raft.runtime_config().heartbeat(enabled);
+    }
+
+    /// Lets this server stand for election, or not (a leader handing over must not win back
+    /// the election it asks its target to start).
+    pub fn set_elections(&self, enabled: bool) {
+        self.raft.runtime_config().elect(enabled);
     }
 
     /// Starts an election on this server now.
