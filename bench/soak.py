@@ -3,7 +3,11 @@
 servers and the fenced lock workload, each under its seeded fault schedule, run again and
 again; one table row per run, written to bench/results/.
 
-    python3 bench/soak.py [--runs 10] [--seconds 60] [--out bench/results/soak-DATE.md]
+    python3 bench/soak.py [--runs 10] [--seconds 60] [--only register|locks]
+                          [--out bench/results/soak-DATE.md]
+    python3 bench/soak.py --tally      # sums every bench/results/soak-*.md
+
+The table is rewritten after every pass, so a soak cut short keeps what it ran.
 
 Every run prints its seed; `LEGATE_CHAOS_SEED=<seed> LEGATE_CHAOS_SECONDS=<s>` replays one
 (see agent/tests/chaos/main.rs). A run's verdict is the test's: linearizable (no lost
@@ -22,7 +26,12 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILTER = "test(/linearizable_through/) | test(/stay_linearizable/) | test(/fenced_lock_holders/)"
+FILTERS = {
+    "register": "test(/linearizable_through/) | test(/stay_linearizable/)",
+    "locks": "test(/fenced_lock_holders/)",
+}
+FILTERS["all"] = f"{FILTERS['register']} | {FILTERS['locks']}"
+ROW = re.compile(r"^\| (register, \d servers|locks, 3 servers) \| (\d+) \| ([^|]*)\|[^|]*\|[^|]*\|[^|]*\| (\w+)")
 
 START = re.compile(r"^chaos: (?:(\d+) servers|locks), seed (\d+)")
 REGISTER = re.compile(
@@ -38,11 +47,11 @@ def faults(text):
     return tally
 
 
-def one_pass(seconds):
+def one_pass(seconds, only):
     env = dict(os.environ, LEGATE_CHAOS_SECONDS=str(seconds))
     proc = subprocess.run(
         ["cargo", "nextest", "run", "-p", "legate-agent", "--test", "chaos", "--no-fail-fast",
-         "--test-threads", "1", "--no-capture", "-E", FILTER],
+         "--test-threads", "1", "--no-capture", "-E", FILTERS[only]],
         cwd=ROOT, env=env, capture_output=True, text=True)
     rows, current = [], None
     text = proc.stdout + proc.stderr
@@ -69,28 +78,14 @@ def one_pass(seconds):
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10, help="passes over the three workloads")
-    parser.add_argument("--seconds", type=int, default=60, help="fault schedule length per run")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" /
-                                             f"soak-{datetime.date.today()}.md"))
-    args = parser.parse_args()
-    subprocess.run(["cargo", "build", "-p", "legate-agent", "--tests", "--bins", "--quiet"],
-                   cwd=ROOT, check=True)
-    rows = []
-    for n in range(args.runs):
-        found = one_pass(args.seconds)
-        for row in found:
-            print(f"pass {n + 1}/{args.runs}: {row['workload']} seed {row['seed']}: {row['verdict']}",
-                  flush=True)
-        rows += found
+def table(args, rows):
     total = Counter()
     for row in rows:
         total += row["faults"]
     register = [r for r in rows if r["workload"].startswith("register")]
+    only = "" if args.only == "all" else f" --only {args.only}"
     lines = [f"# Fault-harness soak, {datetime.date.today()}", "",
-             f"`python3 bench/soak.py --runs {args.runs} --seconds {args.seconds}`: "
+             f"`python3 bench/soak.py --runs {args.runs} --seconds {args.seconds}{only}`: "
              f"{len(rows)} runs, each {args.seconds} s of seeded faults on real processes "
              "(debug build), then healed and checked.", "",
              "| workload | seed | operations | known outcome | acknowledged writes | faults | verdict |",
@@ -104,9 +99,49 @@ def main():
               f"failed runs: {len(failed)} of {len(rows)}.",
               "Faults injected by kind over all runs: "
               + ", ".join(f"{k} {v}" for k, v in sorted(total.items())) + ".", ""]
-    text = "\n".join(lines)
+    return "\n".join(lines), failed
+
+
+def tally():
+    """Every soak table in bench/results, summed: runs, verdicts, operations."""
+    runs = Counter()
+    for path in sorted((ROOT / "bench" / "results").glob("soak-*.md")):
+        for line in path.read_text().splitlines():
+            if m := ROW.match(line):
+                kind = "locks" if m.group(1).startswith("locks") else "register"
+                runs[(kind, m.group(4))] += 1
+                if kind == "register" and m.group(3).strip().isdigit():
+                    runs[("register", "operations")] += int(m.group(3))
+                    if int(m.group(3)) >= 2000:
+                        runs[("register", "runs of >= 2,000 operations")] += 1
+    for (kind, what), count in sorted(runs.items()):
+        print(f"{kind}: {what}: {count}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10, help="passes over the workloads")
+    parser.add_argument("--seconds", type=int, default=60, help="fault schedule length per run")
+    parser.add_argument("--only", choices=["all", "register", "locks"], default="all")
+    parser.add_argument("--tally", action="store_true", help="sum the soak tables so far")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" /
+                                             f"soak-{datetime.date.today()}.md"))
+    args = parser.parse_args()
+    if args.tally:
+        tally()
+        return
+    subprocess.run(["cargo", "build", "-p", "legate-agent", "--tests", "--bins", "--quiet"],
+                   cwd=ROOT, check=True)
+    rows = []
+    for n in range(args.runs):
+        found = one_pass(args.seconds, args.only)
+        for row in found:
+            print(f"pass {n + 1}/{args.runs}: {row['workload']} seed {row['seed']}: {row['verdict']}",
+                  flush=True)
+        rows += found
+        text, failed = table(args, rows)
+        Path(args.out).write_text(text)
     print(text)
-    Path(args.out).write_text(text)
     sys.exit(1 if failed else 0)
 
 

@@ -10,7 +10,11 @@
 //!    catches up later), skips snapshots, and warns in plain words.
 //! 2. A ballast file of `ballast` bytes, allocated at start, is deleted at that moment: the
 //!    room it frees lets whatever was already in flight (appends, the vote, the committed
-//!    index, a purge) finish without meeting `ENOSPC`.
+//!    index, a purge) finish without meeting `ENOSPC`. Appends that reach the log store after
+//!    the refusal (entries proposed just before it, a follower's replication) are written
+//!    while the free space stays above half of `min_free` (`must_hold_appends`), so a write
+//!    caught in the race is answered, not held with an unknown outcome; below that, the log
+//!    store holds them.
 //! 3. Once free space is back above `min_free` plus the ballast, the ballast is allocated
 //!    again and writes resume, without a restart.
 //!
@@ -80,6 +84,8 @@ pub struct DiskGuard {
     path: PathBuf,
     refusing: Arc<AtomicBool>,
     free: Arc<AtomicU64>,
+    /// Below this many free bytes, appends wait while writes are refused (rule 2).
+    floor: Arc<AtomicU64>,
     changes: watch::Sender<bool>,
 }
 
@@ -89,8 +95,17 @@ impl DiskGuard {
             path: path.into(),
             refusing: Arc::default(),
             free: Arc::new(AtomicU64::new(u64::MAX)),
+            floor: Arc::default(),
             changes: watch::Sender::new(false),
         }
+    }
+
+    /// Whether the log store must hold an append now (rule 2): writes are refused and the
+    /// free space, read now rather than at the last check, is under the floor. A file
+    /// system that cannot say holds.
+    pub fn must_hold_appends(&self) -> bool {
+        self.is_full()
+            && free_bytes(&self.path).map_or(true, |free| free < self.floor.load(Ordering::Relaxed))
     }
 
     /// Whether writes are refused now.
@@ -170,6 +185,7 @@ pub async fn run(
     stop: tokio_util::sync::CancellationToken,
 ) {
     let ballast = guard.path.join(BALLAST_FILE);
+    guard.floor.store(settings.min_free / 2, Ordering::Relaxed);
     let mut last = Verdict::Fine;
     // A file system without `fallocate` (some network ones) gets no ballast: said once,
     // and the reserve alone then guards the disk.
@@ -296,5 +312,21 @@ mod tests {
             before.saturating_sub(after) >= 7 * MIB,
             "{before} -> {after}"
         );
+    }
+
+    #[test]
+    fn appends_go_on_above_the_floor_while_writes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = DiskGuard::new(dir.path());
+        assert!(!guard.must_hold_appends(), "writes allowed: appends too");
+        guard.set(true, 0);
+        assert!(
+            !guard.must_hold_appends(),
+            "refused, but room above a zero floor"
+        );
+        guard.floor.store(u64::MAX, Ordering::Relaxed);
+        assert!(guard.must_hold_appends(), "refused and under the floor");
+        guard.set(false, u64::MAX);
+        assert!(!guard.must_hold_appends(), "writable again");
     }
 }

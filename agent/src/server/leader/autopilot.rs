@@ -15,7 +15,13 @@
 //!    `min_quorum` voters. The leader never removes itself.
 //! 5. A server whose RPC address changed (restarted on another port or address) has its
 //!    address updated in the membership.
-//! 6. While a membership change is in progress (a joint configuration), nothing is planned.
+//! 6. A joint configuration seen when planning is a change left half done: this leader's own
+//!    changes run to their end before it plans again, so the joint entry was written by an
+//!    earlier leader (killed or cut off between the two steps) or by an interrupted operator
+//!    call. It is finished (`FinishChange`, its new voters become the voters) before anything
+//!    else; openraft 0.9's new leaders leave it as it is, and autopilot would otherwise wait on
+//!    it forever: no server added, promoted or removed again (found by the fault harness, a
+//!    leader killed while promoting a server).
 
 use crate::config::cluster::AutopilotSettings;
 use crate::server::leader::reconcile::MemberStatus;
@@ -48,10 +54,18 @@ pub struct GroupView {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    AddLearner { id: NodeId, addr: String },
-    UpdateAddress { id: NodeId, addr: String },
+    AddLearner {
+        id: NodeId,
+        addr: String,
+    },
+    UpdateAddress {
+        id: NodeId,
+        addr: String,
+    },
     Promote(BTreeSet<NodeId>),
     Remove(BTreeSet<NodeId>),
+    /// Rule 6.
+    FinishChange,
 }
 
 /// One server's health, for `/v1/operator/autopilot/health`.
@@ -136,7 +150,7 @@ pub fn plan(
     now: Duration,
 ) -> Option<Action> {
     if group.changing {
-        return None;
+        return Some(Action::FinishChange);
     }
     // Rule 4, graceful leaves first: they shrink the quorum the cluster needs.
     let left: BTreeSet<NodeId> = servers
@@ -312,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn a_moved_server_gets_its_new_address_and_joint_changes_wait() {
+    fn a_moved_server_gets_its_new_address_and_a_half_done_change_is_finished_first() {
         let settings = AutopilotSettings::default();
         let mut view = group(&[1, 2, 3], &[]);
         let mut servers: Vec<_> = (1..=3).map(|id| server(id, MemberStatus::Alive)).collect();
@@ -327,7 +341,7 @@ mod tests {
         view.changing = true;
         assert_eq!(
             plan(&settings, &servers, &view, &BTreeMap::new(), Duration::ZERO),
-            None
+            Some(Action::FinishChange)
         );
     }
 

@@ -250,6 +250,11 @@ async fn run_autopilot(
             raft.change_membership(ChangeMembers::AddVoterIds(ids))
                 .await
         }
+        // Adding no voter to a joint configuration commits its new half alone.
+        Action::FinishChange => {
+            raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::new()))
+                .await
+        }
         Action::Remove(ids) => {
             let voters: BTreeSet<NodeId> = ids.intersection(&group.voters).copied().collect();
             let step = if voters.is_empty() {

@@ -41,6 +41,22 @@ pub struct RaftHandle {
 /// transfer (`server::operator` rule 4) takes a catch-up wait, a lapsed lease and an election.
 const HANDOVER_HOLD_MAX: Duration = Duration::from_secs(5);
 
+/// The longest a membership change may take. openraft waits for both of its entries to
+/// commit, with no bound of its own: a leader cut off from its quorum would wait for ever,
+/// and with it the leader's duties that asked (`server::leader`).
+const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(30);
+
+async fn within_membership_deadline<T, E: std::fmt::Display>(
+    change: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(MEMBERSHIP_DEADLINE, change).await {
+        Ok(done) => done.map(drop).map_err(|error| error.to_string()),
+        Err(_) => Err(format!(
+            "not committed within {MEMBERSHIP_DEADLINE:?}; its outcome is unknown"
+        )),
+    }
+}
+
 /// Holds this server's own Raft traffic while it lives (`RaftHandle::hold_for_handover`).
 pub struct HandoverHold {
     handover: Arc<watch::Sender<bool>>,
@@ -269,11 +285,7 @@ impl RaftHandle {
     /// for it to catch up; autopilot promotes it when it has).
     pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), String> {
         self.pass_handover().await;
-        self.raft
-            .add_learner(id, BasicNode::new(addr), false)
-            .await
-            .map(drop)
-            .map_err(|error| error.to_string())
+        within_membership_deadline(self.raft.add_learner(id, BasicNode::new(addr), false)).await
     }
 
     /// Applies a membership change (promotion, removal, address update) through Raft.
@@ -282,11 +294,7 @@ impl RaftHandle {
         change: ChangeMembers<NodeId, BasicNode>,
     ) -> Result<(), String> {
         self.pass_handover().await;
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map(drop)
-            .map_err(|error| error.to_string())
+        within_membership_deadline(self.raft.change_membership(change, false)).await
     }
 
     /// Every member of the group (voters and learners) with its RPC address, as this server

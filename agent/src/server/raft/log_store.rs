@@ -382,7 +382,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         if let Some(disk) = &self.disk {
-            if disk.is_full() {
+            if disk.must_hold_appends() {
                 // Not written, not acknowledged: a leader stops committing (and steps
                 // down), a follower falls behind; both carry on once space is freed.
                 tracing::warn!("raft log: {}; holding appends", disk.refusal());
