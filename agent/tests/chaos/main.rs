@@ -16,7 +16,8 @@
 //! values that were written. One run has 3 servers, another 5; both have 2 client agents.
 //!
 //! A CI run is short; for a soak run set `LEGATE_CHAOS_SECONDS` (default 20) and, to replay
-//! a schedule, `LEGATE_CHAOS_SEED` (printed by every run):
+//! a schedule, `LEGATE_CHAOS_SEED` (printed by every run); `LEGATE_CHAOS_KEEP_LOGS=1` keeps
+//! every agent's log of a register run, failed or not:
 //!
 //! ```text
 //! LEGATE_CHAOS_SECONDS=600 cargo nextest run -p legate-agent --test chaos --no-capture
@@ -192,6 +193,12 @@ fn linearizable_through_faults(servers: usize) {
         stale: stale_reads,
         trace,
     } = run(&mut cluster, seconds, seed, Some(schedule));
+    if std::env::var_os("LEGATE_CHAOS_KEEP_LOGS").is_some() {
+        let kept =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-{seed}-logs"));
+        cluster.save_logs(&kept);
+        eprintln!("chaos: agents' logs kept in {}", kept.display());
+    }
     let report = check(&history, 5_000_000);
     for (key, verdict) in &report.keys {
         match verdict {
