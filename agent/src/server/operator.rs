@@ -361,8 +361,7 @@ impl Operator {
             self.raft
                 .wait_caught_up(target, CATCH_UP_WAIT.min(deadline - Instant::now()))
                 .await;
-            self.raft.set_heartbeats(false);
-            self.raft.set_elections(false);
+            hold.quiet();
             // Rule 6.
             tokio::time::sleep(lease + LEASE_MARGIN).await;
             let _ = self
@@ -374,9 +373,8 @@ impl Operator {
                 )
                 .await;
             let waited = self.raft.wait_for_other_leader(own, lease * 2).await;
-            // Heartbeats (and entries) flow again, to the target too, before another try.
-            self.raft.set_heartbeats(true);
-            self.raft.set_elections(true);
+            // Heartbeats, elections and entries flow again, to the target too, before
+            // another try.
             drop(hold);
             if waited {
                 moved = true;

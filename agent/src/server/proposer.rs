@@ -13,6 +13,7 @@
 use super::raft::{RaftHandle, WriteError};
 use legate_catalog::{Command, CommandResult, Outcome};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Writers that may wait for a slot before new ones wait to enqueue.
@@ -24,6 +25,12 @@ const IN_FLIGHT: usize = 2;
 const MAX_COMMANDS: usize = 512;
 /// Approximate bytes per entry, so a batch of large KV values stays a modest log entry.
 const MAX_BYTES: usize = 1 << 20;
+/// The longest a batch holds its slot. openraft 0.9 answers a write only when its entry is
+/// applied or truncated; the entry of a deposed leader that a snapshot later overwrote is
+/// neither, and without a bound its slot would be held for ever, and with both slots every
+/// later write on this server. Past it the writers are told the outcome is unknown (callers
+/// have given up by then anyway: `write_path`'s commit deadline is shorter).
+const BATCH_DEADLINE: Duration = Duration::from_secs(15);
 
 struct Proposal {
     command: Command,
@@ -112,10 +119,26 @@ async fn run(raft: RaftHandle, mut waiting: mpsc::Receiver<Proposal>, slots: Arc
     }
 }
 
+/// `RaftHandle::write` within `BATCH_DEADLINE`.
+async fn write_within_deadline(
+    raft: &RaftHandle,
+    command: Command,
+) -> Result<CommandResult, WriteError> {
+    tokio::time::timeout(BATCH_DEADLINE, raft.write(command))
+        .await
+        .unwrap_or_else(|_| {
+            Err(WriteError::Indeterminate {
+                reason: format!("not committed within {BATCH_DEADLINE:?}"),
+            })
+        })
+}
+
 async fn propose(raft: &RaftHandle, mut batch: Vec<Proposal>) {
     if batch.len() == 1 {
         let proposal = batch.pop().expect("one proposal");
-        let _ = proposal.reply.send(raft.write(proposal.command).await);
+        let _ = proposal
+            .reply
+            .send(write_within_deadline(raft, proposal.command).await);
         return;
     }
     let (commands, replies): (Vec<Command>, Vec<_>) = batch
@@ -123,7 +146,7 @@ async fn propose(raft: &RaftHandle, mut batch: Vec<Proposal>) {
         .map(|proposal| (proposal.command, proposal.reply))
         .unzip();
     let count = replies.len();
-    match raft.write(Command::Batch(commands)).await {
+    match write_within_deadline(raft, Command::Batch(commands)).await {
         Ok(Ok(Outcome::Batch(results))) if results.len() == count => {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(Ok(result));

@@ -153,7 +153,13 @@ fn leadership_moves_while_writes_and_reads_keep_coming() {
         let before = cluster.wait_for_leader();
         let via = (before + 1) % 3;
         let (code, out) = cli(&cluster, via, &["operator", "raft", "transfer-leader"]);
-        assert_eq!((code, out.trim()), (0, "Success"), "transfer {round}");
+        assert_eq!(
+            (code, out.trim()),
+            (0, "Success"),
+            "transfer {round} via s{}\n{}",
+            via + 1,
+            cluster.logs()
+        );
         cluster.wait_until("leadership to move", || {
             cluster.leader().is_some_and(|leader| leader != before)
         });

@@ -41,6 +41,9 @@ pub struct RaftHandle {
 /// transfer (`server::operator` rule 4) takes a catch-up wait, a lapsed lease and an election.
 const HANDOVER_HOLD_MAX: Duration = Duration::from_secs(5);
 
+/// The longest `shutdown` waits for openraft's core to stop.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
 /// The longest a membership change may take. openraft waits for both of its entries to
 /// commit, with no bound of its own: a leader cut off from its quorum would wait for ever,
 /// and with it the leader's duties that asked (`server::leader`).
@@ -58,12 +61,26 @@ async fn within_membership_deadline<T, E: std::fmt::Display>(
 }
 
 /// Holds this server's own Raft traffic while it lives (`RaftHandle::hold_for_handover`).
+/// Dropping it (also when the transfer's future is dropped half way, its caller gone)
+/// releases the traffic and turns heartbeats and elections back on.
 pub struct HandoverHold {
     handover: Arc<watch::Sender<bool>>,
+    raft: Raft,
+}
+
+impl HandoverHold {
+    /// Stops this leader's heartbeats and its own elections until the hold is dropped, so
+    /// the followers' lease runs out and only the target stands.
+    pub fn quiet(&self) {
+        self.raft.runtime_config().heartbeat(false);
+        self.raft.runtime_config().elect(false);
+    }
 }
 
 impl Drop for HandoverHold {
     fn drop(&mut self) {
+        self.raft.runtime_config().heartbeat(true);
+        self.raft.runtime_config().elect(true);
         self.handover.send_replace(false);
     }
 }
@@ -99,6 +116,7 @@ impl RaftHandle {
         self.handover.send_replace(true);
         HandoverHold {
             handover: self.handover.clone(),
+            raft: self.raft.clone(),
         }
     }
 
@@ -309,17 +327,6 @@ impl RaftHandle {
             .collect()
     }
 
-    /// Turns the leader's heartbeats off or on (leadership transfer, `server::operator`).
-    pub fn set_heartbeats(&self, enabled: bool) {
-        self.raft.runtime_config().heartbeat(enabled);
-    }
-
-    /// Lets this server stand for election, or not (a leader handing over must not win back
-    /// the election it asks its target to start).
-    pub fn set_elections(&self, enabled: bool) {
-        self.raft.runtime_config().elect(enabled);
-    }
-
     /// Starts an election on this server now.
     pub async fn trigger_election(&self) -> Result<(), String> {
         self.raft
@@ -396,8 +403,16 @@ impl RaftHandle {
     /// Stops the Raft task and flushes the database. Later calls on any clone fail with
     /// `Stopped`/`ShuttingDown`. The database closes once every clone is dropped.
     pub async fn shutdown(&self) {
-        if let Err(error) = self.raft.shutdown().await {
-            tracing::error!(%error, "raft task ended abnormally");
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, self.raft.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "raft task ended abnormally"),
+            // The core is inside a storage call that waits: an append held for disk space
+            // (`disk_guard`), whose entries nobody was told are durable. Going on loses
+            // nothing acknowledged; waiting would keep the agent from ever stopping.
+            Err(_) => tracing::warn!(
+                "raft: the core did not stop within {SHUTDOWN_DEADLINE:?} (an append waiting \
+                 for disk space?); stopping without it"
+            ),
         }
         // Every acknowledged entry is already durable; this covers the committed index,
         // which is saved without its own fsync.
