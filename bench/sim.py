@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Deterministic simulation at volume (issue 12 item 4): runs the simulation test
-(`agent/tests/sim`) over many seeds in release mode and writes the table to bench/results/.
+(`agent/tests/sim`) over many seeds in release mode with debug assertions (`--profile sim`) and writes the table to bench/results/.
 
     python3 bench/sim.py [--seeds 10000] [--first 1] [--out bench/results/sim-DATE.md]
 
@@ -46,7 +46,7 @@ def main():
                LEGATE_SIM_REPORT=str(report))
     started = time.monotonic()
     proc = subprocess.run(
-        ["cargo", "test", "--release", "-p", "legate-agent", "--test", "sim",
+        ["cargo", "test", "--profile", "sim", "-p", "legate-agent", "--test", "sim",
          "every_invariant_holds", "--", "--nocapture"],
         cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - started
@@ -69,7 +69,7 @@ def main():
         f"# Deterministic simulation, {today}",
         "",
         f"`python3 bench/sim.py --seeds {args.seeds} --first {args.first}` "
-        f"({elapsed / 60:.1f} min wall clock, release build, one core).",
+        f"({elapsed / 60:.1f} min wall clock, release build with debug assertions, one core).",
         "",
         "Each seed: 3 or 5 servers (openraft as the agent configures it, the real catalog",
         "`apply`, snapshot format and entry codec) on simulated disks and network, four",

@@ -113,6 +113,9 @@ fn voters(world: &crate::world::World) -> Option<(Raft, Option<BTreeSet<NodeId>>
     let raft = world.slots[&id].raft.clone()?;
     let metrics = raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
+    // A leader that removed itself keeps leading until a successor takes over, but a change
+    // asked of it trips openraft's debug assertion (`RaftHandle::leads_as_member`).
+    membership.get_node(&id)?;
     let voters =
         (membership.get_joint_config().len() == 1).then(|| membership.voter_ids().collect());
     Some((raft, voters))

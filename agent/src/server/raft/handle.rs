@@ -303,6 +303,7 @@ impl RaftHandle {
     /// for it to catch up; autopilot promotes it when it has).
     pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<(), String> {
         self.pass_handover().await;
+        self.leads_as_member()?;
         within_membership_deadline(self.raft.add_learner(id, BasicNode::new(addr), false)).await
     }
 
@@ -312,7 +313,26 @@ impl RaftHandle {
         change: ChangeMembers<NodeId, BasicNode>,
     ) -> Result<(), String> {
         self.pass_handover().await;
+        self.leads_as_member()?;
         within_membership_deadline(self.raft.change_membership(change, false)).await
+    }
+
+    /// Refuses a membership change unless this server leads and is still in its own
+    /// membership. A leader that removed itself keeps openraft's leader state until its
+    /// successor takes over; openraft 0.9 accepts a change there that no one will commit
+    /// (release builds) or panics its core (a debug assertion, seen in the simulation).
+    fn leads_as_member(&self) -> Result<(), String> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let member = metrics
+            .membership_config
+            .membership()
+            .get_node(&self.node_id)
+            .is_some();
+        if metrics.state == ServerState::Leader && member {
+            Ok(())
+        } else {
+            Err("this server is not a leader in its own membership".to_owned())
+        }
     }
 
     /// Every member of the group (voters and learners) with its RPC address, as this server
