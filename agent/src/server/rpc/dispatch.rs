@@ -16,6 +16,13 @@ use crate::server::write_path::{remote_error, WritePath};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
 use std::io::Cursor;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a server works on a peer's append, vote or election call: senders give up far
+/// sooner (openraft's TTL, under a second or two), so this only bounds what piles up.
+const RAFT_HANDLING: Duration = Duration::from_secs(10);
+/// The same for a whole snapshot: the sender's deadline (`raft::network`).
+const SNAPSHOT_HANDLING: Duration = Duration::from_secs(120);
 
 /// The RPC handler of a server agent.
 pub struct ServerRpc {
@@ -44,6 +51,65 @@ impl Handler for ServerRpc {
         ) {
             metrics::counter!("consul.rpc.request").increment(1);
         }
+        match request {
+            request @ (RequestV1::AppendEntries { .. }
+            | RequestV1::Vote { .. }
+            | RequestV1::InstallSnapshot { .. }
+            | RequestV1::TriggerElection) => self.raft_call(request).await,
+            RequestV1::GroupInfo => ResponseV1::GroupInfo {
+                voters: self
+                    .raft
+                    .metrics()
+                    .voters
+                    .into_iter()
+                    .filter_map(|peer| peer.addr)
+                    .collect(),
+                started_unix_ms: self.started_unix_ms,
+            },
+            RequestV1::DiskHealth => ResponseV1::DiskHealth(self.disk.answer()),
+            RequestV1::Forward {
+                datacenter,
+                request,
+            } => {
+                if datacenter == self.datacenter {
+                    return self.client_call(*request).await;
+                }
+                if !forwardable(&request) {
+                    return ResponseV1::Failed("only client calls go to another datacenter".into());
+                }
+                let (deadline, idempotent) = forward::policy(&request);
+                self.federation
+                    .to(&datacenter)
+                    .send(*request, deadline, idempotent)
+                    .await
+                    .unwrap_or_else(forward::failure_response)
+            }
+            request @ (RequestV1::Write { .. }
+            | RequestV1::Read(_)
+            | RequestV1::Operator(_)
+            | RequestV1::Status
+            | RequestV1::Datacenters) => self.client_call(request).await,
+        }
+    }
+}
+
+impl ServerRpc {
+    /// Raft's own messages, each with a deadline past the sender's: while the Raft core is
+    /// held (an append waiting for disk space), a peer's retries would otherwise pile up
+    /// handlers, each holding a call slot of the connection, until it stops reading.
+    async fn raft_call(&self, request: RequestV1) -> ResponseV1 {
+        let deadline = if matches!(request, RequestV1::InstallSnapshot { .. }) {
+            SNAPSHOT_HANDLING
+        } else {
+            RAFT_HANDLING
+        };
+        match tokio::time::timeout(deadline, self.raft_message(request)).await {
+            Ok(response) => response,
+            Err(_) => ResponseV1::Failed(format!("not handled within {deadline:?}")),
+        }
+    }
+
+    async fn raft_message(&self, request: RequestV1) -> ResponseV1 {
         match request {
             RequestV1::AppendEntries {
                 vote,
@@ -135,44 +201,10 @@ impl Handler for ServerRpc {
                 Ok(()) => ResponseV1::ElectionTriggered,
                 Err(error) => ResponseV1::Failed(error),
             },
-            RequestV1::GroupInfo => ResponseV1::GroupInfo {
-                voters: self
-                    .raft
-                    .metrics()
-                    .voters
-                    .into_iter()
-                    .filter_map(|peer| peer.addr)
-                    .collect(),
-                started_unix_ms: self.started_unix_ms,
-            },
-            RequestV1::DiskHealth => ResponseV1::DiskHealth(self.disk.answer()),
-            RequestV1::Forward {
-                datacenter,
-                request,
-            } => {
-                if datacenter == self.datacenter {
-                    return self.client_call(*request).await;
-                }
-                if !forwardable(&request) {
-                    return ResponseV1::Failed("only client calls go to another datacenter".into());
-                }
-                let (deadline, idempotent) = forward::policy(&request);
-                self.federation
-                    .to(&datacenter)
-                    .send(*request, deadline, idempotent)
-                    .await
-                    .unwrap_or_else(forward::failure_response)
-            }
-            request @ (RequestV1::Write { .. }
-            | RequestV1::Read(_)
-            | RequestV1::Operator(_)
-            | RequestV1::Status
-            | RequestV1::Datacenters) => self.client_call(request).await,
+            _ => ResponseV1::Failed("not a Raft message".into()),
         }
     }
-}
 
-impl ServerRpc {
     /// The calls a client agent (or a server of another datacenter) makes.
     async fn client_call(&self, request: RequestV1) -> ResponseV1 {
         match request {

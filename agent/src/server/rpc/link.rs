@@ -12,7 +12,8 @@
 //!    link: the peer would otherwise read a torn frame, or wait for the rest of a message.
 //! 3. A link that has received nothing for `PING_AFTER` pings the server, and closes if
 //!    nothing comes back within `PING_TIMEOUT`: a peer that died or was cut off without a
-//!    FIN does not hold calls until their deadlines forever after.
+//!    FIN does not hold calls until their deadlines forever after. A ping that cannot even
+//!    be written within `PING_TIMEOUT` (the server stopped reading) closes the link too.
 
 use super::frame::{self, Assembly, Kind};
 use std::collections::HashMap;
@@ -282,8 +283,15 @@ async fn keep_alive(link: Arc<Link>) {
             continue;
         }
         ping_id = ping_id.wrapping_add(1);
-        if link.send(Kind::Ping, ping_id, &[]).await.is_err() {
-            return;
+        match tokio::time::timeout(PING_TIMEOUT, link.send(Kind::Ping, ping_id, &[])).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                // Dropped mid-frame, `Torn` has closed the link already; waiting for the
+                // writer's lock, it has not.
+                link.shut(format!("a ping not written within {PING_TIMEOUT:?}"));
+                return;
+            }
         }
         drop(link);
         tokio::select! {

@@ -9,6 +9,9 @@
 //!    Calls already running finish and answer if they can.
 //! 3. A connection that sends nothing (not even the pings every live caller sends) for
 //!    `IDLE_LIMIT` is closed, so dead callers do not hold connection slots.
+//! 4. A response frame the caller does not take within `RpcLimits::write_stall`, or a
+//!    failed write, closes the connection: nothing more is written after a torn frame, and
+//!    a caller that stopped reading does not hold the connection's call slots for ever.
 
 use super::frame::{self, Assembly, Kind};
 use super::message::{Request, Response};
@@ -53,12 +56,17 @@ pub async fn serve_framed<H: Handler>(
     let writer = Arc::new(Mutex::new(writer));
     let running = Arc::new(Semaphore::new(limits.streams_per_connection as usize));
     let calls = TaskTracker::new();
+    // Rule 4: cancelled by a write that failed or stalled; ends the connection.
+    // Not a child of `cancel`: at shutdown, running calls still answer (`server` rule 3).
+    let broken = CancellationToken::new();
+    let stall = limits.write_stall;
     // One request may be as large as the limit, and so may everything unfinished at once.
     let mut assembly = Assembly::new(limits.request_bytes, limits.request_bytes);
     loop {
         let read = tokio::select! {
             read = tokio::time::timeout(IDLE_LIMIT, frame::read_frame(&mut reader)) => read,
             _ = cancel.cancelled() => break,
+            _ = broken.cancelled() => break,
         };
         let (header, body) = match read {
             Ok(Ok(Some(frame))) => frame,
@@ -74,7 +82,10 @@ pub async fn serve_framed<H: Handler>(
         };
         match header.kind {
             Kind::Ping => {
-                if write(&writer, Kind::Pong, header.id, &[]).await.is_err() {
+                if write(&writer, &broken, stall, Kind::Pong, header.id, &[])
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -98,16 +109,21 @@ pub async fn serve_framed<H: Handler>(
                         break;
                     }
                 };
-                let Ok(slot) = running.clone().acquire_owned().await else {
+                let slot = tokio::select! {
+                    slot = running.clone().acquire_owned() => slot,
+                    _ = broken.cancelled() => break,
+                };
+                let Ok(slot) = slot else {
                     break;
                 };
                 let handler = handler.clone();
                 let writer = writer.clone();
+                let broken = broken.clone();
                 calls.spawn(async move {
                     let response = handler.handle(request, peer).await;
                     let bytes = codec::encode(&Response::V1(response));
-                    // A failed write means the connection is gone; the reader sees it too.
-                    let _ = write(&writer, Kind::Response, header.id, &bytes).await;
+                    // A failed write has closed the connection (rule 4); nothing to add.
+                    let _ = write(&writer, &broken, stall, Kind::Response, header.id, &bytes).await;
                     drop(slot);
                 });
             }
@@ -118,19 +134,51 @@ pub async fn serve_framed<H: Handler>(
         }
     }
     calls.close();
-    let _ = tokio::time::timeout(limits.drain, calls.wait()).await;
-    let _ = writer.lock().await.shutdown().await;
+    if !broken.is_cancelled() {
+        let _ = tokio::time::timeout(limits.drain, calls.wait()).await;
+    }
+    // Calls still running write nothing more.
+    broken.cancel();
+    let _ = tokio::time::timeout(stall, async { writer.lock().await.shutdown().await }).await;
 }
 
-/// Writes a message's frames, taking the lock per frame so responses interleave.
+/// Writes a message's frames, taking the lock per frame so responses interleave. Each frame
+/// has `stall` to go out (rule 4); a failure or a stall cancels `broken`, and once it is
+/// cancelled nothing more is written.
 async fn write(
     writer: &Mutex<OwnedWriteHalf>,
+    broken: &CancellationToken,
+    stall: Duration,
     kind: Kind,
     id: u64,
     message: &[u8],
 ) -> std::io::Result<()> {
     for frame in frame::frames(kind, id, message) {
-        writer.lock().await.write_all(&frame).await?;
+        let mut writer = tokio::select! {
+            writer = writer.lock() => writer,
+            _ = broken.cancelled() => return Err(closed()),
+        };
+        if broken.is_cancelled() {
+            return Err(closed());
+        }
+        match tokio::time::timeout(stall, writer.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                broken.cancel();
+                return Err(error);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "rpc: closing a connection whose caller took no response frame for {stall:?}"
+                );
+                broken.cancel();
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+        }
     }
     Ok(())
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the connection is closing")
 }

@@ -55,6 +55,10 @@ pub struct RpcLimits {
     /// The largest request body: a whole snapshot is the largest legitimate one.
     pub request_bytes: usize,
     pub drain: Duration,
+    /// The longest one frame of a response may wait for its caller to take it before the
+    /// connection is closed (framed transport): a caller that stopped reading must not hold
+    /// the connection's calls for ever.
+    pub write_stall: Duration,
     /// Whether the framed transport is served; without it only HTTP/2 is, as by a server of
     /// the previous release (compatibility tests play that server with it).
     pub framed: bool,
@@ -68,6 +72,7 @@ impl Default for RpcLimits {
             streams_per_connection: 512,
             request_bytes: 1 << 30,
             drain: Duration::from_secs(5),
+            write_stall: Duration::from_secs(10),
             framed: true,
         }
     }

@@ -307,3 +307,40 @@ async fn a_connection_that_never_says_which_protocol_is_closed() {
     let read = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut sink)).await;
     assert!(matches!(read, Ok(Ok(0))), "{read:?}");
 }
+
+#[tokio::test]
+async fn a_caller_that_stops_reading_is_disconnected() {
+    let server = start(
+        Echo::default(),
+        RpcLimits {
+            streams_per_connection: 4,
+            write_stall: Duration::from_millis(300),
+            ..RpcLimits::default()
+        },
+    )
+    .await;
+    let mut stream = raw(&server.addr).await;
+    // Each call asks for a 1 MiB answer, and none is read: the socket buffers fill, the
+    // server's writes stall, and it must close the connection rather than hold it (and its
+    // call slots) for ever. A write failing is the sign it did.
+    let big = legate_catalog::codec::encode(&event("big", 1 << 20));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    for id in 1.. {
+        let frames = frame::frames(Kind::Request, id, &big);
+        let wrote = tokio::time::timeout(Duration::from_secs(1), async {
+            for frame in &frames {
+                stream.write_all(frame).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        if matches!(wrote, Ok(Err(_))) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server kept a connection whose caller reads nothing"
+        );
+    }
+    assert!(server.echo.handled.load(Ordering::SeqCst) >= 4);
+}
