@@ -9,6 +9,7 @@
 
 use crate::world::{with, Shared};
 use legate_agent::server::raft::record::EntryRecord;
+use legate_agent::server::raft::saved_vote::stale_session;
 use legate_agent::server::raft::types::Entry;
 use legate_agent::server::raft::{NodeId, Raft, TypeConfig};
 use legate_catalog::codec;
@@ -67,6 +68,12 @@ type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
 
 impl Link {
+    /// The vote to end a stream of `session` with, from the vote the sender's disk holds.
+    fn ends(&self, session: &Vote<NodeId>) -> Option<Vote<NodeId>> {
+        let saved = with(&self.world, |world| world.slots[&self.from].disk.vote);
+        stale_session(session, saved.as_ref())
+    }
+
     /// Carries a message one way: waits its delay, then decides its fate on arrival.
     async fn travel(&self, from: NodeId, to: NodeId, kind: &'static str) -> Fate {
         let delay = with(&self.world, |world| world.message_delay());
@@ -167,6 +174,10 @@ impl RaftNetwork<TypeConfig> for Link {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        // As the agent's network does: a deposed leader's stream ends here (`saved_vote`).
+        if let Some(higher) = self.ends(&rpc.vote) {
+            return Ok(AppendEntriesResponse::HigherVote(higher));
+        }
         let rpc = over_the_wire(rpc);
         self.call(
             "append",
@@ -211,6 +222,9 @@ impl RaftNetwork<TypeConfig> for Link {
         _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        if let Some(higher) = self.ends(&vote) {
+            return Ok(SnapshotResponse { vote: higher });
+        }
         let deadline = option.hard_ttl().max(Duration::from_secs(5));
         let answer = self
             .call(

@@ -50,6 +50,7 @@ use super::durability::Durability;
 use super::error::storage_error;
 use super::purger::Purger;
 use super::record::{EntryRecord, LogIdRecord, VoteRecord};
+use super::saved_vote::SavedVote;
 use super::types::{Entry, LogId, LogState, NodeId, StorageError, TypeConfig, Vote};
 use crate::durable_db::DurableDb;
 use crate::server::disk_guard::DiskGuard;
@@ -95,6 +96,8 @@ pub struct LogStore {
     disk: Option<DiskGuard>,
     /// What of the log is durable, and the thread that flushes it.
     durability: Durability,
+    /// The vote as last saved, for the network (see `saved_vote`).
+    saved_vote: SavedVote,
 }
 
 impl LogStore {
@@ -120,8 +123,12 @@ impl LogStore {
             committed_index: Arc::default(),
             first_readable: Arc::default(),
             disk: None,
+            saved_vote: SavedVote::default(),
         };
         store.check_format()?;
+        if let Some(vote) = store.read_meta::<VoteRecord>(VOTE_KEY)? {
+            store.saved_vote.record(Vote::from(vote));
+        }
         let committed = store.read_log_id(COMMITTED_KEY)?;
         store.note_committed(committed.as_ref());
         if let Some(purged) = store.read_log_id(LAST_PURGED_KEY)? {
@@ -140,6 +147,11 @@ impl LogStore {
     /// What of this log is durable; see `durability`.
     pub fn durability(&self) -> Durability {
         self.durability.clone()
+    }
+
+    /// The vote as this store last saved it; see `saved_vote`.
+    pub fn saved_vote(&self) -> SavedVote {
+        self.saved_vote.clone()
     }
 
     /// The last committed index as this store last heard it (zero before any commit).
@@ -351,7 +363,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         self.write_meta(VOTE_KEY, &VoteRecord::from(vote), ErrorSubject::Vote)?;
-        self.flush(ErrorSubject::Vote).await
+        self.flush(ErrorSubject::Vote).await?;
+        self.saved_vote.record(*vote);
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {

@@ -23,6 +23,7 @@
 //! - `record`: the versioned durable forms of entries, votes, log ids and snapshot headers.
 //! - `snapshot_file`: atomic snapshot files on disk.
 //! - `network`: openraft's RPCs over server RPC.
+//! - `saved_vote`: the vote last saved, which ends a deposed leader's replication streams.
 //! - `handle`: `RaftHandle`, the API the agent uses.
 //! - `metrics`: `RaftMetrics` and `Peer`.
 //! - `transitions`: the `consul.raft.state.*` counters.
@@ -36,6 +37,7 @@ mod metrics;
 mod network;
 mod purger;
 pub mod record;
+pub mod saved_vote;
 pub mod snapshot_file;
 mod snapshotter;
 mod state_machine;
@@ -196,7 +198,8 @@ pub async fn start(
     let state_machine = StateMachine::open(raft_dir.join("snapshots"), shared)
         .await?
         .with_durability(durability.clone());
-    let network = Network::new(rpc, options.node_id, durability.clone());
+    let network = Network::new(rpc, options.node_id, durability.clone())
+        .with_saved_vote(log_store.saved_vote());
     let raft = Raft::new(options.node_id, config, network, log_store, state_machine).await?;
     tokio::spawn(durability::follow_voters(raft.clone(), durability.clone()));
     tokio::spawn(snapshotter::run(

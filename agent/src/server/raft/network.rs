@@ -9,6 +9,7 @@
 
 use super::durability::Durability;
 use super::record::{EntryRecord, LogIdV1, SnapshotHeader, VoteRecord};
+use super::saved_vote::SavedVote;
 use super::types::{LogId, NodeId, TypeConfig};
 use crate::server::rpc::message::{AppendAnswer, Request, RequestV1, ResponseV1};
 use crate::server::rpc::{RpcClient, RpcError};
@@ -41,6 +42,7 @@ pub struct Network {
     /// This server's id, for openraft's timeout reports.
     node_id: NodeId,
     durability: Durability,
+    saved_vote: SavedVote,
 }
 
 impl Network {
@@ -49,7 +51,14 @@ impl Network {
             client,
             node_id,
             durability,
+            saved_vote: SavedVote::default(),
         }
+    }
+
+    /// Ends the replication streams of a leadership this server has left (`saved_vote`).
+    pub fn with_saved_vote(mut self, saved_vote: SavedVote) -> Network {
+        self.saved_vote = saved_vote;
+        self
     }
 }
 
@@ -59,6 +68,7 @@ pub struct NetworkClient {
     client: RpcClient,
     node_id: NodeId,
     durability: Durability,
+    saved_vote: SavedVote,
     target: NodeId,
     addr: String,
 }
@@ -74,6 +84,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             client: self.client.clone(),
             node_id: self.node_id,
             durability: self.durability.clone(),
+            saved_vote: self.saved_vote.clone(),
             target,
             addr: node.addr.clone(),
         }
@@ -148,6 +159,10 @@ impl RaftNetwork<TypeConfig> for NetworkClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        // A deposed leader's stream, whose entries may come from a log rewritten since.
+        if let Some(higher) = self.saved_vote.ends(&rpc.vote) {
+            return Ok(AppendEntriesResponse::HigherVote(higher));
+        }
         // A failed flush: vouch for nothing more (the server is about to stop).
         let durable = self.durability.durable_index().unwrap_or(0);
         let leader_commit = durable_commit(&rpc, durable);
@@ -218,6 +233,10 @@ impl RaftNetwork<TypeConfig> for NetworkClient {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        // As for appends: a leadership left here sends nothing more.
+        if let Some(higher) = self.saved_vote.ends(&vote) {
+            return Ok(SnapshotResponse { vote: higher });
+        }
         let data = snapshot.snapshot.into_inner();
         let request = RequestV1::InstallSnapshot {
             vote: VoteRecord::from(&vote),
