@@ -87,6 +87,10 @@ def main():
     parser.add_argument("--out")
     parser.add_argument("only", nargs="*")
     args = parser.parse_args()
+    # The workspace's release profile links with fat LTO (for the shipped binary); a fuzz
+    # build wants coverage instrumentation quickly, not that.
+    os.environ.setdefault("CARGO_PROFILE_RELEASE_LTO", "false")
+    os.environ.setdefault("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
     ensure_cargo_fuzz()
     chosen = args.only or targets()
     subprocess.run(["cargo", "fuzz", "build", *common_args(), "-O"], cwd=ROOT, check=True)
